@@ -1,0 +1,3 @@
+from tdgc.cli import main
+
+main()

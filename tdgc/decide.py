@@ -1,0 +1,130 @@
+"""The decision core: one decision and a one-line reason per revision. Pure: no boto3, no clock, no I/O.
+
+Invariants that hold whatever the policy says:
+- an ACTIVE revision is never deleted (it is deregistered first, and deleted on a later run);
+- a revision in use is neither deregistered nor deleted;
+- a revision carrying a protecting tag is kept;
+- the newest `keep_last` ACTIVE revisions are kept, and so is a family's newest ACTIVE revision;
+- an excluded family is never touched;
+- without the timestamp an age rule needs, the revision is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from tdgc.durations import Duration, humanize_age
+from tdgc.model import Action, Decision, Revision, Status
+from tdgc.policy import Rule
+
+
+def needs_description(rule: Rule, status: Status, rank: int | None) -> bool:
+    """Whether deciding this revision depends on DescribeTaskDefinition (timestamps or tags).
+
+    `rank` is the revision's position among the family's ACTIVE revisions, newest first, from 0.
+    """
+    if rule.exclude:
+        return False
+    if status is Status.ACTIVE:
+        if rank is None or _kept_by_rank(rule, rank) is not None:
+            return False
+        return bool(rule.protect_tags) or rule.deregister_after is not None
+    if status is Status.INACTIVE:
+        return rule.delete_after is not None
+    return False
+
+
+def decide(
+    rev: Revision,
+    *,
+    rank: int | None,
+    rule: Rule,
+    glob: str | None,
+    now: datetime,
+    in_use_by: Sequence[str] = (),
+) -> Decision:
+    """Decide one revision. `glob` is the rule's family glob that matched (None for the defaults)."""
+    if rule.exclude:
+        return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}")
+    if in_use_by:
+        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by))
+    if rev.status is Status.ACTIVE:
+        return _decide_active(rev, rank, rule, now)
+    if rev.status is Status.INACTIVE:
+        return _decide_inactive(rev, rule, now)
+    return Decision(rev, Action.KEEP, f"already {rev.status.value}")
+
+
+def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -> Decision:
+    if rank is None:
+        raise ValueError(f"an ACTIVE revision needs its rank: {rev.arn}")
+    kept = _kept_by_rank(rule, rank)
+    if kept:
+        return Decision(rev, Action.KEEP, kept)
+    protection = _tag_protection(rev, rule)
+    if protection:
+        return protection
+    if rule.deregister_after is None:
+        return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")
+    if rev.registered_at is None:
+        return Decision(rev, Action.KEEP, "no registration time known; kept")
+    old, text = _age(rev.registered_at, rule.deregister_after, now)
+    if old:
+        return Decision(rev, Action.DEREGISTER, f"registered {text}")
+    return Decision(rev, Action.KEEP, f"registered {text}")
+
+
+def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
+    if rule.delete_after is None:
+        return Decision(rev, Action.KEEP, "deletion disabled (delete_after = never)")
+    protection = _tag_protection(rev, rule)
+    if protection:
+        return protection
+    if rev.deregistered_at is None:
+        return Decision(rev, Action.KEEP, "no deregistration time known; kept")
+    old, text = _age(rev.deregistered_at, rule.delete_after, now)
+    return Decision(rev, Action.DELETE if old else Action.KEEP, f"deregistered {text}")
+
+
+def _kept_by_rank(rule: Rule, rank: int) -> str | None:
+    if rank < rule.keep_last:
+        return f"newest {rule.keep_last} kept" if rule.keep_last > 1 else "newest kept"
+    if rank == 0:
+        return "a family's newest ACTIVE revision is always kept"
+    return None
+
+
+def _tag_protection(rev: Revision, rule: Rule) -> Decision | None:
+    tag = rule.protected_by(rev.tags)
+    return Decision(rev, Action.KEEP, f"protected by tag {tag}", True) if tag else None
+
+
+def _age(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:
+    """Whether `moment` is at least `limit` before `now`, and the phrase that says so."""
+    old = moment <= limit.before(now)
+    sign = (">" if moment < limit.before(now) else ">=") if old else "<"
+    return old, f"{humanize_age(now - moment)} ago {sign} {limit.text}"
+
+
+def _more(items: Sequence[str]) -> str:
+    return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+
+
+def decide_family(
+    active_newest_first: Sequence[Revision],
+    inactive: Iterable[Revision],
+    *,
+    rule: Rule,
+    glob: str | None,
+    now: datetime,
+    references: Mapping[str, Sequence[str]] | None = None,
+) -> list[Decision]:
+    """Every revision of one family decided; the scanner does the same page by page."""
+    refs = references or {}
+    out = [
+        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()))
+        for rank, rev in enumerate(active_newest_first)
+    ]
+    out += [decide(rev, rank=None, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ())) for rev in inactive]
+    return out

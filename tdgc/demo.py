@@ -1,0 +1,85 @@
+"""`tdgc demo`: a believable account in the simulator, planned with the demo policy, in seconds."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import IO
+
+from tdgc.pacing import Pacer
+from tdgc.policy import load_policy
+from tdgc.report import make_writer
+from tdgc.run import RunOptions, run
+from tdgc.simulator import Simulator
+
+TWO_YEARS = timedelta(days=730)
+
+
+def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None:
+    """Dozens of families, thousands of revisions over two years, as an account that grew them would have."""
+    start = now - TWO_YEARS
+
+    def orchestrated(family: str, every: timedelta, since: datetime) -> None:
+        # The create → run → deregister pattern: a revision per run, deregistered minutes later.
+        at = since
+        while at < now - timedelta(hours=1):
+            sim.seed(family, registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(minutes=rng.randint(3, 50)))
+            at += every * rng.uniform(0.8, 1.2)
+        sim.seed(family, registered_at=at)  # the current run's revision, still ACTIVE
+
+    def deployed(family: str, deploys: int, since: datetime, ci_deregisters: bool, golden: int | None = None) -> None:
+        # A service: a revision per deploy; some CI pipelines deregister all but the newest few.
+        times = sorted(since + (now - since) * rng.random() for _ in range(deploys))
+        for n, at in enumerate(times):
+            old = n < deploys - 8 and ci_deregisters
+            tags = {"tdgc:keep": "true"} if n == golden else {"team": family.split("-")[0]}
+            if old:
+                gone = min(now - timedelta(minutes=5), times[min(n + 8, deploys - 1)])
+                sim.seed(family, registered_at=at, status="INACTIVE", deregistered_at=gone, tags=tags)
+            else:
+                sim.seed(family, registered_at=at, tags=tags)
+
+    orchestrated("airflow-dbt-daily", timedelta(days=1), now - timedelta(days=400))
+    orchestrated("airflow-ingest-hourly", timedelta(hours=1), now - timedelta(days=15))
+    orchestrated("airflow-reports-weekly", timedelta(days=7), start)
+    orchestrated("dbt-models-nightly", timedelta(days=2), now - timedelta(days=400))
+    for name in ("dbt-snapshot", "dbt-seed"):
+        orchestrated(name, timedelta(days=rng.choice([2, 3, 5])), now - timedelta(days=rng.randint(200, 700)))
+    deployed("web-api", 180, start, ci_deregisters=False, golden=40)
+    deployed("checkout-svc", 140, start, ci_deregisters=True)
+    deployed("worker-queue", 90, start, ci_deregisters=False)
+    deployed("prod-payments", 120, start, ci_deregisters=True)
+    deployed("prod-ledger", 60, start, ci_deregisters=False)
+    teams = ("search", "billing", "identity", "growth", "data", "ml", "mobile", "ops")
+    for n in range(27):
+        family = f"{teams[n % len(teams)]}-svc-{n:02d}"
+        deployed(family, rng.randint(3, 60), start + timedelta(days=rng.randint(0, 600)), ci_deregisters=rng.random() < 0.5)
+    for n in range(6):  # one-off jobs, run a few times and abandoned
+        at = start + timedelta(days=rng.randint(0, 700))
+        for _ in range(rng.randint(1, 4)):
+            sim.seed(f"oneoff-backfill-{n}", registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(hours=1))
+            at += timedelta(hours=rng.randint(1, 48))
+    for _ in range(12):  # registered before ECS kept timestamps
+        sim.seed("legacy-cron", registered_at=None, status="INACTIVE")
+    for _ in range(3):
+        sim.seed("legacy-cron", registered_at=None)
+
+
+def demo_policy_path() -> Path:
+    return Path(str(resources.files("tdgc") / "demo_policy.toml"))
+
+
+def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Simulator() as sim:
+        seed_demo_account(sim, now, random.Random(seed))
+        revisions = sum(1 for _ in sim.revisions())
+        families = len({td.family for td in sim.revisions()})
+        err.write(f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
+                  f"registered over two years.\nPolicy: {demo_policy_path()}\n\n")  # fmt: skip
+        policy = load_policy(str(demo_policy_path()))
+        # The simulated account has no throttling, so the demo does not pace itself.
+        result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: Pacer({}))
+    return result.exit_code

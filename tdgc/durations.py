@@ -1,0 +1,102 @@
+"""Durations as people write them ("6 months", "90 days", "12h", "P6M"), as calendar arithmetic."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+_UNITS = {
+    "y": "years", "yr": "years", "yrs": "years", "year": "years", "years": "years",
+    "mo": "months", "mon": "months", "month": "months", "months": "months",
+    "w": "weeks", "wk": "weeks", "wks": "weeks", "week": "weeks", "weeks": "weeks",
+    "d": "days", "day": "days", "days": "days",
+    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
+    "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
+    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
+}  # fmt: skip
+_ORDER = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
+_PART = re.compile(r"(\d+)\s*([a-z]+)")
+_ISO = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A calendar duration; `text` is its canonical spelling, used in reasons and reports."""
+
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    seconds: int = 0
+
+    @property
+    def delta(self) -> relativedelta:
+        return relativedelta(
+            years=self.years, months=self.months, weeks=self.weeks, days=self.days,
+            hours=self.hours, minutes=self.minutes, seconds=self.seconds,
+        )  # fmt: skip
+
+    def before(self, moment: datetime) -> datetime:
+        """The moment this long before `moment`: a revision at or before it is old enough."""
+        return moment - self.delta
+
+    @property
+    def text(self) -> str:
+        parts = []
+        for unit in _ORDER:
+            n = getattr(self, unit)
+            if n:
+                parts.append(f"{n} {unit[:-1] if n == 1 else unit}")
+        return " ".join(parts) or "0 days"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse "6 months", "90 days", "1y 6mo", "12h", "P6M", "PT12H". Raises ValueError with the reason."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("empty duration")
+    if raw[0] in "pP":
+        match = _ISO.fullmatch(raw.upper())
+        if not match or raw.upper() in ("P", "PT") or raw.upper().endswith("T"):
+            raise ValueError(f"{text!r} is not an ISO 8601 duration such as P6M or P90D")
+        return Duration(**{k: int(v) for k, v in match.groupdict().items() if v})
+    lowered = raw.lower().replace(",", " ")
+    pos, values = 0, dict.fromkeys(_ORDER, 0)
+    for match in _PART.finditer(lowered):
+        if lowered[pos : match.start()].strip():
+            break
+        unit = match.group(2)
+        if unit == "m":
+            raise ValueError(f"{text!r}: unit 'm' is ambiguous; write 'min' or 'mo'")
+        if unit not in _UNITS:
+            raise ValueError(f"{text!r}: unknown unit {unit!r} (use years, months, weeks, days, hours, min)")
+        values[_UNITS[unit]] += int(match.group(1))
+        pos = match.end()
+    if pos == 0 or lowered[pos:].strip():
+        raise ValueError(f"{text!r} is not a duration such as '6 months', '90 days', '12h' or 'P6M'")
+    return Duration(**values)
+
+
+def humanize_age(age: timedelta) -> str:
+    """An elapsed time for reasons: "212 days", "5 hours", "3 minutes"."""
+    seconds = int(age.total_seconds())
+    if seconds >= 10 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 2 * 86400:  # near a "7 days" limit, whole days would read "7 days ago > 7 days"
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds // 3600} hours"
+    if seconds >= 120:
+        return f"{seconds // 60} minutes"
+    return f"{max(seconds, 0)} seconds"

@@ -1,0 +1,343 @@
+"""The retention policy: a TOML file (DESIGN §4) with command-line flags laid over it.
+
+Everything is validated here, before any AWS call: an unknown key, a wrong type or a bad duration is a
+PolicyError naming the file, the key and its line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tdgc.durations import Duration, parse_duration
+from tdgc.errors import PolicyError
+
+ANY_VALUE = "*"
+# Our share of AWS's per-account, per-Region buckets (DESIGN §2): calls per second that tdgc may use, so
+# that deploys sharing the same buckets keep the rest.
+DEFAULT_RATES: Mapping[str, float] = {"read": 10.0, "modify": 0.5, "delete": 0.5}
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A family's retention settings, with the defaults already filled in."""
+
+    families: tuple[str, ...] = ("*",)
+    exclude: bool = False
+    keep_last: int = 5
+    deregister_after: Duration | None = None
+    delete_after: Duration | None = field(default_factory=lambda: Duration(days=180))  # None: never
+    protect_tags: Mapping[str, str] = field(default_factory=lambda: {"tdgc:keep": "true"})
+    name: str = "defaults"
+
+    def matching_glob(self, family: str) -> str | None:
+        return next((g for g in self.families if fnmatch.fnmatchcase(family, g)), None)
+
+    def protected_by(self, tags: Mapping[str, str]) -> str | None:
+        """The `key=value` of the first protecting tag present, if any."""
+        for key, wanted in self.protect_tags.items():
+            if key in tags and wanted in (ANY_VALUE, tags[key]):
+                return f"{key}={tags[key]}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "families": list(self.families),
+            "exclude": self.exclude,
+            "keep_last": self.keep_last,
+            "deregister_after": self.deregister_after.text if self.deregister_after else None,
+            "delete_after": self.delete_after.text if self.delete_after else "never",
+            "protect_tags": dict(self.protect_tags),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    defaults: Rule = field(default_factory=Rule)
+    rules: tuple[Rule, ...] = ()
+    only_families: tuple[str, ...] = ()  # --family: scan only these globs (empty: all)
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    source: str = "built-in defaults"
+
+    def rule_for(self, family: str) -> tuple[Rule, str | None]:
+        """The first rule whose globs match, else the defaults; with the glob that matched."""
+        for rule in self.rules:
+            glob = rule.matching_glob(family)
+            if glob is not None:
+                return rule, glob
+        return self.defaults, None
+
+    def in_scope(self, family: str) -> bool:
+        return not self.only_families or any(fnmatch.fnmatchcase(family, g) for g in self.only_families)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "defaults": self.defaults.to_dict(),
+            "rules": [r.to_dict() for r in self.rules],
+            "families": list(self.only_families),
+            "rates": dict(self.rates),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Command-line flags; `_UNSET` (the default) leaves the file's value alone."""
+
+    keep_last: Any = _UNSET
+    deregister_after: Any = _UNSET  # Duration | None
+    delete_after: Any = _UNSET  # Duration | None (never)
+    protect_tags: tuple[str, ...] = ()  # KEY or KEY=VALUE
+    families: tuple[str, ...] = ()
+    exclude_families: tuple[str, ...] = ()
+    rates: tuple[str, ...] = ()  # CATEGORY=PER_SECOND
+
+
+# ---- validation of one value -----------------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    """A value's problem; the caller adds file, key and line."""
+
+
+def _int_at_least_zero(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"must be a whole number, not {_type(value)}")
+    if value < 0:
+        raise _Bad(f"must be 0 or more, not {value}")
+    return value
+
+
+def _duration(value: Any) -> Duration:
+    if not isinstance(value, str):
+        raise _Bad(f"must be a duration string such as \"90 days\", not {_type(value)}")
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _duration_or_never(value: Any) -> Duration | None:
+    if value is False or (isinstance(value, str) and value.strip().lower() == "never"):
+        return None
+    if value is True:
+        raise _Bad('must be a duration such as "180 days", or false / "never"')
+    return _duration(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, not {_type(value)}")
+    return value
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Bad(f'must be a table such as {{ "tdgc:keep" = "true" }}, not {_type(value)}')
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise _Bad(f'tag {k!r} must map to a string value ("*" for any value), not {_type(v)}')
+        if not k:
+            raise _Bad("tag keys must not be empty")
+    return dict(value)
+
+
+def _globs(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(g, str) and g for g in items):
+        raise _Bad('must be a non-empty list of family globs such as ["dbt-*"]')
+    return tuple(items)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Bad(f"must be a non-empty string, not {_type(value)}")
+    return value
+
+
+def _rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value != value:
+        raise _Bad(f"must be a number of calls per second above 0, not {value!r}")
+    return float(value)
+
+
+def _type(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "keep_last": _int_at_least_zero,
+    "deregister_after": _duration,
+    "delete_after": _duration_or_never,
+    "protect_tags": _tags,
+}
+_RULE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "families": _globs, "exclude": _bool, "name": _name, **_SETTINGS,
+}  # fmt: skip
+_TOP_KEYS = ("defaults", "rules", "rate")
+
+
+# ---- the file ------------------------------------------------------------------------------------------
+
+
+class _Locator:
+    """Finds the line of a key in TOML text, since tomllib keeps no positions."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+    _KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_:.\-]+))\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line(self, path: tuple[str | int, ...], key: str | None) -> int | None:
+        counters: dict[str, int] = {}
+        current: tuple[str | int, ...] = ()
+        for number, line in enumerate(self.lines, 1):
+            header = self._HEADER.match(line)
+            if header:
+                names = [n.strip().strip("\"'") for n in header.group(2).split(".")]
+                if header.group(1) == "[[":
+                    joined = ".".join(names)
+                    counters[joined] = counters.get(joined, -1) + 1
+                    current = (*names, counters[joined])
+                else:
+                    current = tuple(names)
+                    if names[0] in counters and len(names) > 1:  # [rules.protect_tags] inside a [[rules]]
+                        current = (names[0], counters[names[0]], *names[1:])
+                if key is None and current == path:
+                    return number
+                continue
+            found = self._KEY.match(line)
+            if found and key is not None and current == path:
+                name = next(g for g in found.groups() if g is not None)
+                if name == key:
+                    return number
+        return None
+
+
+def load_policy(path: str | None = None, overrides: Overrides | None = None) -> Policy:
+    """Read the policy file (or the built-in defaults) and lay the flags over it."""
+    policy = _read_file(path) if path else Policy()
+    return apply_overrides(policy, overrides or Overrides())
+
+
+def _read_file(path: str) -> Policy:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError("no such policy file", source=path) from None
+    except IsADirectoryError:
+        raise PolicyError("is a directory, not a policy file", source=path) from None
+    except UnicodeDecodeError:
+        raise PolicyError("is not UTF-8 text", source=path) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read: {exc.strerror}", source=path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        at = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(at.group(1)) if at else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) if at else msg
+        msg = re.sub(r"\s*\(at end of document\)", " at end of file", msg)
+        raise PolicyError(f"not valid TOML: {msg}", source=path, line=line) from None
+    return _build(data, path, _Locator(text))
+
+
+def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
+    def fail(message: str, table: tuple[str | int, ...], key: str | None) -> PolicyError:
+        line = where.line(table, key)
+        if line is None and key is not None:  # a [key] table header, else the table the key is in
+            line = where.line((*table, key), None) or where.line(table, None)
+        label = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in table).replace(".[", "[")
+        full = f"{label}.{key}" if label and key else (key or label)
+        return PolicyError(message, source=source, key=full, line=line)
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise fail(f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", (), key)
+
+    def settings(table: Any, path: tuple[str | int, ...], allowed: Mapping[str, Callable[[Any], Any]]
+                 ) -> dict[str, Any]:  # fmt: skip
+        if not isinstance(table, dict):
+            raise fail(f"must be a table, not {_type(table)}", path[:-1], str(path[-1]))
+        out = {}
+        for key, value in table.items():
+            if key not in allowed:
+                raise fail(f"unknown key (expected one of: {', '.join(allowed)})", path, key)
+            try:
+                out[key] = allowed[key](value)
+            except _Bad as bad:
+                raise fail(str(bad), path, key) from None
+        return out
+
+    defaults = replace(Rule(), **settings(data.get("defaults", {}), ("defaults",), _SETTINGS))
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise fail("must be an array of tables, written [[rules]]", (), "rules")
+    rules = []
+    for index, raw in enumerate(raw_rules):
+        values = settings(raw, ("rules", index), _RULE_KEYS)
+        if "families" not in values:
+            raise fail('a rule needs families = ["glob", ...]', ("rules", index), None)
+        tags = {**defaults.protect_tags, **values.pop("protect_tags", {})}
+        name = values.pop("name", None) or values["families"][0]
+        rules.append(replace(defaults, **values, protect_tags=tags, name=name))
+    rates = dict(DEFAULT_RATES)
+    for key, value in settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate)).items():
+        rates[key] = value
+    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, source=source)
+
+
+# ---- the flags -----------------------------------------------------------------------------------------
+
+
+def parse_tag_flag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not key.strip():
+        raise PolicyError(f"--protect-tag {text!r}: expected KEY or KEY=VALUE")
+    return key.strip(), value if sep else ANY_VALUE
+
+
+def parse_rate_flag(text: str) -> tuple[str, float]:
+    category, sep, value = text.partition("=")
+    if not sep or category not in DEFAULT_RATES:
+        raise PolicyError(f"--rate {text!r}: expected CATEGORY=PER_SECOND with CATEGORY one of "
+                          f"{', '.join(DEFAULT_RATES)}")  # fmt: skip
+    try:
+        return category, _rate(float(value))
+    except (ValueError, _Bad):
+        raise PolicyError(f"--rate {text!r}: the rate must be a number of calls per second above 0") from None
+
+
+def apply_overrides(policy: Policy, flags: Overrides) -> Policy:
+    """Flags win over the file, in the defaults and in every rule alike."""
+    changes: dict[str, Any] = {}
+    for name in ("keep_last", "deregister_after", "delete_after"):
+        value = getattr(flags, name)
+        if value is not _UNSET:
+            changes[name] = value
+    extra_tags = dict(parse_tag_flag(t) for t in flags.protect_tags)
+
+    def adjust(rule: Rule) -> Rule:
+        return replace(rule, **changes, protect_tags={**rule.protect_tags, **extra_tags})
+
+    excluded = [
+        Rule(families=(glob,), exclude=True, name=glob, protect_tags={}) for glob in flags.exclude_families
+    ]
+    return replace(
+        policy,
+        defaults=adjust(policy.defaults),
+        rules=(*excluded, *(adjust(r) for r in policy.rules)),
+        only_families=tuple(flags.families) or policy.only_families,
+        rates={**policy.rates, **dict(parse_rate_flag(r) for r in flags.rates)},
+    )

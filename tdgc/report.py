@@ -1,0 +1,315 @@
+"""Reports: every decision and outcome, streamed to one writer per destination, one format each.
+
+Formats (DESIGN §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
+`json` (one document), `jsonl` (a line per decision and outcome, the summary last), `csv` (a row per
+decision). The machine formats are stable: fields are only ever added, and `version` says which schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from tdgc.model import Action, Decision, Outcome, Result
+
+REPORT_VERSION = 1
+FORMATS = ("table", "json", "jsonl", "csv", "markdown")
+DECISION_FIELDS = (
+    "arn", "family", "revision", "status", "action", "reason", "registered_at", "deregistered_at", "in_use_by",
+)  # fmt: skip
+CSV_FIELDS = (*DECISION_FIELDS, "result", "error")
+ACTIONS_SHOWN_PER_FAMILY = 5
+FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
+
+
+@dataclass
+class Summary:
+    families: int = 0
+    revisions: int = 0
+    keep: int = 0
+    deregister: int = 0
+    delete: int = 0
+    protected: int = 0
+    results: Counter[str] = field(default_factory=Counter)  # done / pending / failed / skipped
+
+    def count(self, decisions: Iterable[Decision], outcomes: Iterable[Outcome]) -> None:
+        for d in decisions:
+            self.revisions += 1
+            setattr(self, d.action.value, getattr(self, d.action.value) + 1)
+            self.protected += d.protected
+        for o in outcomes:
+            self.results[o.result.value] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["results"] = {r.value: self.results.get(r.value, 0) for r in Result}
+        return out
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    r = d.revision
+    return {
+        "arn": r.arn, "family": r.family, "revision": r.revision, "status": r.status.value,
+        "action": d.action.value, "reason": d.reason, "registered_at": _iso(r.registered_at),
+        "deregistered_at": _iso(r.deregistered_at), "in_use_by": list(d.in_use_by),
+    }  # fmt: skip
+
+
+def outcome_dict(o: Outcome) -> dict[str, Any]:
+    return {"arn": o.arn, "action": o.action.value, "result": o.result.value, "error": o.error}
+
+
+class Writer:
+    """One destination. `start`, then `add` once per page of decisions, then `finish`."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def start(self, header: Mapping[str, Any]) -> None:
+        self.header = dict(header)
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        raise NotImplementedError
+
+    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+        self.out.flush()
+
+
+class JsonWriter(Writer):
+    """One JSON document; decisions stream out as they come, outcomes are spooled until the end."""
+
+    def start(self, header: Mapping[str, Any]) -> None:
+        super().start(header)
+        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")
+        self._first = {"decisions": True, "outcomes": True}
+        head = json.dumps(self.header, sort_keys=False)[:-1]
+        self.out.write(f'{head}, "decisions": [')
+
+    def _item(self, out: IO[str], kind: str, item: Mapping[str, Any]) -> None:
+        out.write(("\n" if self._first[kind] else ",\n") + json.dumps(item))
+        self._first[kind] = False
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        for d in decisions:
+            self._item(self.out, "decisions", decision_dict(d))
+        for o in outcomes:
+            self._item(self._spool, "outcomes", outcome_dict(o))
+
+    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+        self.out.write('\n], "outcomes": [')
+        self._spool.seek(0)
+        while chunk := self._spool.read(1 << 16):
+            self.out.write(chunk)
+        self._spool.close()
+        self.out.write(f'\n], "notes": {json.dumps(list(notes))}, "summary": {json.dumps(summary.to_dict())}}}\n')
+        super().finish(summary, notes)
+
+
+class JsonlWriter(Writer):
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        for d in decisions:
+            self.out.write(json.dumps({"type": "decision", **decision_dict(d)}) + "\n")
+        for o in outcomes:
+            self.out.write(json.dumps({"type": "outcome", **outcome_dict(o)}) + "\n")
+
+    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+        line = {"type": "summary", **self.header, "notes": list(notes), "summary": summary.to_dict()}
+        self.out.write(json.dumps(line) + "\n")
+        super().finish(summary, notes)
+
+
+class CsvWriter(Writer):
+    """A row per decision; in apply, the row carries its outcome."""
+
+    def start(self, header: Mapping[str, Any]) -> None:
+        super().start(header)
+        self._csv = csv.DictWriter(self.out, fieldnames=CSV_FIELDS, lineterminator="\n")
+        self._csv.writeheader()
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        by_arn = {o.arn: o for o in outcomes}
+        for d in decisions:
+            row = decision_dict(d)
+            row["in_use_by"] = "; ".join(d.in_use_by)
+            outcome = by_arn.get(d.revision.arn)
+            row["result"] = outcome.result.value if outcome else ""
+            row["error"] = (outcome.error or "") if outcome else ""
+            self._csv.writerow(row)
+
+
+@dataclass
+class _FamilyRow:
+    revisions: int = 0
+    keep: int = 0
+    deregister: int = 0
+    delete: int = 0
+    protected: int = 0
+    failed: int = 0
+    actions: list[str] = field(default_factory=list)
+    more: int = 0
+
+
+class TableWriter(Writer):
+    """For people: a per-family summary and the actions with their reasons, in 80 columns."""
+
+    WIDTH = 80
+
+    def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
+        super().__init__(out)
+        self.markdown = markdown
+        self._families: dict[str, _FamilyRow] = {}
+        self._notable: Counter[str] = Counter()
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        by_arn = {o.arn: o for o in outcomes}
+        for d in decisions:
+            row = self._families.setdefault(d.revision.family, _FamilyRow())
+            row.revisions += 1
+            setattr(row, d.action.value, getattr(row, d.action.value) + 1)
+            row.protected += d.protected
+            if d.action is Action.KEEP:
+                if "time known" in d.reason or d.protected:
+                    self._notable[_note_for(d)] += 1
+                continue
+            outcome = by_arn.get(d.revision.arn)
+            row.failed += bool(outcome and outcome.result is Result.FAILED)
+            if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
+                row.actions.append(self._action_line(d, outcome))
+            else:
+                row.more += 1
+
+    def _action_line(self, d: Decision, outcome: Outcome | None) -> str:
+        name = f"{d.revision.family}:{d.revision.revision}"
+        result = ""
+        if outcome is not None:
+            result = f" [{outcome.result.value}" + (f": {outcome.error}" if outcome.error else "") + "]"
+        if self.markdown:
+            return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
+        return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
+
+    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+        h = self.header
+        mode = h.get("mode", "plan")
+        regions = ", ".join(h.get("regions", [])) or "-"
+        policy = h.get("policy", {}).get("source", "")
+        w = self.out.write
+        title = f"tdgc {mode} · {regions} · policy: {policy}"
+        w(f"# {title}\n\n" if self.markdown else f"{_fit(title, self.WIDTH)}\n\n")
+        self._family_table(summary)
+        acting = [(name, row) for name, row in self._families.items() if row.actions]
+        if acting:
+            w("\n## Actions\n\n| action | revision | reason |\n|---|---|---|\n" if self.markdown else "\nActions\n")
+            for name, row in acting:
+                for line in row.actions:
+                    w(line + "\n")
+                if row.more:
+                    more = f"… and {row.more} more in {name}"
+                    w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
+            if any(row.more for _, row in acting) and not self.markdown:
+                w("  (every decision: --output json, jsonl or csv)\n")
+        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
+        lines += list(notes)
+        if lines:
+            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
+            for line in lines:
+                w(f"- {line}\n" if self.markdown else f"  {line}\n")
+        w("\n" + self._closing(summary, mode) + "\n")
+        super().finish(summary, notes)
+
+    def _family_table(self, summary: Summary) -> None:
+        w = self.out.write
+        rows = sorted(self._families.items())
+        hidden = 0
+        if len(rows) > FAMILIES_SHOWN:
+            shown = [(n, r) for n, r in rows if r.deregister or r.delete or r.protected or r.failed]
+            hidden = len(rows) - len(shown)
+            rows = shown
+        cols = ("REVS", "KEEP", "DEREG", "DELETE", "PROT")
+        if self.markdown:
+            w("| family | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * len(cols) + "\n")
+        else:
+            w(f"{'FAMILY':<38}" + "".join(f"{c:>8}" for c in cols) + "\n")
+        for name, r in rows:
+            self._row(name, (r.revisions, r.keep, r.deregister, r.delete, r.protected))
+        if hidden:
+            text = f"… {hidden} more families with nothing to do"
+            w(f"| {text} | | | | | |\n" if self.markdown else f"{text}\n")
+        total = (summary.revisions, summary.keep, summary.deregister, summary.delete, summary.protected)
+        self._row(f"TOTAL ({summary.families} families)", total, bold=True)
+
+    def _row(self, name: str, values: Sequence[int], bold: bool = False) -> None:
+        if self.markdown:
+            label = f"**{name}**" if bold else f"`{name}`"
+            self.out.write(f"| {label} | " + " | ".join(f"{v:,}" for v in values) + " |\n")
+        else:
+            self.out.write(f"{_fit(name, 37):<38}" + "".join(f"{v:>8,}" for v in values) + "\n")
+
+    @staticmethod
+    def _closing(s: Summary, mode: str) -> str:
+        counts = (f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
+                  f"of {s.revisions:,} revisions ({s.families:,} families).")  # fmt: skip
+        if mode == "plan":
+            todo = " `tdgc apply` with the same policy carries it out." if s.deregister or s.delete else ""
+            return f"Plan: {counts}\nNothing was changed.{todo}"
+        r = s.results
+        return (f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
+                f"{r['failed']:,} failed, {r['skipped']:,} skipped.")  # fmt: skip
+
+
+def _note_for(d: Decision) -> str:
+    if d.protected and d.in_use_by:
+        return "kept because in use"
+    if d.protected:
+        return "kept by a protecting tag"
+    return "kept because ECS has no timestamp for them"
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def make_writer(fmt: str, out: IO[str]) -> Writer:
+    if fmt == "json":
+        return JsonWriter(out)
+    if fmt == "jsonl":
+        return JsonlWriter(out)
+    if fmt == "csv":
+        return CsvWriter(out)
+    if fmt in ("table", "markdown"):
+        return TableWriter(out, markdown=fmt == "markdown")
+    raise ValueError(f"unknown report format {fmt!r}")
+
+
+class Report:
+    """Counts the summary once and hands every page to each writer."""
+
+    def __init__(self, writers: Sequence[Writer], header: Mapping[str, Any]) -> None:
+        self.writers = list(writers)
+        self.summary = Summary()
+        self.notes: list[str] = []
+        self.header = {"version": REPORT_VERSION, **header}
+        for writer in self.writers:
+            writer.start(self.header)
+
+    def family_seen(self) -> None:
+        self.summary.families += 1
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome] = ()) -> None:
+        self.summary.count(decisions, outcomes)
+        for writer in self.writers:
+            writer.add(decisions, outcomes)
+
+    def finish(self) -> Summary:
+        for writer in self.writers:
+            writer.finish(self.summary, self.notes)
+        return self.summary

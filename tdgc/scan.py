@@ -1,0 +1,89 @@
+"""Scanning: families and revisions from the paginated list calls, descriptions only where needed.
+
+Everything streams: families come one at a time, revisions a page (at most 100) at a time, so memory does
+not grow with the account.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from tdgc.model import Revision, Status, parse_arn
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+PAGE_SIZE = 100  # the most ECS returns in one page
+_GONE = ("ClientException", "InvalidParameterException")
+
+
+def literal_prefix(glob: str) -> str:
+    """The part of a family glob before its first wildcard: what familyPrefix can narrow by."""
+    for n, ch in enumerate(glob):
+        if ch in "*?[":
+            return glob[:n]
+    return glob
+
+
+class Scanner:
+    def __init__(self, ecs: ECSClient, only_families: Iterable[str] = ()) -> None:
+        self._ecs = ecs
+        self._globs = tuple(only_families)
+
+    def families(self) -> Iterator[str]:
+        """Every family with an ACTIVE or INACTIVE revision, sorted, narrowed to the --family globs."""
+        prefixes = sorted({literal_prefix(g) for g in self._globs}) if self._globs else [""]
+        # A prefix that starts with a shorter one adds nothing; "" covers everything.
+        prefixes = [p for n, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:n])]
+        streams = [self._families_with(prefix) for prefix in prefixes]
+        last = None
+        for name in heapq.merge(*streams):
+            if name != last:
+                last = name
+                yield name
+
+    def _families_with(self, prefix: str) -> Iterator[str]:
+        kwargs: dict[str, Any] = {"status": "ALL", "PaginationConfig": {"PageSize": PAGE_SIZE}}
+        if prefix:
+            kwargs["familyPrefix"] = prefix
+        for page in self._ecs.get_paginator("list_task_definition_families").paginate(**kwargs):
+            yield from page.get("families", [])
+
+    def pages(self, family: str, status: Status) -> Iterator[list[str]]:
+        """The family's revision ARNs with `status`, newest first, a page at a time."""
+        paginator = self._ecs.get_paginator("list_task_definitions")
+        for page in paginator.paginate(
+            familyPrefix=family, status=status.value, sort="DESC", PaginationConfig={"PageSize": PAGE_SIZE}
+        ):
+            arns = page.get("taskDefinitionArns", [])
+            if arns:
+                yield arns
+
+    def revision(self, arn: str, status: Status, *, describe: bool) -> Revision | None:
+        """The revision, described if asked; None if it disappeared since it was listed."""
+        family, number = parse_arn(arn)
+        if not describe:
+            return Revision(arn=arn, family=family, revision=number, status=status)
+        try:
+            answer = self._ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _GONE:
+                return None
+            raise
+        answer.pop("ResponseMetadata", None)  # type: ignore[misc]
+        td: dict[str, Any] = dict(answer["taskDefinition"])
+        return Revision(
+            arn=arn,
+            family=family,
+            revision=number,
+            status=Status(td.get("status", status.value)),
+            described=True,
+            registered_at=td.get("registeredAt"),
+            deregistered_at=td.get("deregisteredAt"),
+            tags={t["key"]: t.get("value", "") for t in answer.get("tags", []) if "key" in t},
+            description=dict(answer),
+        )

@@ -1,0 +1,381 @@
+"""A local ECS for tests, the demo and the benchmark: moto, plus the fidelity moto lacks (DESIGN §6).
+
+On top of moto's ECS it adds: paging (`maxResults` 1–100, `nextToken`) and `sort` on the list calls, the
+family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamped from the (freezable)
+clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that stay listable and
+describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, fault
+injection (a throttle, a 5xx, a per-item delete failure) and a count of every API call by operation.
+
+    with Simulator() as sim:
+        sim.seed("web", registered_at=...)
+        boto3.client("ecs", region_name=sim.region).list_task_definitions()
+        assert sim.mutating_calls() == 0
+
+Only one Simulator may be active at a time; it patches moto's classes for as long as it is entered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+from moto import mock_aws
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, BaseResponse
+from moto.ecs.exceptions import EcsClientException, InvalidParameterException
+from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+DEFAULT_ACCOUNT = "123456789012"
+READ_PREFIXES = ("List", "Describe", "Get", "Head")
+_ACTIVE: Simulator | None = None
+
+
+@dataclass
+class _Fault:
+    code: str
+    message: str
+    status: int
+    times: int  # how many more calls it hits; -1: until cleared
+
+
+class _Error(ServiceException):
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sim() -> Simulator:
+    if _ACTIVE is None:  # pragma: no cover - the patches only exist while a Simulator is active
+        raise RuntimeError("no tdgc Simulator is active")
+    return _ACTIVE
+
+
+class Simulator:
+    """The simulated account. Enter it to start moto with tdgc's additions."""
+
+    def __init__(self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.calls: Counter[str] = Counter()
+        self._faults: dict[str, list[_Fault]] = defaultdict(list)
+        self._delete_failures: dict[str, str] = {}
+        self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
+        self._stack: ExitStack | None = None
+
+    # ---- lifecycle ----
+
+    def __enter__(self) -> Simulator:
+        global _ACTIVE
+        if _ACTIVE is not None:
+            raise RuntimeError("a tdgc Simulator is already active")
+        stack = ExitStack()
+        stack.enter_context(mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}))
+        stack.enter_context(mock_aws())
+        for cls, name, new in _PATCHES:
+            stack.enter_context(mock.patch.object(cls, name, new))
+        self._stack = stack
+        _ACTIVE = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _ACTIVE
+        _ACTIVE = None
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def backend(self, region: str | None = None) -> EC2ContainerServiceBackend:
+        return ecs_backends[self.account_id][region or self.region]
+
+    # ---- calls and faults ----
+
+    def mutating_calls(self) -> int:
+        """API calls of any service whose operation is not a read (List*, Describe*, Get*, Head*)."""
+        return sum(n for op, n in self.calls.items() if not op.split(":")[-1].startswith(READ_PREFIXES))
+
+    def count(self, operation: str) -> int:
+        return sum(n for op, n in self.calls.items() if op.split(":")[-1] == operation)
+
+    def inject(self, operation: str, code: str = "ThrottlingException", *, times: int = 1,
+               message: str = "Rate exceeded", status: int = 400) -> None:  # fmt: skip
+        """Make the next `times` calls of `operation` fail with `code` (times=-1: until `clear_faults`)."""
+        self._faults[operation].append(_Fault(code, message, status, times))
+
+    def fail_delete(self, arn: str, reason: str = "The specified task definition is in use.") -> None:
+        """Make DeleteTaskDefinitions report `arn` in `failures` (the rest of the batch goes through)."""
+        self._delete_failures[arn] = reason
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+        self._delete_failures.clear()
+
+    def _take_fault(self, operation: str) -> _Fault | None:
+        queue = self._faults.get(operation)
+        while queue:
+            fault = queue[0]
+            if fault.times == 0:
+                queue.pop(0)
+                continue
+            if fault.times > 0:
+                fault.times -= 1
+            return fault
+        return None
+
+    # ---- seeding ----
+
+    def seed(
+        self,
+        family: str,
+        *,
+        registered_at: datetime | None,
+        deregistered_at: datetime | None = None,
+        status: str = "ACTIVE",
+        tags: Mapping[str, str] | None = None,
+        image: str = "public.ecr.aws/docker/library/busybox:latest",
+        region: str | None = None,
+    ) -> str:
+        """Add one revision straight into the backend (fast: no HTTP), backdated as given.
+
+        `registered_at=None` makes an old revision without timestamps, as ECS reports some. Within a family
+        `registeredAt` must not decrease as revisions are added, as in ECS.
+        """
+        backend = self.backend(region)
+        td = backend.register_task_definition(
+            family=family,
+            container_definitions=[{"name": "main", "image": image, "memory": 512, "essential": True}],
+            tags=[{"key": k, "value": v} for k, v in (tags or {}).items()],
+        )
+        previous = backend.task_definitions[family].get(td.revision - 1)
+        prev_at = getattr(previous, "registered_at", None) if previous else None
+        if registered_at and prev_at and registered_at < prev_at:
+            raise ValueError(f"{family}: registeredAt must not decrease with the revision number")
+        td.registered_at = registered_at
+        if registered_at is None:
+            td.registered_by = None
+        if status != "ACTIVE":
+            td.status = status
+            td.deregistered_at = deregistered_at if registered_at is not None else None
+        return str(td.arn)
+
+    def finish_deletes(self) -> int:
+        """Let every DELETE_IN_PROGRESS revision go, as ECS does once nothing references it."""
+        gone = 0
+        for account in ecs_backends.values():
+            for backend in account.values():
+                for revisions in backend.task_definitions.values():
+                    for number in [n for n, td in revisions.items() if td.status == "DELETE_IN_PROGRESS"]:
+                        del revisions[number]
+                        gone += 1
+        return gone
+
+    def revisions(self, status: str | None = None, region: str | None = None) -> Iterator[TaskDefinition]:
+        for revisions in self.backend(region).task_definitions.values():
+            for td in revisions.values():
+                if status is None or td.status == status:
+                    yield td
+
+
+# ---- the patches -----------------------------------------------------------------------------------------
+
+_orig_call_action = BaseResponse.call_action
+_orig_register = EC2ContainerServiceBackend.register_task_definition
+_orig_deregister = EC2ContainerServiceBackend.deregister_task_definition
+
+
+def _call_action(self: BaseResponse) -> Any:
+    sim = _sim()
+    operation = self._get_action()
+    sim.calls[f"{self.service_name}:{operation}"] += 1
+    fault = sim._take_fault(operation)
+    if fault is not None:
+        with warnings.catch_warnings():  # moto warns that ECS's model has no ThrottlingException shape
+            warnings.simplefilter("ignore")
+            _, headers, body = self.serialized(ActionResult(_Error(fault.code, fault.message, fault.status)))
+        return fault.status, headers, body
+    return _orig_call_action(self)
+
+
+def _register(self: EC2ContainerServiceBackend, family: str, *args: Any, **kwargs: Any) -> TaskDefinition:
+    sim = _sim()
+    td = _orig_register(self, family, *args, **kwargs)
+    key = (self.account_id, self.region_name, family)
+    floor = sim._high_water.get(key, 0)
+    if td.revision <= floor:  # moto reuses the number of a deleted newest revision; ECS never does
+        del self.task_definitions[family][td.revision]
+        td.revision = floor + 1
+        td.arn = td.arn.rsplit(":", 1)[0] + f":{td.revision}"
+        self.task_definitions[family][td.revision] = td
+    sim._high_water[key] = td.revision
+    td.registered_at = _now()
+    td.registered_by = f"arn:aws:iam::{self.account_id}:root"
+    td.deregistered_at = None
+    return td
+
+
+def _deregister(self: EC2ContainerServiceBackend, task_definition_str: str) -> TaskDefinition:
+    family_rev = task_definition_str.split("/")[-1]
+    family, _, rev = family_rev.partition(":")
+    existing = self.task_definitions.get(family, {}).get(int(rev)) if rev.isdigit() else None
+    if existing is not None and existing.status == "DELETE_IN_PROGRESS":
+        raise EcsClientException("The specified task definition is already being deleted.")
+    td = _orig_deregister(self, task_definition_str)
+    if getattr(td, "deregistered_at", None) is None:
+        td.deregistered_at = _now()
+    return td
+
+
+def _describe(self: EC2ContainerServiceBackend, task_definition_str: str) -> TaskDefinition:
+    name = task_definition_str.split("/")[-1]
+    family, _, rev = name.partition(":")
+    revisions = self.task_definitions.get(family, {})
+    if rev:
+        td = revisions.get(int(rev)) if rev.isdigit() else None
+    else:  # a family name alone means its newest ACTIVE revision
+        active = [n for n, t in revisions.items() if t.status == "ACTIVE"]
+        td = revisions[max(active)] if active else None
+    if td is None:
+        raise EcsClientException("Unable to describe task definition.")
+    return td
+
+
+def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tuple[list[Any], list[Any]]:
+    from moto.ecs.models import DeleteTaskDefinitionFailure
+
+    sim = _sim()
+    if not task_definitions:
+        raise InvalidParameterException("size of TaskDefinition references list must be greater than 0")
+    if len(task_definitions) > 10:
+        raise InvalidParameterException("Size of TaskDefinition references list cannot exceed 10")
+    deleted, failures = [], []
+
+    def fail(ref: str, reason: str) -> None:
+        failures.append(DeleteTaskDefinitionFailure(reason, ref, self.account_id, self.region_name))
+
+    for ref in task_definitions:
+        family, _, rev = ref.split("/")[-1].partition(":")
+        td = self.task_definitions.get(family, {}).get(int(rev)) if rev.isdigit() else None
+        if td is None:
+            fail(ref, "The specified task definition does not exist. Specify a valid account, family, "
+                      "revision and try again.")  # fmt: skip
+        elif td.status == "ACTIVE":
+            fail(ref, "The specified task definition is still in ACTIVE status. Please deregister the "
+                      "target and try again.")  # fmt: skip
+        elif td.arn in sim._delete_failures:
+            fail(ref, sim._delete_failures[td.arn])
+        else:
+            td.status = "DELETE_IN_PROGRESS"
+            deleted.append(td)
+    return deleted, failures
+
+
+# ---- paging for the two list calls ----
+
+
+def _page(items: list[Any], key_of: Any, params: dict[str, Any], query: str) -> tuple[list[Any], str | None]:
+    """Key-based pages: a token names the last item returned, so mutations between pages skip nothing."""
+    max_results = params.get("maxResults")
+    if max_results is None:
+        max_results = 100
+    if not isinstance(max_results, int) or not 1 <= max_results <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    start = 0
+    token = params.get("nextToken")
+    if token:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if decoded["q"] != query:
+                raise ValueError("token from another query")
+            after = tuple(decoded["after"]) if isinstance(decoded["after"], list) else decoded["after"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise InvalidParameterException("The nextToken is invalid.") from None
+        descending = params.get("sort") == "DESC"
+        try:
+            start = next((n for n, i in enumerate(items) if _after(key_of(i), after, descending)), len(items))
+        except TypeError:
+            raise InvalidParameterException("The nextToken is invalid.") from None
+    page = items[start : start + max_results]
+    more = start + max_results < len(items)
+    next_token = None
+    if more:
+        last = key_of(page[-1])
+        payload = {"q": query, "after": list(last) if isinstance(last, tuple) else last}
+        next_token = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+    return page, next_token
+
+
+def _after(key: Any, after: Any, descending: bool) -> bool:
+    return bool(key < after) if descending else bool(key > after)
+
+
+def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
+    params = self._get_params()
+    backend = self.ecs_backend
+    status = params.get("status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"):
+        raise InvalidParameterException(f"Invalid status: {status}")
+    sort = params.get("sort", "ASC")
+    if sort not in ("ASC", "DESC"):
+        raise InvalidParameterException(f"Invalid sort: {sort}")
+    family = params.get("familyPrefix")
+    families = [family] if family else sorted(backend.task_definitions)
+    items = [
+        (fam, number, td.arn)
+        for fam in families
+        for number, td in sorted(backend.task_definitions.get(fam, {}).items())
+        if td.status == status
+    ]
+    if sort == "DESC":
+        items.reverse()
+    page, token = _page(items, lambda i: (i[0], i[1]), params, f"{family}|{status}|{sort}")
+    result: dict[str, Any] = {"taskDefinitionArns": [i[2] for i in page]}
+    if token:
+        result["nextToken"] = token
+    return ActionResult(result)
+
+
+def _list_families(self: EC2ContainerServiceResponse) -> ActionResult:
+    params = self._get_params()
+    backend = self.ecs_backend
+    prefix = params.get("familyPrefix") or ""
+    status = params.get("status", "ALL")
+    if status not in ("ACTIVE", "INACTIVE", "ALL"):
+        raise InvalidParameterException(f"Invalid status: {status}")
+    names = []
+    for name in sorted(backend.task_definitions):
+        statuses = {td.status for td in backend.task_definitions[name].values()} - {"DELETE_IN_PROGRESS"}
+        if not name.startswith(prefix) or not statuses:
+            continue
+        has_active = "ACTIVE" in statuses
+        if status == "ALL" or (status == "ACTIVE") == has_active:
+            names.append(name)
+    page, token = _page(names, lambda n: n, params, f"{prefix}|{status}")
+    result: dict[str, Any] = {"families": page}
+    if token:
+        result["nextToken"] = token
+    return ActionResult(result)
+
+
+_PATCHES: list[tuple[type, str, Any]] = [
+    (BaseResponse, "call_action", _call_action),
+    (EC2ContainerServiceBackend, "register_task_definition", _register),
+    (EC2ContainerServiceBackend, "deregister_task_definition", _deregister),
+    (EC2ContainerServiceBackend, "describe_task_definition", _describe),
+    (EC2ContainerServiceBackend, "delete_task_definitions", _delete),
+    (EC2ContainerServiceResponse, "list_task_definitions", _list_task_definitions),
+    (EC2ContainerServiceResponse, "list_task_definition_families", _list_families),
+]

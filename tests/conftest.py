@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tdgc.cli import main
+from tdgc.simulator import Simulator
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+# Tests run against an unthrottled simulator: let tdgc go as fast as it likes.
+FAST = ["--rate", "read=100000", "--rate", "modify=100000", "--rate", "delete=100000"]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may find real credentials or config, or reach the instance metadata service."""
+    empty = tmp_path_factory.mktemp("awsconfig")
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def ecs(sim: Simulator) -> Any:
+    return boto3.client("ecs", region_name=sim.region)
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def tdgc(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run the CLI in-process as a user would; returns exit code, stdout and stderr."""
+
+    def invoke(*args: str) -> Ran:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        captured = capsys.readouterr()
+        code = exit_info.value.code
+        return Ran(code if isinstance(code, int) else 0, captured.out, captured.err)
+
+    return invoke
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def write_policy(tmp_path: Any, text: str, name: str = "policy.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(os.fspath(path))
