@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.exceptions
@@ -81,6 +81,6 @@ def _known_regions(session: boto3.Session) -> set[str]:
 def error_text(exc: BaseException) -> str:
     """One line for an AWS error: its code and message."""
     if isinstance(exc, botocore.exceptions.ClientError):
-        err: dict[str, Any] = exc.response.get("Error", {})
+        err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

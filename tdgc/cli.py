@@ -20,7 +20,7 @@ from tdgc.report import FORMATS, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, RunResult, run
 
 
-class _DurationType(click.ParamType):
+class _DurationType(click.ParamType):  # type: ignore[type-arg]
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Duration:
@@ -170,7 +170,7 @@ def _writers(fmt: str, report_path: str | None) -> Iterator[Sequence[Writer]]:
         writers = [make_writer(fmt, sys.stdout)]
         if report_path:
             try:
-                file: IO[str] = stack.enter_context(open(report_path, "w", encoding="utf-8", newline=""))  # noqa: SIM115
+                file: IO[str] = stack.enter_context(open(report_path, "w", encoding="utf-8", newline=""))
             except OSError as exc:
                 raise UsageError(f"--report {report_path}: cannot write ({exc.strerror})") from None
             writers.append(make_writer(fmt, file))

@@ -25,7 +25,9 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
         # The create → run → deregister pattern: a revision per run, deregistered minutes later.
         at = since
         while at < now - timedelta(hours=1):
-            sim.seed(family, registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(minutes=rng.randint(3, 50)))
+            sim.seed(
+                family, registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(minutes=rng.randint(3, 50))
+            )
             at += every * rng.uniform(0.8, 1.2)
         sim.seed(family, registered_at=at)  # the current run's revision, still ACTIVE
 
@@ -55,11 +57,15 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
     teams = ("search", "billing", "identity", "growth", "data", "ml", "mobile", "ops")
     for n in range(27):
         family = f"{teams[n % len(teams)]}-svc-{n:02d}"
-        deployed(family, rng.randint(3, 60), start + timedelta(days=rng.randint(0, 600)), ci_deregisters=rng.random() < 0.5)
+        deployed(
+            family, rng.randint(3, 60), start + timedelta(days=rng.randint(0, 600)), ci_deregisters=rng.random() < 0.5
+        )
     for n in range(6):  # one-off jobs, run a few times and abandoned
         at = start + timedelta(days=rng.randint(0, 700))
         for _ in range(rng.randint(1, 4)):
-            sim.seed(f"oneoff-backfill-{n}", registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(hours=1))
+            sim.seed(
+                f"oneoff-backfill-{n}", registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(hours=1)
+            )
             at += timedelta(hours=rng.randint(1, 48))
     for _ in range(12):  # registered before ECS kept timestamps
         sim.seed("legacy-cron", registered_at=None, status="INACTIVE")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
 LOG_FORMATS = ("console", "json")
 
 
-def configure(fmt: str = "console", *, stream: IO[str] | None = None, level: int = logging.INFO) -> None:
+def configure(fmt: str = "console", *, stream: TextIO | None = None, level: int = logging.INFO) -> None:
     out = stream or sys.stderr
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -22,7 +22,9 @@ def configure(fmt: str = "console", *, stream: IO[str] | None = None, level: int
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         colors = bool(getattr(out, "isatty", lambda: False)())
-        processors.append(structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback))
+        processors.append(
+            structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
+        )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),

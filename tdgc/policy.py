@@ -117,7 +117,7 @@ def _int_at_least_zero(value: Any) -> int:
 
 def _duration(value: Any) -> Duration:
     if not isinstance(value, str):
-        raise _Bad(f"must be a duration string such as \"90 days\", not {_type(value)}")
+        raise _Bad(f'must be a duration string such as "90 days", not {_type(value)}')
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -331,9 +331,7 @@ def apply_overrides(policy: Policy, flags: Overrides) -> Policy:
     def adjust(rule: Rule) -> Rule:
         return replace(rule, **changes, protect_tags={**rule.protect_tags, **extra_tags})
 
-    excluded = [
-        Rule(families=(glob,), exclude=True, name=glob, protect_tags={}) for glob in flags.exclude_families
-    ]
+    excluded = [Rule(families=(glob,), exclude=True, name=glob, protect_tags={}) for glob in flags.exclude_families]
     return replace(
         policy,
         defaults=adjust(policy.defaults),

@@ -90,7 +90,8 @@ class JsonWriter(Writer):
 
     def start(self, header: Mapping[str, Any]) -> None:
         super().start(header)
-        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")
+        # Outcomes come after all decisions in the document; spool them so memory stays flat.
+        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115
         self._first = {"decisions": True, "outcomes": True}
         head = json.dumps(self.header, sort_keys=False)[:-1]
         self.out.write(f'{head}, "decisions": [')

@@ -1,6 +1,6 @@
 """A local ECS for tests, the demo and the benchmark: moto, plus the fidelity moto lacks (DESIGN §6).
 
-On top of moto's ECS it adds: paging (`maxResults` 1–100, `nextToken`) and `sort` on the list calls, the
+On top of moto's ECS it adds: paging (`maxResults` 1 to 100, `nextToken`) and `sort` on the list calls, the
 family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamped from the (freezable)
 clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that stay listable and
 describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, fault
@@ -72,6 +72,7 @@ class Simulator:
         self.region = region
         self.account_id = account_id
         self.calls: Counter[str] = Counter()
+        self.mutations: list[tuple[str, dict[str, Any]]] = []  # (operation, request parameters), in order
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
         self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
@@ -106,7 +107,7 @@ class Simulator:
 
     def mutating_calls(self) -> int:
         """API calls of any service whose operation is not a read (List*, Describe*, Get*, Head*)."""
-        return sum(n for op, n in self.calls.items() if not op.split(":")[-1].startswith(READ_PREFIXES))
+        return len(self.mutations)
 
     def count(self, operation: str) -> int:
         return sum(n for op, n in self.calls.items() if op.split(":")[-1] == operation)
@@ -155,7 +156,7 @@ class Simulator:
         `registeredAt` must not decrease as revisions are added, as in ECS.
         """
         backend = self.backend(region)
-        td = backend.register_task_definition(
+        td: Any = backend.register_task_definition(  # moto's model plus the attributes ECS has and moto lacks
             family=family,
             container_definitions=[{"name": "main", "image": image, "memory": 512, "essential": True}],
             tags=[{"key": k, "value": v} for k, v in (tags or {}).items()],
@@ -201,6 +202,8 @@ def _call_action(self: BaseResponse) -> Any:
     sim = _sim()
     operation = self._get_action()
     sim.calls[f"{self.service_name}:{operation}"] += 1
+    if not operation.startswith(READ_PREFIXES):
+        sim.mutations.append((operation, dict(self._get_params())))
     fault = sim._take_fault(operation)
     if fault is not None:
         with warnings.catch_warnings():  # moto warns that ECS's model has no ThrottlingException shape
@@ -212,7 +215,7 @@ def _call_action(self: BaseResponse) -> Any:
 
 def _register(self: EC2ContainerServiceBackend, family: str, *args: Any, **kwargs: Any) -> TaskDefinition:
     sim = _sim()
-    td = _orig_register(self, family, *args, **kwargs)
+    td: Any = _orig_register(self, family, *args, **kwargs)
     key = (self.account_id, self.region_name, family)
     floor = sim._high_water.get(key, 0)
     if td.revision <= floor:  # moto reuses the number of a deleted newest revision; ECS never does
@@ -224,7 +227,7 @@ def _register(self: EC2ContainerServiceBackend, family: str, *args: Any, **kwarg
     td.registered_at = _now()
     td.registered_by = f"arn:aws:iam::{self.account_id}:root"
     td.deregistered_at = None
-    return td
+    return td  # type: ignore[no-any-return]
 
 
 def _deregister(self: EC2ContainerServiceBackend, task_definition_str: str) -> TaskDefinition:
@@ -233,10 +236,10 @@ def _deregister(self: EC2ContainerServiceBackend, task_definition_str: str) -> T
     existing = self.task_definitions.get(family, {}).get(int(rev)) if rev.isdigit() else None
     if existing is not None and existing.status == "DELETE_IN_PROGRESS":
         raise EcsClientException("The specified task definition is already being deleted.")
-    td = _orig_deregister(self, task_definition_str)
+    td: Any = _orig_deregister(self, task_definition_str)
     if getattr(td, "deregistered_at", None) is None:
         td.deregistered_at = _now()
-    return td
+    return td  # type: ignore[no-any-return]
 
 
 def _describe(self: EC2ContainerServiceBackend, task_definition_str: str) -> TaskDefinition:

@@ -26,7 +26,9 @@ def rev(n: int, status: Status = Status.ACTIVE, *, registered: float | None = No
     )  # fmt: skip
 
 
-def one(r: Revision, rule: Rule, rank: int | None = None, glob: str | None = None, refs: tuple[str, ...] = ()) -> tuple[Action, str]:
+def one(
+    r: Revision, rule: Rule, rank: int | None = None, glob: str | None = None, refs: tuple[str, ...] = ()
+) -> tuple[Action, str]:
     d = decide(r, rank=rank, rule=rule, glob=glob, now=NOW, in_use_by=refs)
     return d.action, d.reason
 
@@ -63,8 +65,12 @@ def test_age_boundary_is_inclusive() -> None:
 def test_calendar_months() -> None:
     rule = Rule(delete_after=Duration(months=6))
     moment = datetime(2026, 6, 1, tzinfo=UTC)
-    just_old = Revision("a:task-definition/f:1", "f", 1, Status.INACTIVE, True, deregistered_at=datetime(2025, 12, 1, tzinfo=UTC))
-    just_new = Revision("a:task-definition/f:2", "f", 2, Status.INACTIVE, True, deregistered_at=datetime(2025, 12, 1, 0, 1, tzinfo=UTC))
+    just_old = Revision(
+        "a:task-definition/f:1", "f", 1, Status.INACTIVE, True, deregistered_at=datetime(2025, 12, 1, tzinfo=UTC)
+    )
+    just_new = Revision(
+        "a:task-definition/f:2", "f", 2, Status.INACTIVE, True, deregistered_at=datetime(2025, 12, 1, 0, 1, tzinfo=UTC)
+    )
     assert decide(just_old, rank=None, rule=rule, glob=None, now=moment).action is Action.DELETE
     assert decide(just_new, rank=None, rule=rule, glob=None, now=moment).action is Action.KEEP
 
@@ -117,7 +123,9 @@ def families(draw: st.DrawFn) -> tuple[list[Revision], list[Revision], dict[str,
 
 @settings(max_examples=400)
 @given(rules, families())
-def test_invariants_hold_for_any_policy_and_family(rule: Rule, family: tuple[list[Revision], list[Revision], dict[str, tuple[str, ...]]]) -> None:
+def test_invariants_hold_for_any_policy_and_family(
+    rule: Rule, family: tuple[list[Revision], list[Revision], dict[str, tuple[str, ...]]]
+) -> None:
     active, inactive, refs = family
     decisions = decide_family(active, inactive, rule=rule, glob="x*", now=NOW, references=refs)
     assert [d.revision for d in decisions] == [*active, *inactive], "one decision per revision, in order"
@@ -145,7 +153,9 @@ def test_invariants_hold_for_any_policy_and_family(rule: Rule, family: tuple[lis
 
 
 @given(rules, families())
-def test_what_needs_no_description_is_decided_without_it(rule: Rule, family: tuple[list[Revision], list[Revision], dict[str, tuple[str, ...]]]) -> None:
+def test_what_needs_no_description_is_decided_without_it(
+    rule: Rule, family: tuple[list[Revision], list[Revision], dict[str, tuple[str, ...]]]
+) -> None:
     """Stripping what the scanner would not fetch changes no decision."""
     active, inactive, _ = family
     full = decide_family(active, inactive, rule=rule, glob="x*", now=NOW)

@@ -45,7 +45,9 @@ def test_design_example_loads(tmp_path: Path) -> None:
 
 
 def test_first_matching_rule_wins(tmp_path: Path) -> None:
-    policy = load(tmp_path, '[[rules]]\nfamilies = ["a-*"]\nkeep_last = 1\n[[rules]]\nfamilies = ["a-b*"]\nkeep_last = 9\n')
+    policy = load(
+        tmp_path, '[[rules]]\nfamilies = ["a-*"]\nkeep_last = 1\n[[rules]]\nfamilies = ["a-b*"]\nkeep_last = 9\n'
+    )
     assert policy.rule_for("a-bc")[0].keep_last == 1
 
 
@@ -94,23 +96,27 @@ def test_protected_by_any_value_or_exact_value() -> None:
     [
         ("[defaults]\nkeep_last = 5\nkep_last = 3\n", 3, "defaults.kep_last", "unknown key"),
         ("[defualts]\nkeep_last = 5\n", 1, "defualts", "unknown key"),
-        ("[defaults]\nkeep_last = \"5\"\n", 2, "defaults.keep_last", "whole number"),
+        ('[defaults]\nkeep_last = "5"\n', 2, "defaults.keep_last", "whole number"),
         ("[defaults]\nkeep_last = true\n", 2, "defaults.keep_last", "whole number"),
         ("[defaults]\nkeep_last = 2.5\n", 2, "defaults.keep_last", "whole number"),
         ("[defaults]\nkeep_last = -1\n", 2, "defaults.keep_last", "0 or more"),
-        ("[defaults]\n\ndelete_after = \"6 moons\"\n", 3, "defaults.delete_after", "unknown unit"),
+        ('[defaults]\n\ndelete_after = "6 moons"\n', 3, "defaults.delete_after", "unknown unit"),
         ("[defaults]\ndelete_after = 180\n", 2, "defaults.delete_after", "duration"),
         ("[defaults]\ndelete_after = true\n", 2, "defaults.delete_after", "duration"),
         ("[defaults]\nderegister_after = false\n", 2, "defaults.deregister_after", "duration"),
-        ("[defaults]\nprotect_tags = [\"a\"]\n", 2, "defaults.protect_tags", "table"),
+        ('[defaults]\nprotect_tags = ["a"]\n', 2, "defaults.protect_tags", "table"),
         ("[defaults]\nprotect_tags = { a = 1 }\n", 2, "defaults.protect_tags", "string value"),
         ("[defaults]\nexclude = true\n", 2, "defaults.exclude", "unknown key"),
         ("[[rules]]\nkeep_last = 1\n", 1, "rules[0]", "needs families"),
         ("[[rules]]\nfamilies = []\n", 2, "rules[0].families", "non-empty list"),
         ("[[rules]]\nfamilies = [1]\n", 2, "rules[0].families", "non-empty list"),
-        ("[[rules]]\nfamilies = [\"a\"]\n[[rules]]\nfamilies = [\"b\"]\nexclude = \"yes\"\n", 5,
-         "rules[1].exclude", "true or false"),
-        ("[[rules]]\nfamilies = [\"a\"]\nname = 3\n", 3, "rules[0].name", "non-empty string"),
+        (
+            '[[rules]]\nfamilies = ["a"]\n[[rules]]\nfamilies = ["b"]\nexclude = "yes"\n',
+            5,
+            "rules[1].exclude",
+            "true or false",
+        ),
+        ('[[rules]]\nfamilies = ["a"]\nname = 3\n', 3, "rules[0].name", "non-empty string"),
         ("rules = 3\n", 1, "rules", "array of tables"),
         ("defaults = 3\n", 1, "defaults", "must be a table"),
         ("keep_last = 5\n", 1, "keep_last", "unknown key"),

@@ -1,0 +1,194 @@
+"""`tdgc apply` against the simulated account: the planned state, archived, paced, in batches."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from tdgc import archive as archive_module
+from tdgc.model import Action
+from tdgc.policy import load_policy
+from tdgc.report import JsonWriter
+from tdgc.run import RunOptions, run
+from tdgc.simulator import Simulator
+
+from .account import POLICY, Expected, seed_account
+from .conftest import FAST, NOW, write_policy
+
+
+@pytest.fixture
+def account(sim: Simulator) -> Iterator[Expected]:
+    with freeze_time(NOW):
+        yield seed_account(sim)
+
+
+def statuses(sim: Simulator) -> dict[str, str]:
+    return {td.arn: td.status for td in sim.revisions()}
+
+
+def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    policy = write_policy(tmp_path, POLICY)
+    archive = tmp_path / "archive"
+    planned = {d["arn"]: d["action"] for d in tdgc("plan", policy, "--output", "json", *FAST).json()["decisions"]}
+    before = statuses(sim)
+    ran = tdgc("apply", policy, "--yes", "--archive", str(archive), "--output", "json", *FAST)
+    assert ran.code == 0, ran.err
+    report = ran.json()
+    assert report["mode"] == "apply"
+    assert {d["arn"]: d["action"] for d in report["decisions"]} == planned == account.actions
+    after = statuses(sim)
+    assert after == {
+        arn: {"keep": before[arn], "deregister": "INACTIVE", "delete": "DELETE_IN_PROGRESS"}[action]
+        for arn, action in account.actions.items()
+    }
+    outcomes = {o["arn"]: (o["action"], o["result"]) for o in report["outcomes"]}
+    assert outcomes == {
+        arn: (a, "pending" if a == "delete" else "done") for arn, a in account.actions.items() if a != "keep"
+    }
+    assert report["summary"]["results"] == {"done": len(account.of("deregister")), "pending": len(account.of("delete")),
+                                            "failed": 0, "skipped": 0}  # fmt: skip
+
+    # One deregister per call; deletes at most ten per call, each archived first.
+    deregistered = [p["taskDefinition"] for op, p in sim.mutations if op == "DeregisterTaskDefinition"]
+    assert sorted(deregistered) == sorted(account.of("deregister"))
+    batches = [p["taskDefinitions"] for op, p in sim.mutations if op == "DeleteTaskDefinitions"]
+    assert all(1 <= len(b) <= 10 for b in batches)
+    assert sorted(a for b in batches for a in b) == sorted(account.of("delete"))
+    assert len(batches) == 4 + 3 + 1  # big: 40, dbt-run: 30, tagged: 2
+    for arn in account.of("delete"):
+        family, revision = arn.rsplit("/", 1)[1].split(":")
+        saved = json.loads((archive / family / f"{revision}.json").read_text())
+        assert saved["taskDefinition"]["taskDefinitionArn"] == arn
+        assert saved["taskDefinition"]["containerDefinitions"][0]["image"]
+        assert saved["tdgc"]["arn"] == arn and saved["tdgc"]["region"] == "us-east-1"
+        assert "tags" in saved
+    assert {json.loads(p.read_text())["tags"][0]["value"] for p in (archive / "tagged").glob("*.json")} == {"a"}
+
+    with freeze_time(NOW):
+        again = tdgc("plan", policy, "--output", "json", *FAST).json()["summary"]
+    assert (again["deregister"], again["delete"]) == (0, 0), "a second plan has nothing to do"
+
+
+def test_archive_is_written_before_each_delete(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    written_at: dict[str, int] = {}
+    original = archive_module.DirectoryArchive.write
+
+    def spy(self: Any, arn: str, description: Any, region: str) -> Path:
+        path = original(self, arn, description, region)
+        written_at[arn] = len(sim.mutations)  # how many mutations had happened when the file was complete
+        return path
+
+    monkeypatch.setattr(archive_module.DirectoryArchive, "write", spy)
+    assert (
+        tdgc(
+            "apply",
+            write_policy(tmp_path, POLICY),
+            "--yes",
+            "--archive",
+            str(tmp_path / "a"),
+            "--output",
+            "json",
+            *FAST,
+        ).code
+        == 0
+    )
+    for index, (op, params) in enumerate(sim.mutations):
+        if op == "DeleteTaskDefinitions":
+            assert all(written_at[arn] <= index for arn in params["taskDefinitions"])
+    assert set(written_at) == account.of("delete")
+
+
+def test_a_revision_that_cannot_be_archived_is_not_deleted(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
+    archive = tmp_path / "a"
+    archive.mkdir()
+    (archive / "tagged").write_text("a file where the family's folder would go")
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--archive", str(archive), "--output", "json", *FAST)
+    assert ran.code == 1
+    failed = {o["arn"] for o in ran.json()["outcomes"] if o["result"] == "failed"}
+    tagged = {a for a in account.of("delete") if "/tagged:" in a}
+    assert failed == tagged and len(tagged) == 2
+    after = statuses(sim)
+    assert all(after[a] == "INACTIVE" for a in tagged)
+    assert all(after[a] == "DELETE_IN_PROGRESS" for a in account.of("delete") - tagged)
+
+
+def test_per_item_delete_failures_are_reported_and_the_rest_go_on(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
+    policy = write_policy(tmp_path, POLICY)
+    stuck = sorted(account.of("delete"))[:2]
+    for arn in stuck:
+        sim.fail_delete(arn, "The specified task definition is in use.")
+    ran = tdgc("apply", policy, "--yes", "--output", "json", *FAST)
+    assert ran.code == 1
+    report = ran.json()
+    failed = {o["arn"]: o["error"] for o in report["outcomes"] if o["result"] == "failed"}
+    assert failed == dict.fromkeys(stuck, "The specified task definition is in use.")
+    assert report["summary"]["results"]["pending"] == len(account.of("delete")) - 2
+    assert report["summary"]["results"]["done"] == len(account.of("deregister"))
+
+    sim.clear_faults()
+    with freeze_time(NOW):
+        retry = tdgc("apply", policy, "--yes", "--output", "json", *FAST)
+    assert retry.code == 0
+    assert {o["arn"] for o in retry.json()["outcomes"]} == set(stuck), "the next run finishes the job"
+
+
+def test_throttled_calls_are_retried(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    sim.inject("DeleteTaskDefinitions", "ThrottlingException", times=2)
+    sim.inject("DeregisterTaskDefinition", "ThrottlingException", times=1)
+    sim.inject("ListTaskDefinitions", "ThrottlingException", times=1)
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--output", "json", *FAST)
+    assert ran.code == 0, ran.err
+    assert ran.json()["summary"]["results"]["failed"] == 0
+    assert sim.count("DeleteTaskDefinitions") == 8 + 2
+    assert sim.count("DeregisterTaskDefinition") == len(account.of("deregister")) + 1
+    assert all(s == "DELETE_IN_PROGRESS" for a, s in statuses(sim).items() if a in account.of("delete"))
+
+
+def test_apply_needs_yes_off_a_terminal(tdgc: Any, sim: Simulator, account: Expected) -> None:
+    ran = tdgc("apply", "--output", "json", *FAST)
+    assert ran.code == 2 and ran.out == ""
+    assert ran.err.strip() == "tdgc: apply changes the account: pass --yes, or run it on a terminal to confirm"
+    assert sim.mutating_calls() == 0
+
+
+@pytest.mark.parametrize(("answer", "mutated"), [("n\n", False), ("y\n", True)])
+def test_apply_asks_on_a_terminal(answer: str, mutated: bool, tdgc: Any, sim: Simulator, account: Expected,
+                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr("tdgc.cli._interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
+    assert ran.code == 0
+    assert "TOTAL (126 families)" in ran.err, "the plan is shown before the question"
+    assert f"Deregister {len(account.of('deregister'))} and delete {len(account.of('delete'))} revisions?" in ran.err
+    assert (sim.mutating_calls() > 0) is mutated
+    if not mutated:
+        assert "Nothing was changed." in ran.err and ran.out == ""
+
+
+def test_only_confirmed_actions_are_applied(sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    """What a person confirmed is the most that is done: a decision made since is skipped."""
+    policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})  # unpaced
+    approved = {arn: Action(a) for arn, a in account.actions.items() if a == "delete" and "/big:" in arn}
+    out = io.StringIO()
+    with freeze_time(NOW):
+        result = run(RunOptions(policy=policy, apply=True, approved=approved), [JsonWriter(out)])
+    report = json.loads(out.getvalue())
+    results = {o["arn"]: o["result"] for o in report["outcomes"]}
+    assert {a for a, r in results.items() if r == "pending"} == set(approved)
+    assert {a for a, r in results.items() if r == "skipped"} == set(account.actions) - set(approved) - account.of(
+        "keep"
+    )
+    assert result.exit_code == 0
+    assert {op for op, _ in sim.mutations} == {"DeleteTaskDefinitions"}

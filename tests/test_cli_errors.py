@@ -1,0 +1,160 @@
+"""Bad input of every kind: one line on stderr, exit 2, no traceback, no mutating call."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tdgc.simulator import Simulator
+
+from .conftest import FAST, NOW, Ran, days
+
+POLICIES = {
+    "unknown key": ("[defaults]\nkeep_lats = 5\n", ":2, key 'defaults.keep_lats': unknown key"),
+    "wrong type": ('[defaults]\nkeep_last = "five"\n', ":2, key 'defaults.keep_last': must be a whole number"),
+    "bad duration": (
+        '[defaults]\ndelete_after = "6 moons"\n',
+        ":2, key 'defaults.delete_after': '6 moons': unknown unit",
+    ),
+    "negative keep_last": ("[defaults]\nkeep_last = -2\n", ":2, key 'defaults.keep_last': must be 0 or more"),
+    "rule without families": ("[[rules]]\nkeep_last = 1\n", ":1, key 'rules[0]': a rule needs families"),
+    "not TOML": ("[defaults\n", ":1: not valid TOML"),
+}
+
+
+def seeded(sim: Simulator) -> None:
+    for n in range(12):
+        sim.seed("f", registered_at=NOW - days(400 - n), status="INACTIVE" if n < 6 else "ACTIVE",
+                 deregistered_at=NOW - days(300))  # fmt: skip
+
+
+def assert_refused(ran: Ran, fragment: str) -> None:
+    assert ran.code == 2, (ran.code, ran.err)
+    assert ran.out == ""
+    lines = ran.err.strip().splitlines()
+    assert len(lines) == 1, ran.err
+    assert lines[0].startswith("tdgc: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in ran.err
+
+
+@pytest.mark.parametrize("kind", POLICIES)
+def test_bad_policy_files(kind: str, tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    seeded(sim)
+    text, fragment = POLICIES[kind]
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    assert_refused(tdgc("apply", str(path), "--yes", *FAST), f"{path}{fragment}")
+    assert sim.calls.total() == 0, "policy errors come before any AWS call"
+
+
+def test_missing_policy_file(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    seeded(sim)
+    assert_refused(tdgc("apply", str(tmp_path / "nope.toml"), "--yes"), "nope.toml: no such policy file")
+    assert sim.calls.total() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--keep-last", "-1"], "--keep-last"),
+        (["--keep-last", "many"], "'many' is not a valid integer"),
+        (["--deregister-after", "soon"], "'soon' is not a duration"),
+        (["--delete-after", "5 m"], "--delete-after: '5 m': unit 'm' is ambiguous"),
+        (["--output", "xml"], "'xml' is not one of"),
+        (["--log-format", "xml"], "'xml' is not one of"),
+        (["--protect-tag", "=v"], "--protect-tag '=v': expected KEY or KEY=VALUE"),
+        (["--rate", "modify=0"], "--rate 'modify=0'"),
+        (["--rate", "turbo=5"], "--rate 'turbo=5'"),
+        (["--frobnicate"], "--frobnicate"),
+        (["a.toml", "--config", "b.toml"], "two policy files given"),
+        (["a.toml", "b.toml"], "unexpected extra argument"),
+    ],
+)
+def test_bad_flags(args: list[str], fragment: str, tdgc: Any, sim: Simulator) -> None:
+    seeded(sim)
+    assert_refused(tdgc("apply", "--yes", *args), fragment)
+    assert sim.calls.total() == 0
+
+
+def test_unknown_command(tdgc: Any) -> None:
+    assert_refused(tdgc("prune"), "No such command 'prune'")
+
+
+def test_missing_credentials(tdgc: Any) -> None:
+    # No simulator: the autouse fixture leaves no credentials anywhere, and nothing reaches the network.
+    assert_refused(tdgc("apply", "--yes", "--region", "us-east-1"), "no AWS credentials found")
+
+
+def test_unknown_profile(tdgc: Any) -> None:
+    assert_refused(tdgc("plan", "--profile", "nobody"), "AWS profile 'nobody' not found")
+
+
+def test_missing_region(tdgc: Any, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded(sim)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert_refused(tdgc("apply", "--yes"), "no AWS region")
+    assert sim.calls.total() == 0
+
+
+@pytest.mark.parametrize("region", ["mars-north-1", "us-east", "US-EAST-1", "../etc"])
+def test_unresolvable_region(region: str, tdgc: Any, sim: Simulator) -> None:
+    seeded(sim)
+    assert_refused(tdgc("apply", "--yes", "--region", region), f"unknown AWS region {region!r}")
+    assert sim.calls.total() == 0
+
+
+def test_unwritable_report_and_archive(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    seeded(sim)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_refused(tdgc("apply", "--yes", "--report", str(blocker / "r.json"), *FAST), "--report")
+    assert_refused(tdgc("apply", "--yes", "--archive", str(blocker / "dir"), *FAST), "--archive")
+    assert sim.mutating_calls() == 0
+
+
+def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
+    seeded(sim)
+    sim.inject("ListTaskDefinitionFamilies", "UnrecognizedClientException", times=-1,
+               message="The security token included in the request is invalid.")  # fmt: skip
+    ran = tdgc("apply", "--yes", "--output", "json", *FAST)
+    assert ran.code == 2
+    assert ran.err.strip().splitlines()[-1] == (
+        "tdgc: AWS error, run stopped: UnrecognizedClientException: The security token included in the request "
+        "is invalid. (nothing was changed)"
+    )
+    assert sim.mutating_calls() == 0
+
+
+safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+flag_values = st.sampled_from(["--keep-last", "--deregister-after", "--delete-after", "--protect-tag", "--rate",
+                               "--output", "--family", "--exclude-family", "--log-format"])  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(flag_values, safe_text), min_size=1, max_size=3))
+def test_fuzzed_flags_never_mutate_and_never_trace(tdgc: Any, sim: Simulator, flags: list[tuple[str, str]]) -> None:
+    """Any flag values: either a valid plan or one line and exit 2; never a traceback or a mutation."""
+    args = [part for flag, value in flags for part in (flag, value)]
+    ran = tdgc("plan", *args, *FAST)
+    assert "Traceback" not in ran.err
+    if ran.code != 0:
+        assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.err
+    assert sim.mutating_calls() == 0
+
+
+def test_python_dash_m_and_version() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tdgc", "--version"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("tdgc, version ")
+    done = subprocess.run([sys.executable, "-m", "tdgc", "plan", "--keep-last", "x"], capture_output=True, text=True,
+                          env=env, check=False)  # fmt: skip
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

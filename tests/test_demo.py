@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_demo_plans_a_believable_account(tdgc: Any) -> None:
+    ran = tdgc("demo", "--output", "json")
+    assert ran.code == 0, ran.err
+    report = ran.json()
+    summary = report["summary"]
+    assert summary["families"] >= 24 and summary["revisions"] >= 2000
+    assert summary["deregister"] > 0 and summary["delete"] > 0 and summary["protected"] >= 1
+    families = {d["family"] for d in report["decisions"]}
+    assert {"airflow-dbt-daily", "prod-payments", "legacy-cron", "web-api"} <= families
+    reasons = {d["reason"] for d in report["decisions"]}
+    assert "family excluded by rule prod-*" in reasons
+    assert "no deregistration time known; kept" in reasons
+    assert "protected by tag tdgc:keep=true" in reasons
+    assert all(d["action"] == "keep" for d in report["decisions"] if d["family"].startswith("prod-"))
+    assert "Simulated account (no AWS account, no network)" in ran.err
+
+
+def test_demo_table_reads_in_80_columns(tdgc: Any) -> None:
+    ran = tdgc("demo")
+    assert ran.code == 0
+    lines = ran.out.splitlines()
+    assert lines[0].startswith("tdgc plan · us-east-1 · policy: ")
+    assert max(map(len, lines)) <= 80
+    assert any(line.startswith("TOTAL (") for line in lines)
+    assert lines[-1] == "Nothing was changed. `tdgc apply` with the same policy carries it out."

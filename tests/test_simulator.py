@@ -1,0 +1,142 @@
+"""The simulator's ECS fidelity (DESIGN §6): what the rest of the suite relies on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.exceptions
+import pytest
+from freezegun import freeze_time
+
+from tdgc.simulator import Simulator
+
+from .conftest import NOW, days
+
+
+def register(ecs: Any, family: str) -> dict[str, Any]:
+    td: dict[str, Any] = ecs.register_task_definition(
+        family=family, containerDefinitions=[{"name": "app", "image": "busybox", "memory": 128}]
+    )["taskDefinition"]
+    return td
+
+
+def test_list_task_definitions_pages_sorts_and_filters(sim: Simulator, ecs: Any) -> None:
+    for n in range(250):
+        sim.seed("big", registered_at=NOW - days(300 - n), status="INACTIVE" if n % 2 else "ACTIVE",
+                 deregistered_at=NOW - days(10))  # fmt: skip
+    sim.seed("other", registered_at=NOW)
+    first = ecs.list_task_definitions(familyPrefix="big", status="INACTIVE", sort="DESC", maxResults=100)
+    assert len(first["taskDefinitionArns"]) == 100 and "nextToken" in first
+    assert first["taskDefinitionArns"][0].endswith("big:250")
+    pages = list(
+        ecs.get_paginator("list_task_definitions").paginate(familyPrefix="big", status="INACTIVE", sort="DESC")
+    )
+    arns = [a for p in pages for a in p["taskDefinitionArns"]]
+    assert len(pages) == 2 and len(arns) == 125
+    assert [int(a.rsplit(":", 1)[1]) for a in arns] == list(range(250, 0, -2))
+    asc = [
+        a for p in ecs.get_paginator("list_task_definitions").paginate(status="ACTIVE") for a in p["taskDefinitionArns"]
+    ]
+    assert asc[0].endswith("big:1") and asc[-1].endswith("other:1") and len(asc) == 126
+
+
+def test_default_page_is_100_and_max_results_is_bounded(sim: Simulator, ecs: Any) -> None:
+    for n in range(150):
+        sim.seed("f", registered_at=NOW - days(200 - n))
+    assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 100
+    for bad in (0, 101):
+        with pytest.raises(botocore.exceptions.ClientError, match="maxResults"):
+            ecs.list_task_definitions(maxResults=bad)
+    with pytest.raises(botocore.exceptions.ClientError, match="nextToken"):
+        ecs.list_task_definitions(nextToken="not-a-token")
+
+
+def test_pages_skip_nothing_when_revisions_change_between_pages(sim: Simulator, ecs: Any) -> None:
+    for n in range(30):
+        sim.seed("f", registered_at=NOW - days(60 - n), status="INACTIVE", deregistered_at=NOW - days(20))
+    page = ecs.list_task_definitions(familyPrefix="f", status="INACTIVE", sort="DESC", maxResults=10)
+    ecs.delete_task_definitions(taskDefinitions=page["taskDefinitionArns"])
+    rest = ecs.list_task_definitions(familyPrefix="f", status="INACTIVE", sort="DESC", maxResults=100,
+                                     nextToken=page["nextToken"])  # fmt: skip
+    assert len(rest["taskDefinitionArns"]) == 20
+
+
+def test_family_status_filter_and_paging(sim: Simulator, ecs: Any) -> None:
+    for n in range(130):
+        sim.seed(f"fam-{n:03d}", registered_at=NOW, status="INACTIVE" if n % 3 == 0 else "ACTIVE",
+                 deregistered_at=NOW)  # fmt: skip
+    paginator = ecs.get_paginator("list_task_definition_families")
+    every = [f for p in paginator.paginate(status="ALL") for f in p["families"]]
+    active = [f for p in paginator.paginate(status="ACTIVE") for f in p["families"]]
+    inactive = [f for p in paginator.paginate(status="INACTIVE") for f in p["families"]]
+    assert len(every) == 130 and every == sorted(every)
+    assert len(inactive) == 44 and set(active) | set(inactive) == set(every) and not set(active) & set(inactive)
+    assert len(ecs.list_task_definition_families(familyPrefix="fam-01")["families"]) == 10
+    assert sim.count("ListTaskDefinitionFamilies") == 2 + 1 + 1 + 1  # ALL: 130 in two pages; 86; 44; 10
+
+
+def test_timestamps_come_from_the_frozen_clock(sim: Simulator, ecs: Any) -> None:
+    with freeze_time("2025-01-02T03:04:05Z"):
+        td = register(ecs, "web")
+    with freeze_time("2025-03-01T00:00:00Z"):
+        gone = ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])["taskDefinition"]
+    assert td["registeredAt"] == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert "arn:aws:iam::" in td["registeredBy"]
+    assert gone["deregisteredAt"] == datetime(2025, 3, 1, tzinfo=UTC)
+    assert gone["status"] == "INACTIVE"
+
+
+def test_old_revisions_have_no_timestamps(sim: Simulator, ecs: Any) -> None:
+    arn = sim.seed("legacy", registered_at=None, status="INACTIVE")
+    td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    assert "registeredAt" not in td and "deregisteredAt" not in td and td["status"] == "INACTIVE"
+
+
+def test_seeding_keeps_registered_at_monotonic(sim: Simulator) -> None:
+    sim.seed("f", registered_at=NOW)
+    with pytest.raises(ValueError, match="must not decrease"):
+        sim.seed("f", registered_at=NOW - days(1))
+
+
+def test_deleted_revisions_stay_listable_until_finished(sim: Simulator, ecs: Any) -> None:
+    a = sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW - days(8))
+    b = sim.seed("f", registered_at=NOW - days(1))
+    answer = ecs.delete_task_definitions(taskDefinitions=[a, b])
+    assert [t["status"] for t in answer["taskDefinitions"]] == ["DELETE_IN_PROGRESS"]
+    assert answer["failures"][0]["arn"] == b and "ACTIVE" in answer["failures"][0]["reason"]
+    assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [a]
+    assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == []
+    assert ecs.describe_task_definition(taskDefinition=a)["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
+    assert sim.finish_deletes() == 1
+    assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == []
+    with pytest.raises(botocore.exceptions.ClientError):
+        ecs.delete_task_definitions(taskDefinitions=[a] * 11)
+
+
+def test_revision_numbers_are_never_reused(sim: Simulator, ecs: Any) -> None:
+    first = register(ecs, "f")
+    ecs.deregister_task_definition(taskDefinition=first["taskDefinitionArn"])
+    ecs.delete_task_definitions(taskDefinitions=[first["taskDefinitionArn"]])
+    sim.finish_deletes()
+    assert register(ecs, "f")["revision"] == 2
+
+
+def test_family_name_resolves_to_newest_active(sim: Simulator, ecs: Any) -> None:
+    sim.seed("f", registered_at=NOW - days(3))
+    sim.seed("f", registered_at=NOW - days(2))
+    sim.seed("f", registered_at=NOW - days(1), status="INACTIVE", deregistered_at=NOW)
+    assert ecs.describe_task_definition(taskDefinition="f")["taskDefinition"]["revision"] == 2
+
+
+def test_faults_and_call_counts(sim: Simulator, ecs: Any) -> None:
+    arn = sim.seed("f", registered_at=NOW - days(2))
+    sim.inject("DescribeTaskDefinition", "ServerException", status=500, times=-1, message="boom")
+    with pytest.raises(botocore.exceptions.ClientError, match="ServerException"):
+        ecs.describe_task_definition(taskDefinition=arn)
+    sim.clear_faults()
+    sim.inject("DeregisterTaskDefinition", times=1)
+    ecs.deregister_task_definition(taskDefinition=arn)  # botocore retries the throttle
+    assert sim.count("DeregisterTaskDefinition") == 2
+    assert sim.mutating_calls() == 2
+    assert sim.count("DescribeTaskDefinition") >= 2
