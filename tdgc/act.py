@@ -79,7 +79,7 @@ class Actor:
             if arn in accepted:
                 # ECS finishes a delete once nothing references the revision: pending, not done.
                 result = Result.PENDING if accepted[arn] == Status.DELETE_IN_PROGRESS else Result.DONE
-                log.info("deleted", arn=arn, result=result.value, reason=decision.reason)
+                log.info("delete accepted", arn=arn, result=result.value, reason=decision.reason)
                 outcomes.append(Outcome(arn, Action.DELETE, result))
             else:
                 error = failed.get(arn, "not in DeleteTaskDefinitions' answer")

@@ -150,13 +150,8 @@ class CsvWriter(Writer):
 
 @dataclass
 class _FamilyRow:
-    revisions: int = 0
-    keep: int = 0
-    deregister: int = 0
-    delete: int = 0
-    protected: int = 0
-    failed: int = 0
-    actions: list[str] = field(default_factory=list)
+    counts: Summary = field(default_factory=Summary)
+    actions: list[str] = field(default_factory=list)  # the first few, as printed
     more: int = 0
 
 
@@ -175,15 +170,12 @@ class TableWriter(Writer):
         by_arn = {o.arn: o for o in outcomes}
         for d in decisions:
             row = self._families.setdefault(d.revision.family, _FamilyRow())
-            row.revisions += 1
-            setattr(row, d.action.value, getattr(row, d.action.value) + 1)
-            row.protected += d.protected
+            outcome = by_arn.get(d.revision.arn)
+            row.counts.count([d], [outcome] if outcome else [])
             if d.action is Action.KEEP:
                 if "time known" in d.reason or d.protected:
                     self._notable[_note_for(d)] += 1
                 continue
-            outcome = by_arn.get(d.revision.arn)
-            row.failed += bool(outcome and outcome.result is Result.FAILED)
             if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
                 row.actions.append(self._action_line(d, outcome))
             else:
@@ -232,7 +224,7 @@ class TableWriter(Writer):
         rows = sorted(self._families.items())
         hidden = 0
         if len(rows) > FAMILIES_SHOWN:
-            shown = [(n, r) for n, r in rows if r.deregister or r.delete or r.protected or r.failed]
+            shown = [(n, r) for n, r in rows if r.counts.deregister or r.counts.delete or r.counts.protected]
             hidden = len(rows) - len(shown)
             rows = shown
         cols = ("REVS", "KEEP", "DEREG", "DELETE", "PROT")
@@ -241,14 +233,14 @@ class TableWriter(Writer):
         else:
             w(f"{'FAMILY':<38}" + "".join(f"{c:>8}" for c in cols) + "\n")
         for name, r in rows:
-            self._row(name, (r.revisions, r.keep, r.deregister, r.delete, r.protected))
+            self._row(name, r.counts)
         if hidden:
             text = f"… {hidden} more families with nothing to do"
             w(f"| {text} | | | | | |\n" if self.markdown else f"{text}\n")
-        total = (summary.revisions, summary.keep, summary.deregister, summary.delete, summary.protected)
-        self._row(f"TOTAL ({summary.families} families)", total, bold=True)
+        self._row(f"TOTAL ({summary.families} families)", summary, bold=True)
 
-    def _row(self, name: str, values: Sequence[int], bold: bool = False) -> None:
+    def _row(self, name: str, counts: Summary, bold: bool = False) -> None:
+        values = (counts.revisions, counts.keep, counts.deregister, counts.delete, counts.protected)
         if self.markdown:
             label = f"**{name}**" if bold else f"`{name}`"
             self.out.write(f"| {label} | " + " | ".join(f"{v:,}" for v in values) + " |\n")

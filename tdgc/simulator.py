@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +100,20 @@ class Simulator:
         if self._stack is not None:
             self._stack.close()
             self._stack = None
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve this simulated account over HTTP on loopback (for a subprocess); yields the endpoint URL."""
+        from moto.server import ThreadedMotoServer  # needs moto[server]
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
 
     def backend(self, region: str | None = None) -> EC2ContainerServiceBackend:
         return ecs_backends[self.account_id][region or self.region]
