@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import IO, Any
 
 import click
@@ -15,9 +16,10 @@ from tdgc import __version__
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
+from tdgc.model import Action, Decision, Outcome
 from tdgc.policy import Overrides, Policy, load_policy
-from tdgc.report import FORMATS, TableWriter, Writer, make_writer
-from tdgc.run import RunOptions, RunResult, run
+from tdgc.report import FORMATS, Summary, TableWriter, Writer, make_writer
+from tdgc.run import RunOptions, run
 
 
 class _DurationType(click.ParamType):  # type: ignore[type-arg]
@@ -114,7 +116,7 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
         approved = _confirm(options)
         if approved is None:
             return EXIT_OK
-        options = RunOptions(**{**options.__dict__, "approved": approved})
+        options = replace(options, approved=approved)
     with _writers(fmt, kw["report_path"]) as writers:
         result = run(options, writers, progress=_progress())
     _progress_done()
@@ -146,22 +148,34 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
-def _confirm(options: RunOptions) -> dict[str, Any] | None:
+class _ActionCollector(Writer):
+    """Remembers the actions of a plan, so that apply does no more than what a person confirmed."""
+
+    def __init__(self) -> None:
+        self.actions: dict[str, Action] = {}
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        self.actions.update((d.revision.arn, d.action) for d in decisions if d.action is not Action.KEEP)
+
+    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+        pass
+
+
+def _confirm(options: RunOptions) -> dict[str, Action] | None:
     """Show the plan on the terminal, ask, and return the actions confirmed (None: declined)."""
     if not _interactive():
         raise UsageError("apply changes the account: pass --yes, or run it on a terminal to confirm")
-    preview: RunResult = run(
-        RunOptions(**{**options.__dict__, "apply": False}), [TableWriter(sys.stderr)], progress=_progress()
-    )
+    confirmed = _ActionCollector()
+    preview = replace(options, apply=False)
+    s = run(preview, [TableWriter(sys.stderr), confirmed], progress=_progress()).summary
     _progress_done()
-    s = preview.summary
     if not (s.deregister or s.delete):
         click.echo("Nothing to do.", err=True)
         return None
     if not click.confirm(f"\nDeregister {s.deregister:,} and delete {s.delete:,} revisions?", err=True):
         click.echo("Nothing was changed.", err=True)
         return None
-    return preview.approvable
+    return confirmed.actions
 
 
 @contextlib.contextmanager
@@ -200,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="tdgc", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "tdgc: see tdgc --help")
+        code = EXIT_OK
     except click.exceptions.Abort:
         click.echo("tdgc: aborted", err=True)
         code = EXIT_USAGE

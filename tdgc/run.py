@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import botocore.exceptions
@@ -41,7 +41,6 @@ class RunOptions:
 class RunResult:
     summary: Summary
     exit_code: int
-    approvable: dict[str, Action] = field(default_factory=dict)  # the actions decided, for a later apply
 
 
 class RunAborted(TdgcError):
@@ -72,11 +71,10 @@ def run(
         "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
         "regions": [t.region for t in targets], "policy": policy.to_dict(),
     })  # fmt: skip
-    result = RunResult(report.summary, EXIT_OK)
     log.info("run started", mode=mode, regions=[t.region for t in targets], policy=policy.source)
     try:
         for target in targets:
-            _run_region(target, options, pacer_factory(policy.rates), report, result, now, progress, archive)
+            _run_region(target, options, pacer_factory(policy.rates), report, now, progress, archive)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         mutated = any(report.summary.results[r.value] for r in (Result.DONE, Result.PENDING))
         message = f"AWS error, run stopped: {error_text(exc)}"
@@ -85,11 +83,9 @@ def run(
         log.error("run stopped", error=error_text(exc))
         raise RunAborted(message + ("" if mutated else " (nothing was changed)"), mutated) from None
     summary = report.finish()
-    if summary.results[Result.FAILED.value]:
-        result.exit_code = EXIT_ACTIONS_FAILED
-    log.info("run finished", mode=mode, **{k: v for k, v in summary.to_dict().items() if k != "results"},
-             **summary.to_dict()["results"])  # fmt: skip
-    return result
+    counts = summary.to_dict()
+    log.info("run finished", mode=mode, **counts.pop("results"), **counts)
+    return RunResult(summary, EXIT_ACTIONS_FAILED if summary.results[Result.FAILED.value] else EXIT_OK)
 
 
 def _run_region(
@@ -97,7 +93,6 @@ def _run_region(
     options: RunOptions,
     pacer: Pacer,
     report: Report,
-    result: RunResult,
     now: datetime,
     progress: Progress | None,
     archive: DirectoryArchive | None,
@@ -114,7 +109,6 @@ def _run_region(
         report.family_seen()
         for decisions in decide_pages(scanner, options.policy, family, now):
             actions = [d for d in decisions if d.action is not Action.KEEP]
-            result.approvable.update((d.revision.arn, d.action) for d in actions)
             outcomes: list[Outcome] = []
             if options.apply and actions:
                 allowed, skipped = _approved(actions, options.approved)

@@ -158,3 +158,8 @@ def test_python_dash_m_and_version() -> None:
     done = subprocess.run([sys.executable, "-m", "tdgc", "plan", "--keep-last", "x"], capture_output=True, text=True,
                           env=env, check=False)  # fmt: skip
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_no_command_shows_help(tdgc: Any) -> None:
+    ran = tdgc()
+    assert ran.code == 0 and ran.out.startswith("Usage: tdgc") and "tdgc plan" in ran.out and ran.err == ""
