@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 import structlog
 
-from tdgc.archive import DirectoryArchive
+from tdgc.archive import Archive
 from tdgc.aws import error_text
 from tdgc.model import Action, Decision, Outcome, Result, Revision, Status
 
@@ -23,25 +23,55 @@ DELETE_BATCH = 10  # the most DeleteTaskDefinitions takes in one call
 log = structlog.get_logger("tdgc.act")
 
 
+class Budget:
+    """How many more revisions this run may act on (--max-actions); None: no limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.remaining = limit
+
+    def take(self, wanted: int) -> int:
+        if self.remaining is None:
+            return wanted
+        granted = min(wanted, self.remaining)
+        self.remaining -= granted
+        return granted
+
+    def give_back(self, count: int) -> None:
+        if self.remaining is not None:
+            self.remaining += count
+
+    def deferred(self, decision: Decision) -> Outcome:
+        return Outcome(decision.revision.arn, decision.action, Result.SKIPPED, "deferred: max_actions reached")
+
+
 class Actor:
     def __init__(
         self,
         ecs: ECSClient,
         region: str,
         *,
-        archive: DirectoryArchive | None = None,
+        archive: Archive | None = None,
+        budget: Budget | None = None,
         describe: Callable[[str], Revision | None] | None = None,
     ) -> None:
         self._ecs = ecs
         self._region = region
         self._archive = archive
+        self._budget = budget or Budget(None)
         self._describe = describe  # for a revision to archive that the scan did not describe
 
     def act(self, decisions: Sequence[Decision]) -> list[Outcome]:
-        outcomes = [self._deregister(d) for d in decisions if d.action is Action.DEREGISTER]
+        outcomes = [
+            self._deregister(d) if self._budget.take(1) else self._budget.deferred(d)
+            for d in decisions
+            if d.action is Action.DEREGISTER
+        ]
         deletes = [d for d in decisions if d.action is Action.DELETE]
         for start in range(0, len(deletes), DELETE_BATCH):
-            outcomes += self._delete(deletes[start : start + DELETE_BATCH])
+            batch = deletes[start : start + DELETE_BATCH]
+            granted = self._budget.take(len(batch))
+            outcomes += self._delete(batch[:granted]) if granted else []
+            outcomes += [self._budget.deferred(d) for d in batch[granted:]]
         return outcomes
 
     def _deregister(self, decision: Decision) -> Outcome:
@@ -60,6 +90,7 @@ class Actor:
         for decision in batch:
             problem = self._archived(decision.revision)
             if problem:
+                self._budget.give_back(1)
                 log.warning("delete skipped", arn=decision.revision.arn, error=problem)
                 outcomes.append(Outcome(decision.revision.arn, Action.DELETE, Result.FAILED, problem))
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
@@ -37,8 +37,16 @@ class Connection:
     endpoint_url: str | None = None
 
     def ecs(self, pacer: Pacer) -> ECSClient:
+        client: ECSClient = self.client("ecs", pacer)
+        return client
+
+    def client(self, service: str, pacer: Pacer) -> Any:
+        """A client for `service` in this region, with tdgc's retry mode and pacing."""
         client = self.session.client(
-            "ecs", region_name=self.region, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+            service,  # type: ignore[call-overload]
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=CLIENT_CONFIG,
         )
         pacer.attach(client)
         return client

@@ -18,7 +18,7 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, TdgcError, Usa
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
 from tdgc.policy import Overrides, Policy, load_policy
-from tdgc.report import FORMATS, Summary, TableWriter, Writer, make_writer
+from tdgc.report import FORMATS, Report, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, run
 
 
@@ -157,7 +157,7 @@ class _ActionCollector(Writer):
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
         self.actions.update((d.revision.arn, d.action) for d in decisions if d.action is not Action.KEEP)
 
-    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+    def finish(self, report: Report) -> None:
         pass
 
 

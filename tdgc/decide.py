@@ -4,7 +4,8 @@ Invariants that hold whatever the policy says:
 - an ACTIVE revision is never deleted (it is deregistered first, and deleted on a later run);
 - a revision in use is neither deregistered nor deleted;
 - a revision carrying a protecting tag is kept;
-- the newest `keep_last` ACTIVE revisions are kept, and so is a family's newest ACTIVE revision;
+- the newest `keep_last` ACTIVE revisions are kept, and so is a family's newest ACTIVE revision unless its
+  rule sets allow_deregister_all;
 - an excluded family is never touched;
 - without the timestamp an age rule needs, the revision is kept.
 """
@@ -90,8 +91,8 @@ def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
 def _kept_by_rank(rule: Rule, rank: int) -> str | None:
     if rank < rule.keep_last:
         return f"newest {rule.keep_last} kept" if rule.keep_last > 1 else "newest kept"
-    if rank == 0:
-        return "a family's newest ACTIVE revision is always kept"
+    if rank == 0 and not rule.allow_deregister_all:
+        return "newest ACTIVE kept: a family is never left without one (allow_deregister_all)"
     return None
 
 

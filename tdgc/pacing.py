@@ -21,9 +21,15 @@ CATEGORY = {
     "DeregisterTaskDefinition": "modify",
     "RegisterTaskDefinition": "modify",
     "DeleteTaskDefinitions": "delete",
+    "ListClusters": "cluster_read",
+    "DescribeClusters": "cluster_read",
+    "ListServices": "service_read",
+    "DescribeServices": "service_read",
+    "ListTasks": "task_read",
+    "DescribeTasks": "task_read",
 }
 # Burst sizes: half of AWS's bucket, so that a run starting at full speed leaves room for others.
-BURST = {"read": 25.0, "modify": 10.0, "delete": 2.0}
+BURST = {"read": 25.0, "modify": 10.0, "delete": 2.0, "cluster_read": 25.0, "service_read": 50.0, "task_read": 50.0}
 
 
 class Pacer:

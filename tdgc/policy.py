@@ -20,7 +20,11 @@ from tdgc.errors import PolicyError
 ANY_VALUE = "*"
 # Our share of AWS's per-account, per-Region buckets (DESIGN §2): calls per second that tdgc may use, so
 # that deploys sharing the same buckets keep the rest.
-DEFAULT_RATES: Mapping[str, float] = {"read": 10.0, "modify": 0.5, "delete": 0.5}
+DEFAULT_RATES: Mapping[str, float] = {
+    "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
+}  # fmt: skip
+# Where a revision can be in use (DESIGN §2); each source can be switched off.
+REFERENCE_SOURCES = ("services", "tasks", "rules", "schedules", "state_machines", "stacks")
 _UNSET: Any = object()
 
 
@@ -34,6 +38,7 @@ class Rule:
     deregister_after: Duration | None = None
     delete_after: Duration | None = field(default_factory=lambda: Duration(days=180))  # None: never
     protect_tags: Mapping[str, str] = field(default_factory=lambda: {"tdgc:keep": "true"})
+    allow_deregister_all: bool = False  # with keep_last = 0, may a family be left with no ACTIVE revision?
     name: str = "defaults"
 
     def matching_glob(self, family: str) -> str | None:
@@ -55,6 +60,25 @@ class Rule:
             "deregister_after": self.deregister_after.text if self.deregister_after else None,
             "delete_after": self.delete_after.text if self.delete_after else "never",
             "protect_tags": dict(self.protect_tags),
+            "allow_deregister_all": self.allow_deregister_all,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Guards on what one apply may do."""
+
+    references: frozenset[str] = frozenset(REFERENCE_SOURCES)  # the sources looked at
+    accept_incomplete_references: bool = False  # apply even where a reference source could not be read
+    require_archive: bool = False  # refuse to delete without --archive
+    max_actions: int | None = None  # stop after this many revisions acted on; the rest is deferred
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "references": sorted(self.references),
+            "accept_incomplete_references": self.accept_incomplete_references,
+            "require_archive": self.require_archive,
+            "max_actions": self.max_actions,
         }
 
 
@@ -64,6 +88,7 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     only_families: tuple[str, ...] = ()  # --family: scan only these globs (empty: all)
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    safety: Safety = field(default_factory=Safety)
     source: str = "built-in defaults"
 
     def rule_for(self, family: str) -> tuple[Rule, str | None]:
@@ -84,6 +109,7 @@ class Policy:
             "rules": [r.to_dict() for r in self.rules],
             "families": list(self.only_families),
             "rates": dict(self.rates),
+            "safety": self.safety.to_dict(),
         }
 
 
@@ -98,6 +124,9 @@ class Overrides:
     families: tuple[str, ...] = ()
     exclude_families: tuple[str, ...] = ()
     rates: tuple[str, ...] = ()  # CATEGORY=PER_SECOND
+    skip_references: tuple[str, ...] = ()  # reference sources not to look at ("all": none)
+    accept_incomplete_references: bool = False
+    max_actions: int | None = None
 
 
 # ---- validation of one value -----------------------------------------------------------------------------
@@ -162,6 +191,12 @@ def _name(value: Any) -> str:
     return value
 
 
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Bad(f"must be a whole number of 1 or more, not {value!r}")
+    return value
+
+
 def _rate(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value != value:
         raise _Bad(f"must be a number of calls per second above 0, not {value!r}")
@@ -180,9 +215,12 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "protect_tags": _tags,
 }
 _RULE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "families": _globs, "exclude": _bool, "name": _name, **_SETTINGS,
+    "families": _globs, "exclude": _bool, "name": _name, "allow_deregister_all": _bool, **_SETTINGS,
 }  # fmt: skip
-_TOP_KEYS = ("defaults", "rules", "rate")
+_SAFETY_KEYS: dict[str, Callable[[Any], Any]] = {
+    "require_archive": _bool, "max_actions": _positive_int, "accept_incomplete_references": _bool,
+}  # fmt: skip
+_TOP_KEYS = ("defaults", "rules", "rate", "references", "safety")
 
 
 # ---- the file ------------------------------------------------------------------------------------------
@@ -292,10 +330,13 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         tags = {**defaults.protect_tags, **values.pop("protect_tags", {})}
         name = values.pop("name", None) or values["families"][0]
         rules.append(replace(defaults, **values, protect_tags=tags, name=name))
-    rates = dict(DEFAULT_RATES)
-    for key, value in settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate)).items():
-        rates[key] = value
-    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, source=source)
+    rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate))}
+    switches = settings(data.get("references", {}), ("references",), dict.fromkeys(REFERENCE_SOURCES, _bool))
+    safety = Safety(
+        references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True)),
+        **settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
+    )
+    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, safety=safety, source=source)
 
 
 # ---- the flags -----------------------------------------------------------------------------------------
@@ -332,10 +373,22 @@ def apply_overrides(policy: Policy, flags: Overrides) -> Policy:
         return replace(rule, **changes, protect_tags={**rule.protect_tags, **extra_tags})
 
     excluded = [Rule(families=(glob,), exclude=True, name=glob, protect_tags={}) for glob in flags.exclude_families]
+    skipped = set()
+    for name in flags.skip_references:
+        if name not in (*REFERENCE_SOURCES, "all"):
+            raise PolicyError(f"--skip-reference {name!r}: expected one of {', '.join(REFERENCE_SOURCES)}, or all")
+        skipped |= set(REFERENCE_SOURCES) if name == "all" else {name}
+    safety = replace(
+        policy.safety,
+        references=policy.safety.references - skipped,
+        accept_incomplete_references=policy.safety.accept_incomplete_references or flags.accept_incomplete_references,
+        max_actions=flags.max_actions if flags.max_actions is not None else policy.safety.max_actions,
+    )
     return replace(
         policy,
         defaults=adjust(policy.defaults),
         rules=(*excluded, *(adjust(r) for r in policy.rules)),
         only_families=tuple(flags.families) or policy.only_families,
         rates={**policy.rates, **dict(parse_rate_flag(r) for r in flags.rates)},
+        safety=safety,
     )

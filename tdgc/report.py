@@ -81,7 +81,7 @@ class Writer:
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
         raise NotImplementedError
 
-    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+    def finish(self, report: Report) -> None:
         self.out.flush()
 
 
@@ -106,14 +106,15 @@ class JsonWriter(Writer):
         for o in outcomes:
             self._item(self._spool, "outcomes", outcome_dict(o))
 
-    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+    def finish(self, report: Report) -> None:
         self.out.write('\n], "outcomes": [')
         self._spool.seek(0)
         while chunk := self._spool.read(1 << 16):
             self.out.write(chunk)
         self._spool.close()
-        self.out.write(f'\n], "notes": {json.dumps(list(notes))}, "summary": {json.dumps(summary.to_dict())}}}\n')
-        super().finish(summary, notes)
+        tail = {"notes": report.notes, "incomplete": report.incomplete, "summary": report.summary.to_dict()}
+        self.out.write("\n], " + json.dumps(tail)[1:] + "\n")
+        super().finish(report)
 
 
 class JsonlWriter(Writer):
@@ -123,10 +124,11 @@ class JsonlWriter(Writer):
         for o in outcomes:
             self.out.write(json.dumps({"type": "outcome", **outcome_dict(o)}) + "\n")
 
-    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
-        line = {"type": "summary", **self.header, "notes": list(notes), "summary": summary.to_dict()}
+    def finish(self, report: Report) -> None:
+        line = {"type": "summary", **self.header, "notes": report.notes, "incomplete": report.incomplete,
+                "summary": report.summary.to_dict()}  # fmt: skip
         self.out.write(json.dumps(line) + "\n")
-        super().finish(summary, notes)
+        super().finish(report)
 
 
 class CsvWriter(Writer):
@@ -190,7 +192,8 @@ class TableWriter(Writer):
             return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
         return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
 
-    def finish(self, summary: Summary, notes: Sequence[str]) -> None:
+    def finish(self, report: Report) -> None:
+        summary, notes = report.summary, [*report.incomplete, *report.notes]
         h = self.header
         mode = h.get("mode", "plan")
         regions = ", ".join(h.get("regions", [])) or "-"
@@ -217,7 +220,9 @@ class TableWriter(Writer):
             for line in lines:
                 w(f"- {line}\n" if self.markdown else f"  {line}\n")
         w("\n" + self._closing(summary, mode) + "\n")
-        super().finish(summary, notes)
+        if report.incomplete:
+            w("INCOMPLETE: some references could not be read; see Notes.\n")
+        super().finish(report)
 
     def _family_table(self, summary: Summary) -> None:
         w = self.out.write
@@ -290,6 +295,7 @@ class Report:
         self.writers = list(writers)
         self.summary = Summary()
         self.notes: list[str] = []
+        self.incomplete: list[str] = []  # what could not be read, so the decisions may miss a reference
         self.header = {"version": REPORT_VERSION, **header}
         for writer in self.writers:
             writer.start(self.header)
@@ -304,5 +310,5 @@ class Report:
 
     def finish(self) -> Summary:
         for writer in self.writers:
-            writer.finish(self.summary, self.notes)
+            writer.finish(self)
         return self.summary

@@ -10,14 +10,15 @@ import botocore.exceptions
 import structlog
 
 from tdgc import TOOL, __version__
-from tdgc.act import Actor
-from tdgc.archive import DirectoryArchive
+from tdgc.act import Actor, Budget
+from tdgc.archive import Archive, open_archive
 from tdgc.aws import Connection, connect, error_text
 from tdgc.decide import decide, needs_description
-from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, TdgcError
-from tdgc.model import Action, Decision, Outcome, Result, Status
+from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError, TdgcError
+from tdgc.model import Action, Decision, Outcome, Result, Status, parse_arn
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
+from tdgc.references import References, discover
 from tdgc.report import Report, Summary, Writer
 from tdgc.scan import Scanner
 
@@ -32,7 +33,7 @@ class RunOptions:
     regions: tuple[str, ...] = ()
     profile: str | None = None
     endpoint_url: str | None = None
-    archive: str | None = None
+    archive: str | None = None  # a directory or s3://bucket/prefix
     # Apply only these (ARN -> action), e.g. what a person confirmed; anything else is skipped.
     approved: Mapping[str, Action] | None = None
 
@@ -41,6 +42,7 @@ class RunOptions:
 class RunResult:
     summary: Summary
     exit_code: int
+    refused: list[str]  # regions where apply changed nothing because references were incomplete
 
 
 class RunAborted(TdgcError):
@@ -61,9 +63,11 @@ def run(
     pacer_factory: Callable[[Mapping[str, float]], Pacer] = Pacer,
 ) -> RunResult:
     policy = options.policy
+    if options.apply and policy.safety.require_archive and not options.archive:
+        raise GuardError("the policy requires an archive (require_archive = true): pass --archive DIR or s3://...")
     targets = list(connections) if connections else connect(options.profile, options.regions, options.endpoint_url)
-    archive = DirectoryArchive(options.archive) if options.archive else None
-    if archive and options.apply:
+    archive = open_archive(options.archive, targets[0]) if options.archive and options.apply else None
+    if archive:
         archive.check()
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
@@ -71,10 +75,14 @@ def run(
         "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
         "regions": [t.region for t in targets], "policy": policy.to_dict(),
     })  # fmt: skip
+    budget = Budget(policy.safety.max_actions)
+    refused: list[str] = []
     log.info("run started", mode=mode, regions=[t.region for t in targets], policy=policy.source)
     try:
         for target in targets:
-            _run_region(target, options, pacer_factory(policy.rates), report, now, progress, archive)
+            region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget)
+            if not region.run(progress):
+                refused.append(target.region)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         mutated = any(report.summary.results[r.value] for r in (Result.DONE, Result.PENDING))
         message = f"AWS error, run stopped: {error_text(exc)}"
@@ -84,63 +92,88 @@ def run(
         raise RunAborted(message + ("" if mutated else " (nothing was changed)"), mutated) from None
     summary = report.finish()
     counts = summary.to_dict()
-    log.info("run finished", mode=mode, **counts.pop("results"), **counts)
-    return RunResult(summary, EXIT_ACTIONS_FAILED if summary.results[Result.FAILED.value] else EXIT_OK)
+    log.info("run finished", mode=mode, **counts.pop("results"), **counts, incomplete=report.incomplete)
+    code = EXIT_GUARD if refused else EXIT_ACTIONS_FAILED if summary.results[Result.FAILED.value] else EXIT_OK
+    return RunResult(summary, code, refused)
 
 
-def _run_region(
-    target: Connection,
-    options: RunOptions,
-    pacer: Pacer,
-    report: Report,
-    now: datetime,
-    progress: Progress | None,
-    archive: DirectoryArchive | None,
-) -> None:
-    ecs = target.ecs(pacer)
-    scanner = Scanner(ecs, options.policy.only_families)
-    actor = Actor(
-        ecs, target.region, archive=archive,
-        describe=lambda arn: scanner.revision(arn, Status.INACTIVE, describe=True),
-    )  # fmt: skip
-    for family in scanner.families():
-        if not options.policy.in_scope(family):
-            continue
-        report.family_seen()
-        for decisions in decide_pages(scanner, options.policy, family, now):
-            actions = [d for d in decisions if d.action is not Action.KEEP]
-            outcomes: list[Outcome] = []
-            if options.apply and actions:
-                allowed, skipped = _approved(actions, options.approved)
-                outcomes = actor.act(allowed) + skipped
-            report.add(decisions, outcomes)
-            if progress:
-                progress(report.summary.families, report.summary.revisions)
+class _Region:
+    """One region's run: references first, then each family's pages decided and (in apply) acted on."""
+
+    def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
+                 archive: Archive | None, budget: Budget) -> None:  # fmt: skip
+        self.target, self.options, self.policy = target, options, options.policy
+        self.report, self.now = report, now
+        ecs = target.ecs(pacer)
+        self.pacer = pacer
+        self.scanner = Scanner(ecs, self.policy.only_families)
+        self.actor = Actor(
+            ecs, target.region, archive=archive, budget=budget,
+            describe=lambda arn: self.scanner.revision(arn, Status.INACTIVE, describe=True),
+        )  # fmt: skip
+
+    def run(self, progress: Progress | None) -> bool:
+        """Plan (and apply) this region; False if apply refused to act here."""
+        refs = self._references()
+        acting = self.options.apply
+        if refs.failed:
+            problem = f"{self.target.region}: references incomplete: {refs.failure_text()}"
+            self.report.incomplete.append(problem)
+            if acting and not self.policy.safety.accept_incomplete_references:
+                self.report.notes.append(
+                    f"{self.target.region}: nothing was changed here, since a revision in use could look unused; "
+                    "fix the source, skip it (--skip-reference), or --accept-incomplete-references"
+                )
+                log.error("apply refused", region=self.target.region, failed=sorted(refs.failed))
+                acting = False
+        self.report.notes.extend(f"{self.target.region}: {note}" for note in refs.notes)
+        for family in self.scanner.families():
+            if not self.policy.in_scope(family):
+                continue
+            self.report.family_seen()
+            for decisions in decide_pages(self.scanner, self.policy, family, self.now, refs):
+                outcomes: list[Outcome] = []
+                actions = [d for d in decisions if d.action is not Action.KEEP]
+                if acting and actions:
+                    allowed, skipped = _approved(actions, self.options.approved)
+                    outcomes = self.actor.act(allowed) + skipped
+                self.report.add(decisions, outcomes)
+                if progress:
+                    progress(self.report.summary.families, self.report.summary.revisions)
+        return acting or not self.options.apply
+
+    def _references(self) -> References:
+        sources = self.policy.safety.references
+        if not sources:
+            return References()
+        return discover(self.target, sources, self.pacer)
 
 
-def decide_pages(scanner: Scanner, policy: Policy, family: str, now: datetime) -> Iterator[list[Decision]]:
+def decide_pages(
+    scanner: Scanner, policy: Policy, family: str, now: datetime, refs: References | None = None
+) -> Iterator[list[Decision]]:
     """One family's decisions, a page at a time: INACTIVE revisions first, then ACTIVE newest first.
 
     INACTIVE first, so that what this run deregisters is not listed again as INACTIVE in the same run.
+    A revision in use is kept whatever else is true of it, so it is never described.
     """
+    refs = refs or References()
     rule, glob = policy.rule_for(family)
-    for arns in scanner.pages(family, Status.INACTIVE):
-        decisions = []
-        for arn in arns:
-            rev = scanner.revision(arn, Status.INACTIVE, describe=needs_description(rule, Status.INACTIVE, None))
-            if rev is not None:
-                decisions.append(decide(rev, rank=None, rule=rule, glob=glob, now=now))
-        yield decisions
-    rank = 0
-    for arns in scanner.pages(family, Status.ACTIVE):
-        decisions = []
-        for arn in arns:
-            rev = scanner.revision(arn, Status.ACTIVE, describe=needs_description(rule, Status.ACTIVE, rank))
-            if rev is None:
-                continue
-            decisions.append(decide(rev, rank=rank, rule=rule, glob=glob, now=now))
-            rank += 1
-        yield decisions
+    for status in (Status.INACTIVE, Status.ACTIVE):
+        rank = 0
+        for arns in scanner.pages(family, status):
+            decisions = []
+            for arn in arns:
+                _, number = parse_arn(arn)
+                position = rank if status is Status.ACTIVE else None
+                in_use = refs.uses(family, number, newest_active=position == 0)
+                describe = not in_use and needs_description(rule, status, position)
+                rev = scanner.revision(arn, status, describe=describe)
+                if rev is None:
+                    continue
+                decisions.append(decide(rev, rank=position, rule=rule, glob=glob, now=now, in_use_by=in_use))
+                rank += status is Status.ACTIVE
+            yield decisions
 
 
 def _approved(

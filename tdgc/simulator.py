@@ -3,7 +3,8 @@
 On top of moto's ECS it adds: paging (`maxResults` 1 to 100, `nextToken`) and `sort` on the list calls, the
 family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamped from the (freezable)
 clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that stay listable and
-describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, fault
+describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision,
+Step Functions' ListStateMachineVersions (which moto lacks), fault
 injection (a throttle, a 5xx, a per-item delete failure) and a count of every API call by operation.
 
     with Simulator() as sim:
@@ -36,6 +37,7 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.stepfunctions.responses import StepFunctionResponse
 
 DEFAULT_ACCOUNT = "123456789012"
 READ_PREFIXES = ("List", "Describe", "Get", "Head")
@@ -89,7 +91,7 @@ class Simulator:
         stack.enter_context(mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}))
         stack.enter_context(mock_aws())
         for cls, name, new in _PATCHES:
-            stack.enter_context(mock.patch.object(cls, name, new))
+            stack.enter_context(mock.patch.object(cls, name, new, create=True))
         self._stack = stack
         _ACTIVE = self
         return self
@@ -388,6 +390,14 @@ def _list_families(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult(result)
 
 
+def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
+    machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+    versions = sorted(machine.versions.values(), key=lambda v: -v.version)
+    return ActionResult({
+        "stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]
+    })  # fmt: skip
+
+
 _PATCHES: list[tuple[type, str, Any]] = [
     (BaseResponse, "call_action", _call_action),
     (EC2ContainerServiceBackend, "register_task_definition", _register),
@@ -396,4 +406,5 @@ _PATCHES: list[tuple[type, str, Any]] = [
     (EC2ContainerServiceBackend, "delete_task_definitions", _delete),
     (EC2ContainerServiceResponse, "list_task_definitions", _list_task_definitions),
     (EC2ContainerServiceResponse, "list_task_definition_families", _list_families),
+    (StepFunctionResponse, "list_state_machine_versions", _list_state_machine_versions),
 ]

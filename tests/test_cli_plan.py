@@ -182,4 +182,4 @@ def test_progress_and_logs_stay_off_stdout(tdgc: Any, account: Expected) -> None
     ran = tdgc("plan", "--output", "json", "--log-format", "json", *FAST)
     json.loads(ran.out)
     events = [json.loads(line)["event"] for line in ran.err.splitlines()]
-    assert events == ["run started", "run finished"]
+    assert events == ["run started", "references found", "run finished"]

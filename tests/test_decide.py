@@ -77,8 +77,12 @@ def test_calendar_months() -> None:
 
 def test_newest_active_is_kept_even_with_keep_last_zero() -> None:
     rule = Rule(keep_last=0)
-    assert one(rev(9), rule, rank=0) == (Action.KEEP, "a family's newest ACTIVE revision is always kept")
+    assert one(rev(9), rule, rank=0) == (
+        Action.KEEP,
+        "newest ACTIVE kept: a family is never left without one (allow_deregister_all)",
+    )
     assert one(rev(8), rule, rank=1)[0] is Action.DEREGISTER
+    assert one(rev(9), Rule(keep_last=0, allow_deregister_all=True), rank=0)[0] is Action.DEREGISTER
 
 
 def test_describe_only_where_a_decision_depends_on_it() -> None:
@@ -101,6 +105,7 @@ rules = st.builds(
     deregister_after=durations,
     delete_after=durations,
     protect_tags=st.sampled_from([{}, {"tdgc:keep": "true"}, {"pin": "*"}]),
+    allow_deregister_all=st.booleans(),
 )
 maybe_days = st.one_of(st.none(), st.floats(0, 800, allow_nan=False))
 tag_sets = st.sampled_from([{}, {"tdgc:keep": "true"}, {"tdgc:keep": "false"}, {"pin": "x"}])
@@ -148,7 +153,7 @@ def test_invariants_hold_for_any_policy_and_family(
         if d.action is Action.DELETE:
             assert rule.delete_after is not None and d.revision.deregistered_at is not None
             assert d.revision.deregistered_at <= rule.delete_after.before(NOW)
-    for r in active[: max(rule.keep_last, 1)]:
+    for r in active[: max(rule.keep_last, 0 if rule.allow_deregister_all else 1)]:
         assert by_arn[r.arn].action is Action.KEEP, "the newest keep_last (and at least one) ACTIVE are kept"
 
 

@@ -1,0 +1,265 @@
+"""Reference discovery: which revisions something still uses, found once per region before deciding.
+
+Six sources (DESIGN §2): services (their task definition, every deployment and task set) and running or
+pending tasks in every cluster; EventBridge rule targets on every event bus; EventBridge Scheduler
+schedules; Step Functions state machines (their definitions, versions included); CloudFormation stacks that
+own an AWS::ECS::TaskDefinition. A reference by family name alone means the family's newest ACTIVE
+revision. A source that cannot be read is recorded, never skipped silently: the run fails closed on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+import structlog
+
+from tdgc.aws import Connection, error_text
+from tdgc.pacing import Pacer
+
+log = structlog.get_logger("tdgc.references")
+SERVICES_PER_DESCRIBE = 10  # DescribeServices takes at most 10
+TASKS_PER_DESCRIBE = 100  # DescribeTasks takes at most 100
+# Stacks in these states own no resources any more.
+_GONE_STACK = {"DELETE_COMPLETE"}
+_STACK_STATES = [
+    "CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED",
+    "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_FAILED", "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE",
+    "REVIEW_IN_PROGRESS", "IMPORT_IN_PROGRESS", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_IN_PROGRESS",
+    "IMPORT_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE",
+]  # fmt: skip
+FIXES = {
+    "services": "grant ecs:ListClusters, ecs:ListServices and ecs:DescribeServices",
+    "tasks": "grant ecs:ListClusters, ecs:ListTasks and ecs:DescribeTasks",
+    "rules": "grant events:ListEventBuses, events:ListRules and events:ListTargetsByRule",
+    "schedules": "grant scheduler:ListSchedules and scheduler:GetSchedule",
+    "state_machines": "grant states:ListStateMachines, states:ListStateMachineVersions and states:DescribeStateMachine",
+    "stacks": "grant cloudformation:ListStacks and cloudformation:ListStackResources",
+}
+
+
+@dataclass
+class References:
+    """What uses which revision in one region."""
+
+    by_revision: dict[tuple[str, int], list[str]] = field(default_factory=lambda: defaultdict(list))
+    by_family: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # newest ACTIVE
+    failed: dict[str, str] = field(default_factory=dict)  # source -> the error that stopped it
+    notes: list[str] = field(default_factory=list)
+
+    def uses(self, family: str, revision: int, newest_active: bool) -> tuple[str, ...]:
+        found = list(self.by_revision.get((family, revision), ()))
+        if newest_active:
+            found += [f"{use} (by family name)" for use in self.by_family.get(family, ())]
+        return tuple(found)
+
+    def add(self, reference: str | None, use: str, region: str) -> None:
+        parsed = parse_reference(reference, region) if reference else None
+        if parsed is None:
+            return
+        family, revision = parsed
+        target = self.by_family[family] if revision is None else self.by_revision[(family, revision)]
+        if use not in target:
+            target.append(use)
+
+    def failure_text(self) -> str:
+        return "; ".join(f"{src}: {error} (fix: {FIXES[src]}, or skip it)" for src, error in self.failed.items())
+
+
+def parse_reference(text: str, region: str) -> tuple[str, int | None] | None:
+    """(family, revision or None) of a task-definition reference: an ARN, FAMILY:REVISION or FAMILY.
+
+    A reference to another region's revision is not this region's business: None.
+    """
+    text = text.strip()
+    if text.startswith("arn:"):
+        parts = text.split(":", 5)
+        if len(parts) < 6 or not parts[5].startswith("task-definition/") or parts[3] != region:
+            return None
+        text = parts[5].removeprefix("task-definition/")
+    family, sep, rev = text.partition(":")
+    if not family or "/" in family:
+        return None
+    if not sep:
+        return family, None
+    return (family, int(rev)) if rev.isdigit() else None
+
+
+class _Context:
+    """What the finders share in one region: clients, the cluster list (listed once), the findings."""
+
+    def __init__(self, target: Connection, pacer: Pacer, refs: References) -> None:
+        self.target, self.pacer, self.refs, self.region = target, pacer, refs, target.region
+        self._clients: dict[str, Any] = {}
+        self._clusters: list[str] | None = None
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.target.client(service, self.pacer)
+        return self._clients[service]
+
+    def clusters(self) -> list[str]:
+        if self._clusters is None:
+            ecs = self.client("ecs")
+            self._clusters = list(_pages(ecs, "list_clusters", "clusterArns", PaginationConfig={"PageSize": 100}))
+        return self._clusters
+
+
+def discover(target: Connection, sources: Iterable[str], pacer: Pacer) -> References:
+    refs = References()
+    context = _Context(target, pacer, refs)
+    wanted = set(sources)
+    for name, finder in _FINDERS.items():
+        if name not in wanted:
+            continue
+        try:
+            finder(context)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            refs.failed[name] = error_text(exc)
+            log.warning("reference source unreadable", source=name, region=target.region, error=error_text(exc))
+    found = sum(map(len, refs.by_revision.values())) + sum(map(len, refs.by_family.values()))
+    log.info("references found", region=target.region, references=found, failed=sorted(refs.failed))
+    return refs
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _services(ctx: _Context) -> None:
+    ecs, refs = ctx.client("ecs"), ctx.refs
+    for cluster in ctx.clusters():
+        arns = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster, PaginationConfig={"PageSize": 100}))
+        for batch in _chunks(arns, SERVICES_PER_DESCRIBE):
+            answer = ecs.describe_services(cluster=cluster, services=batch)
+            for svc in answer.get("services", []):
+                name = f"service {_short(cluster)}/{svc.get('serviceName', _short(svc.get('serviceArn', '')))}"
+                refs.add(svc.get("taskDefinition"), name, ctx.region)
+                for deployment in svc.get("deployments", []):
+                    refs.add(deployment.get("taskDefinition"), f"{name} (deployment)", ctx.region)
+                for task_set in svc.get("taskSets", []):
+                    refs.add(task_set.get("taskDefinition"), f"{name} (task set)", ctx.region)
+            for failure in answer.get("failures", []):
+                if failure.get("reason") != "MISSING":  # deleted between list and describe
+                    raise _incomplete("DescribeServices", failure)
+
+
+def _tasks(ctx: _Context) -> None:
+    ecs, refs = ctx.client("ecs"), ctx.refs
+    for cluster in ctx.clusters():
+        # desiredStatus RUNNING lists pending tasks as well as running ones.
+        arns = list(_pages(ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING",
+                           PaginationConfig={"PageSize": 100}))  # fmt: skip
+        for batch in _chunks(arns, TASKS_PER_DESCRIBE):
+            answer = ecs.describe_tasks(cluster=cluster, tasks=batch)
+            for task in answer.get("tasks", []):
+                refs.add(task.get("taskDefinitionArn"), f"task {_short(cluster)}/{_short(task['taskArn'])}", ctx.region)
+            for failure in answer.get("failures", []):
+                if failure.get("reason") != "MISSING":
+                    raise _incomplete("DescribeTasks", failure)
+
+
+def _rules(ctx: _Context) -> None:
+    events, refs = ctx.client("events"), ctx.refs
+    buses, token = [], None
+    while True:  # ListEventBuses has no paginator
+        page = events.list_event_buses(**({"NextToken": token} if token else {}))
+        buses += [b["Name"] for b in page.get("EventBuses", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    for bus in buses:
+        for rule in _pages(events, "list_rules", "Rules", EventBusName=bus):
+            for t in _pages(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus):
+                ecs_parameters = t.get("EcsParameters") or {}
+                refs.add(ecs_parameters.get("TaskDefinitionArn"), f"rule {bus}/{rule['Name']}", ctx.region)
+
+
+def _schedules(ctx: _Context) -> None:
+    scheduler, refs = ctx.client("scheduler"), ctx.refs
+    for item in _pages(scheduler, "list_schedules", "Schedules"):
+        if ":ecs:" not in item.get("Target", {}).get("Arn", ""):
+            continue  # only GetSchedule shows EcsParameters, so fetch only those that target ECS
+        group = item.get("GroupName", "default")
+        schedule = scheduler.get_schedule(Name=item["Name"], GroupName=group)
+        ecs_parameters = schedule.get("Target", {}).get("EcsParameters") or {}
+        refs.add(ecs_parameters.get("TaskDefinitionArn"), f"schedule {group}/{item['Name']}", ctx.region)
+
+
+def _state_machines(ctx: _Context) -> None:
+    sfn, refs = ctx.client("stepfunctions"), ctx.refs
+    for machine in _pages(sfn, "list_state_machines", "stateMachines"):
+        latest = machine["stateMachineArn"]
+        # Published versions are immutable and an alias may route runs to an old one.
+        versions = _pages(sfn, "list_state_machine_versions", "stateMachineVersions", stateMachineArn=latest)
+        for arn in [latest, *(v["stateMachineVersionArn"] for v in versions)]:
+            definition = sfn.describe_state_machine(stateMachineArn=arn).get("definition", "{}")
+            version = "" if arn == latest else f" (version {arn.rsplit(':', 1)[-1]})"
+            use = f"state machine {machine['name']}{version}"
+            try:
+                parsed = json.loads(definition)
+            except ValueError:
+                refs.notes.append(f"{use}: definition is not JSON; not searched")
+                continue
+            for reference, dynamic in _task_definitions_in(parsed):
+                if dynamic:
+                    refs.notes.append(f"{use} chooses its task definition at run time ({reference}); not protected")
+                else:
+                    refs.add(reference, use, ctx.region)
+
+
+def _task_definitions_in(node: Any) -> Iterator[tuple[str, bool]]:
+    """Every TaskDefinition parameter in a state machine definition, and whether it is a run-time path."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("TaskDefinition", "TaskDefinition.$") and isinstance(value, str):
+                dynamic = key.endswith(".$") or value.startswith(("$", "{%"))
+                yield value, dynamic
+            else:
+                yield from _task_definitions_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _task_definitions_in(item)
+
+
+def _stacks(ctx: _Context) -> None:
+    cfn, refs = ctx.client("cloudformation"), ctx.refs
+    for stack in _pages(cfn, "list_stacks", "StackSummaries", StackStatusFilter=_STACK_STATES):
+        if stack.get("StackStatus") in _GONE_STACK:
+            continue
+        for resource in _pages(cfn, "list_stack_resources", "StackResourceSummaries", StackName=stack["StackId"]):
+            if resource.get("ResourceType") == "AWS::ECS::TaskDefinition":
+                refs.add(resource.get("PhysicalResourceId"), f"stack {stack['StackName']}", ctx.region)
+
+
+def _incomplete(operation: str, failure: dict[str, Any]) -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": "Failure", "Message": f"{failure.get('arn', '?')}: {failure.get('reason', '?')}"}},
+        operation,
+    )
+
+
+_FINDERS: dict[str, Callable[[_Context], None]] = {
+    "services": _services,
+    "tasks": _tasks,
+    "rules": _rules,
+    "schedules": _schedules,
+    "state_machines": _state_machines,
+    "stacks": _stacks,
+}
