@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from tdgc import __version__
 from tdgc.durations import Duration, parse_duration
-from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, TdgcError, UsageError
+from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
-from tdgc.policy import Overrides, Policy, load_policy
-from tdgc.report import FORMATS, Report, TableWriter, Writer, make_writer
+from tdgc.policy import DEFAULT_RATES, Overrides, Policy, load_policy
+from tdgc.report import FORMATS, REPORT_VERSION, Report, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, run
 
 
@@ -58,7 +60,12 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--protect-tag", "protect_tags", multiple=True, metavar="KEY[=VALUE]",
                      help="Keep revisions with this tag (any value if none given)."),
         click.option("--rate", "rates", multiple=True, metavar="CATEGORY=PER_SECOND",
-                     help="Calls per second tdgc may use: read, modify, delete."),
+                     help="Calls per second tdgc may use, by ECS throttling category (read, modify, delete, ...)."),
+        click.option("--skip-reference", "skip_references", multiple=True, metavar="SOURCE",
+                     help="Do not look for references in SOURCE: services, tasks, rules, schedules, "
+                          "state_machines, stacks, or all."),
+        click.option("--accept-incomplete-references", is_flag=True,
+                     help="Apply even where a reference source could not be read (at your own risk)."),
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
@@ -73,6 +80,7 @@ def cli() -> None:
     \b
     tdgc plan   [POLICY]   show what the policy would do, and why (changes nothing)
     tdgc apply  [POLICY]   do it: deregister and delete what the policy releases
+    tdgc restore FILE...   register archived revisions again
     tdgc demo              plan against a built-in simulated account
     """
 
@@ -87,10 +95,62 @@ def plan(**kw: Any) -> int:
 @cli.command()
 @_common
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--archive", metavar="DIR", help="Write each revision's full description here before deleting it.")
+@click.option(
+    "--archive",
+    metavar="DIR|s3://BUCKET/PREFIX",
+    help="Write each revision's full description here before deleting it.",
+)
+@click.option(
+    "--max-actions",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Act on at most N revisions; the rest is deferred to the next run.",
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    metavar="FILE",
+    help="A `tdgc plan --output json` report: refuse (exit 3) unless the plan now is the same.",
+)
 def apply(**kw: Any) -> int:
     """Deregister and delete what the policy releases."""
     return _execute(kw, apply=True)
+
+
+@cli.command()
+@click.argument("archives", nargs=-1, required=True, metavar="ARCHIVED.json|s3://BUCKET/KEY...")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Register here (default: the region each archive came from).",
+)
+@click.option("--profile", metavar="NAME", help="AWS profile.")
+@click.option("--endpoint-url", metavar="URL", help="ECS endpoint (AWS_ENDPOINT_URL is honoured too).")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
+def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | None, endpoint_url: str | None,
+            log_format: str) -> int:  # fmt: skip
+    """Register archived revisions again (each as a new revision) and print the new ARNs."""
+    from tdgc import restore as restoring
+    from tdgc.aws import connect
+    from tdgc.pacing import Pacer
+
+    configure(log_format, level=logging.WARNING)
+    if len(regions) > 1:
+        raise UsageError("restore registers into one region: give --region once")
+    s3 = None
+    if any(a.startswith("s3://") for a in archives):
+        s3 = connect(profile, regions or ("us-east-1",), endpoint_url)[0].client("s3", Pacer({}))
+    loaded = [restoring.load(source, s3) for source in archives]  # all checked before any is registered
+    pacer = Pacer(dict(DEFAULT_RATES))
+    for archived in loaded:
+        region = regions or ((archived.region,) if archived.region else ())
+        target = connect(profile, region, endpoint_url)[0]
+        arn = restoring.register(archived, target, pacer)
+        click.echo(arn)
+        click.echo(f"restored {archived.source} as {arn}", err=True)
+    return EXIT_OK
 
 
 @cli.command()
@@ -112,14 +172,17 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
         policy=policy, apply=apply, regions=tuple(kw["regions"]), profile=kw["profile"],
         endpoint_url=kw["endpoint_url"], archive=kw.get("archive"),
     )  # fmt: skip
-    if apply and not kw["yes"]:
-        approved = _confirm(options)
+    if apply and (kw["plan_file"] or not kw["yes"]):
+        approved = _review(options, reviewed=_load_plan(kw["plan_file"]) if kw["plan_file"] else None,
+                           ask=not kw["yes"])  # fmt: skip
         if approved is None:
             return EXIT_OK
         options = replace(options, approved=approved)
     with _writers(fmt, kw["report_path"]) as writers:
         result = run(options, writers, progress=_progress())
     _progress_done()
+    for region in result.refused:
+        click.echo(f"tdgc: {region}: nothing was changed: references could not be read (see the report)", err=True)
     return result.exit_code
 
 
@@ -141,6 +204,8 @@ def _policy(kw: dict[str, Any]) -> Policy:
     return load_policy(path or kw["config"], Overrides(
         **overrides, protect_tags=tuple(kw["protect_tags"]), families=tuple(kw["families"]),
         exclude_families=tuple(kw["exclude_families"]), rates=tuple(kw["rates"]),
+        skip_references=tuple(kw["skip_references"]),
+        accept_incomplete_references=kw["accept_incomplete_references"], max_actions=kw.get("max_actions"),
     ))  # fmt: skip
 
 
@@ -161,21 +226,44 @@ class _ActionCollector(Writer):
         pass
 
 
-def _confirm(options: RunOptions) -> dict[str, Action] | None:
-    """Show the plan on the terminal, ask, and return the actions confirmed (None: declined)."""
-    if not _interactive():
+def _review(options: RunOptions, *, reviewed: dict[str, Action] | None, ask: bool) -> dict[str, Action] | None:
+    """Plan first; check it against a reviewed plan file and/or ask a person. The actions to apply, or None."""
+    if ask and not _interactive():
         raise UsageError("apply changes the account: pass --yes, or run it on a terminal to confirm")
-    confirmed = _ActionCollector()
-    preview = replace(options, apply=False)
-    s = run(preview, [TableWriter(sys.stderr), confirmed], progress=_progress()).summary
+    planned = _ActionCollector()
+    writers: list[Writer] = [TableWriter(sys.stderr), planned] if ask else [planned]
+    s = run(replace(options, apply=False), writers, progress=_progress()).summary
     _progress_done()
+    if reviewed is not None and planned.actions != reviewed:
+        raise GuardError(_difference(reviewed, planned.actions))
     if not (s.deregister or s.delete):
         click.echo("Nothing to do.", err=True)
         return None
-    if not click.confirm(f"\nDeregister {s.deregister:,} and delete {s.delete:,} revisions?", err=True):
+    if ask and not click.confirm(f"\nDeregister {s.deregister:,} and delete {s.delete:,} revisions?", err=True):
         click.echo("Nothing was changed.", err=True)
         return None
-    return confirmed.actions
+    return planned.actions
+
+
+def _load_plan(path: str) -> dict[str, Action]:
+    """The actions of a `tdgc plan --output json` report."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if doc.get("version") != REPORT_VERSION or doc.get("mode") != "plan":
+            raise ValueError(f"not a version {REPORT_VERSION} plan report")
+        return {d["arn"]: Action(d["action"]) for d in doc["decisions"] if d["action"] != Action.KEEP.value}
+    except FileNotFoundError:
+        raise UsageError(f"--plan {path}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"--plan {path}: not a plan from `tdgc plan --output json` ({exc})") from None
+
+
+def _difference(reviewed: dict[str, Action], planned: dict[str, Action]) -> str:
+    added = sorted(set(planned.items()) - set(reviewed.items()))
+    gone = sorted(set(reviewed.items()) - set(planned.items()))
+    first = f"; first: {added[0][1].value} {added[0][0]}" if added else f"; first gone: {gone[0][1].value} {gone[0][0]}"
+    return (f"the plan differs from the reviewed one: {len(added)} action(s) new, {len(gone)} no longer planned"
+            f"{first}. Nothing was changed; plan again and review.")  # fmt: skip
 
 
 @contextlib.contextmanager
