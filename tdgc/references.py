@@ -129,8 +129,19 @@ def discover(target: Connection, sources: Iterable[str], pacer: Pacer) -> Refere
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
+    if client.can_paginate(operation):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+        return
+    # botocore has no paginator for a few calls (ListEventBuses, ListStateMachineVersions): follow the token.
+    token_name = "NextToken" if client.meta.service_model.service_name == "events" else "nextToken"
+    call, token = getattr(client, operation), None
+    while True:
+        page = call(**kwargs, **({token_name: token} if token else {}))
         yield from page.get(key, [])
+        token = page.get(token_name)
+        if not token:
+            return
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -177,14 +188,7 @@ def _tasks(ctx: _Context) -> None:
 
 def _rules(ctx: _Context) -> None:
     events, refs = ctx.client("events"), ctx.refs
-    buses, token = [], None
-    while True:  # ListEventBuses has no paginator
-        page = events.list_event_buses(**({"NextToken": token} if token else {}))
-        buses += [b["Name"] for b in page.get("EventBuses", [])]
-        token = page.get("NextToken")
-        if not token:
-            break
-    for bus in buses:
+    for bus in [b["Name"] for b in _pages(events, "list_event_buses", "EventBuses")]:
         for rule in _pages(events, "list_rules", "Rules", EventBusName=bus):
             for t in _pages(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus):
                 ecs_parameters = t.get("EcsParameters") or {}

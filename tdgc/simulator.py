@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+import botocore.exceptions
 from moto import mock_aws
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
@@ -134,6 +135,10 @@ class Simulator:
         """Make the next `times` calls of `operation` fail with `code` (times=-1: until `clear_faults`)."""
         self._faults[operation].append(_Fault(code, message, status, times))
 
+    def drop_connection(self, operation: str, *, times: int = 1) -> None:
+        """The next `times` calls of `operation` take effect, but the client sees the connection drop."""
+        self._faults[operation].append(_Fault("ConnectionDropped", "", 0, times))
+
     def fail_delete(self, arn: str, reason: str = "The specified task definition is in use.") -> None:
         """Make DeleteTaskDefinitions report `arn` in `failures` (the rest of the batch goes through)."""
         self._delete_failures[arn] = reason
@@ -222,6 +227,9 @@ def _call_action(self: BaseResponse) -> Any:
     if not operation.startswith(READ_PREFIXES):
         sim.mutations.append((operation, dict(self._get_params())))
     fault = sim._take_fault(operation)
+    if fault is not None and fault.code == "ConnectionDropped":
+        _orig_call_action(self)  # the server acts; the answer never arrives
+        raise botocore.exceptions.ConnectionClosedError(endpoint_url=f"https://{self.service_name}.simulated")
     if fault is not None:
         with warnings.catch_warnings():  # moto warns that ECS's model has no ThrottlingException shape
             warnings.simplefilter("ignore")

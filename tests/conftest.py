@@ -76,3 +76,11 @@ def write_policy(tmp_path: Any, text: str, name: str = "policy.toml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(os.fspath(path))
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard retry mode without its waits: the same retries, minus the sleeping."""
+    import botocore.retries.standard
+
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)

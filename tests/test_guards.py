@@ -1,0 +1,140 @@
+"""Fail closed on unreadable references, and the blast-radius guards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from tdgc.simulator import Simulator
+
+from .account import POLICY, Expected, seed_account
+from .conftest import FAST, NOW, Ran, write_policy
+
+
+@pytest.fixture
+def account(sim: Simulator) -> Iterator[Expected]:
+    sim.backend().create_cluster("prod")  # so that services and tasks have a cluster to list
+    with freeze_time(NOW):
+        yield seed_account(sim)
+
+
+def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
+    ran: Ran = tdgc("apply", write_policy(tmp_path, policy), "--yes", "--output", "json", *args, *FAST)
+    return ran
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "source"),
+    [
+        ("ListServices", "AccessDeniedException", "services"),
+        ("ListTasks", "AccessDeniedException", "tasks"),
+        ("ListEventBuses", "AccessDeniedException", "rules"),
+        ("ListSchedules", "ThrottlingException", "schedules"),  # a throttle that outlasts the retries
+        ("ListStateMachines", "UnknownOperationException", "state_machines"),  # the service is missing here
+        ("ListStacks", "AccessDenied", "stacks"),
+    ],
+)
+def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: str, source: str, tdgc: Any,
+                                                        sim: Simulator, account: Expected, tmp_path: Path,
+                                                        fast_retries: None) -> None:  # fmt: skip
+    sim.inject(operation, code, times=-1, message="not for you")
+    ran = apply(tdgc, tmp_path)
+    assert ran.code == 3
+    assert sim.mutating_calls() == 0, "nothing mutated in a region whose references are incomplete"
+    assert "us-east-1: nothing was changed: references could not be read" in ran.err
+    report = ran.json()
+    assert any(f"{source}: {code}: not for you (fix: grant " in line for line in report["incomplete"])
+    assert any("--skip-reference" in note and "--accept-incomplete-references" in note for note in report["notes"])
+    assert report["outcomes"] == [] and report["summary"]["delete"] == len(account.of("delete"))
+
+    plan = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "table", *FAST)
+    assert plan.code == 0 and "INCOMPLETE: some references could not be read" in plan.out
+
+    skipped = apply(tdgc, tmp_path, "--skip-reference", source)
+    assert skipped.code == 0 and skipped.json()["incomplete"] == []
+    assert sim.mutating_calls() > 0
+
+
+def test_accepting_incomplete_references_is_explicit(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
+    sim.inject("ListStacks", "AccessDenied", times=-1)
+    ran = apply(tdgc, tmp_path, "--accept-incomplete-references")
+    assert ran.code == 0 and ran.json()["incomplete"] and sim.mutating_calls() > 0
+    sim.clear_faults()
+
+
+def test_max_actions_defers_the_rest_and_the_next_run_goes_on(tdgc: Any, sim: Simulator, account: Expected,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    total = len(account.of("deregister")) + len(account.of("delete"))
+    first = apply(tdgc, tmp_path, "--max-actions", "25")
+    assert first.code == 0
+    results = [o["result"] for o in first.json()["outcomes"]]
+    assert sum(r in ("done", "pending") for r in results) == 25
+    assert sum(r == "skipped" for r in results) == total - 25
+    assert all(
+        o["error"] == "deferred: max_actions reached" for o in first.json()["outcomes"] if o["result"] == "skipped"
+    )
+    acted = [p for op, p in sim.mutations]
+    assert sum(len(p.get("taskDefinitions", [1])) for p in acted) == 25
+    with freeze_time(NOW):
+        second = apply(tdgc, tmp_path, policy=POLICY + "[safety]\nmax_actions = 1000\n")
+    assert second.code == 0
+    assert sum(o["result"] in ("done", "pending") for o in second.json()["outcomes"]) == total - 25
+
+
+def test_require_archive(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    policy = POLICY + "[safety]\nrequire_archive = true\n"
+    ran = apply(tdgc, tmp_path, policy=policy)
+    assert ran.code == 3 and ran.out == ""
+    assert ran.err.strip() == ("tdgc: the policy requires an archive (require_archive = true): "
+                               "pass --archive DIR or s3://...")  # fmt: skip
+    assert sim.calls.total() == 0
+    assert apply(tdgc, tmp_path, "--archive", str(tmp_path / "a"), policy=policy).code == 0
+
+
+def test_a_family_is_never_left_without_an_active_revision_unless_allowed(tdgc: Any, sim: Simulator,
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    for family in ("a", "b"):
+        for _ in range(3):
+            sim.seed(family, registered_at=None)
+    policy = '[defaults]\nkeep_last = 0\n[[rules]]\nfamilies = ["b"]\nallow_deregister_all = true\n'
+    report = apply(tdgc, tmp_path, policy=policy).json()
+    actions = {(d["family"], d["revision"]): d["action"] for d in report["decisions"]}
+    assert actions == {("a", 3): "keep", ("a", 2): "deregister", ("a", 1): "deregister",
+                       ("b", 3): "deregister", ("b", 2): "deregister", ("b", 1): "deregister"}  # fmt: skip
+
+
+def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim: Simulator, account: Expected,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    policy = write_policy(tmp_path, POLICY)
+    reviewed = tmp_path / "plan.json"
+    with freeze_time(NOW):
+        assert tdgc("plan", policy, "--output", "json", "--report", str(reviewed), *FAST).code == 0
+        sim.seed("big", registered_at=NOW)  # a deploy since the review: big:296 is now beyond keep_last
+        refused = tdgc("apply", policy, "--yes", "--plan", str(reviewed), *FAST)
+    assert refused.code == 3 and sim.mutating_calls() == 0
+    assert refused.err.strip().startswith("tdgc: the plan differs from the reviewed one: 1 action(s) new, 0 no longer")
+    assert "deregister arn:aws:ecs:us-east-1:123456789012:task-definition/big:296" in refused.err
+
+    with freeze_time(NOW):
+        assert tdgc("plan", policy, "--output", "json", "--report", str(reviewed), *FAST).code == 0
+        applied = tdgc("apply", policy, "--yes", "--plan", str(reviewed), "--output", "json", *FAST)
+    assert applied.code == 0
+    planned = {d["arn"]: d["action"] for d in json.loads(reviewed.read_text())["decisions"] if d["action"] != "keep"}
+    assert {o["arn"]: o["action"] for o in applied.json()["outcomes"]} == planned
+
+
+@pytest.mark.parametrize("content", ["", "{}", '{"version": 1, "mode": "apply", "decisions": []}', "[1]",
+                                     '{"version": 1, "mode": "plan", "decisions": [{"arn": "x"}]}'])  # fmt: skip
+def test_a_bad_plan_file_is_refused(content: str, tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(content)
+    ran = tdgc("apply", "--yes", "--plan", str(path), *FAST)
+    assert ran.code == 2 and ran.err.startswith(f"tdgc: --plan {path}: not a plan") and len(ran.err.splitlines()) == 1
+    assert sim.mutating_calls() == 0

@@ -1,0 +1,183 @@
+"""Revisions in use, referenced in each of the six ways: plan names the reference, apply touches none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tdgc.references import parse_reference
+from tdgc.simulator import Simulator
+
+from .conftest import FAST, write_policy
+
+POLICY = '[defaults]\nkeep_last = 1\ndelete_after = "0 days"\nprotect_tags = {}\n'
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/tdgc-test"
+CLUSTER = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod"
+CONTAINERS = [{"name": "app", "image": "busybox", "memory": 128}]
+
+
+def td(n: int, family: str = "web") -> str:
+    return f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}:{n}"
+
+
+def build(sim: Simulator) -> dict[str, str]:
+    """The account; returns ARN -> the in_use_by text expected for it."""
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    for _ in range(16):
+        ecs.register_task_definition(family="web", containerDefinitions=CONTAINERS)
+    ecs.create_cluster(clusterName="prod")
+    ecs.create_service(cluster="prod", serviceName="web-svc", taskDefinition=td(1), desiredCount=1)
+    ecs.create_service(cluster="prod", serviceName="rolling", taskDefinition=td(2), desiredCount=1)
+    ecs.update_service(cluster="prod", service="rolling", taskDefinition=td(1))  # web:2 stays a deployment
+    ecs.create_service(cluster="prod", serviceName="ext", deploymentController={"type": "EXTERNAL"}, desiredCount=0)
+    ecs.create_task_set(cluster="prod", service="ext", taskDefinition=td(3))
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+    task = ecs.run_task(cluster="prod", taskDefinition=td(4), launchType="FARGATE", networkConfiguration=network)
+    inactive_task = ecs.run_task(
+        cluster="prod", taskDefinition=td(9), launchType="FARGATE", networkConfiguration=network
+    )
+    for n in (9, 10):
+        ecs.deregister_task_definition(taskDefinition=td(n))  # web:9 INACTIVE but running; web:10 INACTIVE, unused
+
+    events = boto3.client("events", region_name="us-east-1")
+    events.create_event_bus(Name="ops")
+    events.put_rule(Name="nightly", EventBusName="ops", EventPattern=json.dumps({"source": ["ops.deploys"]}))
+    events.put_targets(Rule="nightly", EventBusName="ops", Targets=[
+        {"Id": "1", "Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(5)}}])  # fmt: skip
+    events.put_rule(Name="latest", ScheduleExpression="rate(1 hour)")
+    events.put_targets(Rule="latest", Targets=[{"Id": "1", "Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {
+        "TaskDefinitionArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/web"}}])  # fmt: skip
+
+    scheduler = boto3.client("scheduler", region_name="us-east-1")
+    scheduler.create_schedule_group(Name="reports")
+    scheduler.create_schedule(Name="weekly", GroupName="reports", ScheduleExpression="rate(7 days)",
+                              FlexibleTimeWindow={"Mode": "OFF"},
+                              Target={"Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(6)}})  # fmt: skip
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+
+    def definition(reference: str) -> str:
+        state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
+                 "Parameters": {"Cluster": CLUSTER, "TaskDefinition": reference}}  # fmt: skip
+        return json.dumps({"StartAt": "Run", "States": {"Run": state}})
+
+    machine = sfn.create_state_machine(name="etl", definition=definition("web:8"), roleArn=ROLE, publish=True)
+    sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition(td(7)))
+
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    template = {"Resources": {"TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
+        "Family": "stackfam", "ContainerDefinitions": [{"Name": "a", "Image": "b", "Memory": 64}]}}}}  # fmt: skip
+    cfn.create_stack(StackName="app-stack", TemplateBody=json.dumps(template))
+    ecs.register_task_definition(family="stackfam", containerDefinitions=CONTAINERS)  # stackfam:1 is beyond keep_last
+
+    task_id = task["tasks"][0]["taskArn"].rsplit("/", 1)[1]
+    inactive_id = inactive_task["tasks"][0]["taskArn"].rsplit("/", 1)[1]
+    return {
+        td(1): "service prod/web-svc",
+        td(2): "service prod/rolling (deployment)",
+        td(3): "service prod/ext (task set)",
+        td(4): f"task prod/{task_id}",
+        td(5): "rule ops/nightly",
+        td(6): "schedule reports/weekly",
+        td(7): "state machine etl",
+        td(8): "state machine etl (version 1)",
+        td(9): f"task prod/{inactive_id}",
+        td(16): "rule default/latest (by family name)",
+        td(1, "stackfam"): "stack app-stack",
+    }
+
+
+@pytest.fixture
+def used(sim: Simulator) -> dict[str, str]:
+    return build(sim)
+
+
+def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any, sim: Simulator, used: dict[str, str],
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    setup_mutations = sim.mutating_calls()
+    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
+    assert ran.code == 0, ran.err
+    report = ran.json()
+    decisions = {d["arn"]: d for d in report["decisions"]}
+    for arn, use in used.items():
+        assert decisions[arn]["action"] == "keep", arn
+        assert use in decisions[arn]["in_use_by"], (arn, decisions[arn]["in_use_by"])
+        assert decisions[arn]["reason"].startswith("in use by ")
+    # Everything else the policy releases is still released.
+    assert {a for a, d in decisions.items() if d["action"] == "deregister"} == {td(n) for n in range(11, 16)}
+    assert {a for a, d in decisions.items() if d["action"] == "delete"} == {td(10)}
+    assert report["incomplete"] == [] and report["summary"]["protected"] == len(used)
+    assert sim.mutating_calls() == setup_mutations
+
+
+def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path) -> None:
+    before = {t.arn: t.status for t in sim.revisions()}
+    mutations_before = len(sim.mutations)
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--output", "json", *FAST)
+    assert ran.code == 0, ran.err
+    after = {t.arn: t.status for t in sim.revisions()}
+    assert all(after[arn] == before[arn] for arn in used)
+    assert {a for a, s in after.items() if s != before[a]} == {td(n) for n in range(10, 16)}
+    touched = [p.get("taskDefinition") or p.get("taskDefinitions") for _, p in sim.mutations[mutations_before:]]
+    assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
+
+
+@pytest.mark.parametrize(("source", "freed"), [("services", [1, 2, 3]), ("tasks", [4]), ("rules", [5]),
+                                               ("schedules", [6]), ("state_machines", [7, 8])])  # fmt: skip
+def test_each_source_can_be_switched_off(source: str, freed: list[int], tdgc: Any, used: dict[str, str],
+                                         tmp_path: Path) -> None:  # fmt: skip
+    by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *FAST)
+    in_policy = tdgc("plan", write_policy(tmp_path, POLICY + f"[references]\n{source} = false\n"),
+                     "--output", "json", *FAST)  # fmt: skip
+    for ran in (by_flag, in_policy):
+        actions = {d["arn"]: d["action"] for d in ran.json()["decisions"]}
+        assert all(actions[td(n)] == "deregister" for n in freed)
+        assert source not in ran.json()["policy"]["safety"]["references"]
+
+
+def test_stacks_can_be_switched_off(tdgc: Any, used: dict[str, str], tmp_path: Path) -> None:
+    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", "stacks", "--output", "json", *FAST)
+    assert {d["arn"]: d["action"] for d in ran.json()["decisions"]}[td(1, "stackfam")] == "deregister"
+
+
+def test_skip_all_references(tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path) -> None:
+    before = sim.calls.copy()
+    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", "all", "--output", "json", *FAST)
+    assert ran.json()["summary"]["protected"] == 0
+    made = set((sim.calls - before).keys())
+    assert made and all(op.startswith("ecs:") and "TaskDefinition" in op for op in made), made
+
+
+def test_a_dynamic_state_machine_reference_is_reported(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    sim.seed("job", registered_at=None)
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask", "End": True,
+             "Parameters": {"TaskDefinition.$": "$.taskdef"}}  # fmt: skip
+    sfn.create_state_machine(name="dyn", roleArn=ROLE, definition=json.dumps({"StartAt": "R", "States": {"R": state}}))
+    report = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST).json()
+    assert (
+        "us-east-1: state machine dyn chooses its task definition at run time ($.taskdef); not protected"
+        in report["notes"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        (f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/web:3", ("web", 3)),
+        (f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/web", ("web", None)),
+        (f"arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/web:3", None),
+        ("web:3", ("web", 3)),
+        ("web", ("web", None)),
+        ("web:latest", None),
+        ("", None),
+        (f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod", None),
+    ],
+)
+def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> None:
+    assert parse_reference(text, "us-east-1") == parsed
