@@ -55,9 +55,9 @@ def build(sim: Simulator) -> dict[str, str]:
 
     scheduler = boto3.client("scheduler", region_name="us-east-1")
     scheduler.create_schedule_group(Name="reports")
+    target = {"Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(6)}}
     scheduler.create_schedule(Name="weekly", GroupName="reports", ScheduleExpression="rate(7 days)",
-                              FlexibleTimeWindow={"Mode": "OFF"},
-                              Target={"Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(6)}})  # fmt: skip
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=target)  # fmt: skip
 
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
 
