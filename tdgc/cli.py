@@ -305,9 +305,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "tdgc: see tdgc --help")
         code = EXIT_OK
-    except click.exceptions.Abort:
-        click.echo("tdgc: aborted", err=True)
-        code = EXIT_USAGE
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("tdgc: interrupted; the next run picks up where this one stopped", err=True)
+        code = 130
     except click.ClickException as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""  # type: ignore[attr-defined]
         click.echo(f"tdgc: {exc.format_message()}{hint}", err=True)
@@ -315,9 +315,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except TdgcError as exc:
         click.echo(f"tdgc: {exc}", err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("tdgc: interrupted", err=True)
-        code = 130
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         if os.environ.get("TDGC_DEBUG"):
             raise
