@@ -118,15 +118,13 @@ def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: A
 def test_two_runs_at_once(sim: Simulator, account: Any, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})  # unpaced
+    options = RunOptions(policy=policy, apply=True, archive=str(archive))
     codes: list[int] = []
     errors: list[BaseException] = []
 
     def one_run() -> None:
         try:
-            result = run(
-                RunOptions(policy=policy, apply=True, archive=str(archive)), [JsonWriter(io.StringIO())], now=NOW
-            )
-            codes.append(result.exit_code)
+            codes.append(run(options, [JsonWriter(io.StringIO())], now=NOW).exit_code)
         except BaseException as exc:
             errors.append(exc)
 
@@ -137,5 +135,4 @@ def test_two_runs_at_once(sim: Simulator, account: Any, tmp_path: Path) -> None:
         thread.join()
     assert errors == [] and len(codes) == 2
     assert_converged(sim, account, archive)
-    assert run(RunOptions(policy=policy, apply=True, archive=str(archive)), [JsonWriter(io.StringIO())],
-               now=NOW).summary.results["failed"] == 0  # fmt: skip
+    assert run(options, [JsonWriter(io.StringIO())], now=NOW).summary.results["failed"] == 0
