@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import IO
+
+import boto3
 
 from tdgc.pacing import Pacer
 from tdgc.policy import load_policy
@@ -73,6 +76,29 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
         sim.seed("legacy-cron", registered_at=None)
 
 
+def wire_references(sim: Simulator) -> None:
+    """What keeps revisions in use: a service rolled back to an old revision, a nightly rule that names an
+    INACTIVE revision, a Step Functions workflow, an ECS task running right now."""
+    account, region = sim.account_id, sim.region
+    cluster = f"arn:aws:ecs:{region}:{account}:cluster/prod"
+    role = f"arn:aws:iam::{account}:role/demo"
+    ecs = boto3.client("ecs", region_name=region)
+    ecs.create_cluster(clusterName="prod")
+    ecs.create_service(cluster="prod", serviceName="web-api", taskDefinition="web-api:150", desiredCount=2)
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-demo"]}}
+    ecs.run_task(cluster="prod", taskDefinition="worker-queue:60", launchType="FARGATE", networkConfiguration=network)
+    events = boto3.client("events", region_name=region)
+    events.put_rule(Name="nightly-reconcile", ScheduleExpression="cron(0 3 * * ? *)")
+    old_checkout = f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:20"
+    target = {"Id": "ecs", "Arn": cluster, "RoleArn": role, "EcsParameters": {"TaskDefinitionArn": old_checkout}}
+    events.put_targets(Rule="nightly-reconcile", Targets=[target])
+    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
+             "Parameters": {"Cluster": cluster, "TaskDefinition": "search-svc-16:30"}}  # fmt: skip
+    boto3.client("stepfunctions", region_name=region).create_state_machine(
+        name="search-reindex", roleArn=role, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}})
+    )
+
+
 def demo_policy_path() -> Path:
     return Path(str(resources.files("tdgc") / "demo_policy.toml"))
 
@@ -81,6 +107,7 @@ def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
     with Simulator() as sim:
         seed_demo_account(sim, now, random.Random(seed))
+        wire_references(sim)
         revisions = sum(1 for _ in sim.revisions())
         families = len({td.family for td in sim.revisions()})
         err.write(f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "

@@ -25,6 +25,7 @@ DECISION_FIELDS = (
 )  # fmt: skip
 CSV_FIELDS = (*DECISION_FIELDS, "result", "error")
 ACTIONS_SHOWN_PER_FAMILY = 5
+IN_USE_SHOWN = 20
 FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
 
 
@@ -167,6 +168,7 @@ class TableWriter(Writer):
         self.markdown = markdown
         self._families: dict[str, _FamilyRow] = {}
         self._notable: Counter[str] = Counter()
+        self._in_use: list[str] = []  # the first few revisions kept because something uses them
 
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
         by_arn = {o.arn: o for o in outcomes}
@@ -177,6 +179,8 @@ class TableWriter(Writer):
             if d.action is Action.KEEP:
                 if "time known" in d.reason or d.protected:
                     self._notable[_note_for(d)] += 1
+                if d.in_use_by and len(self._in_use) < IN_USE_SHOWN:
+                    self._in_use.append(self._in_use_line(d))
                 continue
             if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
                 row.actions.append(self._action_line(d, outcome))
@@ -191,6 +195,13 @@ class TableWriter(Writer):
         if self.markdown:
             return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
         return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
+
+    def _in_use_line(self, d: Decision) -> str:
+        name = f"{d.revision.family}:{d.revision.revision}"
+        uses = ", ".join(d.in_use_by)
+        if self.markdown:
+            return f"| `{name}` | {uses} |"
+        return _fit(f"  {_fit(name, 28):<28} {uses}", self.WIDTH)
 
     def finish(self, report: Report) -> None:
         summary, notes = report.summary, [*report.incomplete, *report.notes]
@@ -213,6 +224,14 @@ class TableWriter(Writer):
                     w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
             if any(row.more for _, row in acting) and not self.markdown:
                 w("  (every decision: --output json, jsonl or csv)\n")
+        if self._in_use:
+            w(
+                "\n## In use, kept\n\n| action | revision | reason |\n|---|---|---|\n"
+                if self.markdown
+                else "\nIn use, kept\n"
+            )
+            for line in self._in_use:
+                w(line + "\n")
         lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
         lines += list(notes)
         if lines:

@@ -16,6 +16,11 @@ def test_demo_plans_a_believable_account(tdgc: Any) -> None:
     assert "family excluded by rule prod-*" in reasons
     assert "no deregistration time known; kept" in reasons
     assert "protected by tag tdgc:keep=true" in reasons
+    in_use = {(d["family"], d["revision"]): d["in_use_by"] for d in report["decisions"] if d["in_use_by"]}
+    assert in_use[("web-api", 150)][0] == "service prod/web-api"
+    assert in_use[("checkout-svc", 20)] == ["rule default/nightly-reconcile"]
+    assert in_use[("search-svc-16", 30)] == ["state machine search-reindex"]
+    assert in_use[("worker-queue", 60)][0].startswith("task prod/")
     assert all(d["action"] == "keep" for d in report["decisions"] if d["family"].startswith("prod-"))
     assert "Simulated account (no AWS account, no network)" in ran.err
 
@@ -27,4 +32,5 @@ def test_demo_table_reads_in_80_columns(tdgc: Any) -> None:
     assert lines[0].startswith("tdgc plan · us-east-1 · policy: ")
     assert max(map(len, lines)) <= 80
     assert any(line.startswith("TOTAL (") for line in lines)
+    assert any(line.startswith("  web-api:150                  service prod/web-api, ") for line in lines)
     assert lines[-1] == "Nothing was changed. `tdgc apply` with the same policy carries it out."
