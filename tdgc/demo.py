@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import boto3
 
@@ -85,7 +85,7 @@ def wire_references(sim: Simulator) -> None:
     ecs = boto3.client("ecs", region_name=region)
     ecs.create_cluster(clusterName="prod")
     ecs.create_service(cluster="prod", serviceName="web-api", taskDefinition="web-api:150", desiredCount=2)
-    network = {"awsvpcConfiguration": {"subnets": ["subnet-demo"]}}
+    network: Any = {"awsvpcConfiguration": {"subnets": ["subnet-demo"]}}
     ecs.run_task(cluster="prod", taskDefinition="worker-queue:60", launchType="FARGATE", networkConfiguration=network)
     events = boto3.client("events", region_name=region)
     events.put_rule(Name="nightly-reconcile", ScheduleExpression="cron(0 3 * * ? *)")
