@@ -182,7 +182,7 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
         result = run(options, writers, progress=_progress())
     _progress_done()
     for region in result.refused:
-        click.echo(f"tdgc: {region}: nothing was changed: references could not be read (see the report)", err=True)
+        click.echo(f"tdgc: {region}: apply refused: references could not be read (see the report)", err=True)
     return result.exit_code
 
 

@@ -53,6 +53,11 @@ class References:
     failed: dict[str, str] = field(default_factory=dict)  # source -> the error that stopped it
     notes: list[str] = field(default_factory=list)
 
+    def refresh_from(self, newer: References) -> None:
+        """Take a newer reading's findings, in place, so that whoever holds this object sees them."""
+        self.by_revision, self.by_family = newer.by_revision, newer.by_family
+        self.failed, self.notes = newer.failed, newer.notes
+
     def uses(self, family: str, revision: int, newest_active: bool) -> tuple[str, ...]:
         found = list(self.by_revision.get((family, revision), ()))
         if newest_active:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ class RunOptions:
     archive: str | None = None  # a directory or s3://bucket/prefix
     # Apply only these (ARN -> action), e.g. what a person confirmed; anything else is skipped.
     approved: Mapping[str, Action] | None = None
+    # References are read again once older than this, so that a long apply sees a rollback deployed meanwhile.
+    references_max_age: float = 300.0
 
 
 @dataclass
@@ -114,39 +117,43 @@ class _Region:
 
     def run(self, progress: Progress | None) -> bool:
         """Plan (and apply) this region; False if apply refused to act here."""
-        refs = self._references()
-        acting = self.options.apply
-        if refs.failed:
-            problem = f"{self.target.region}: references incomplete: {refs.failure_text()}"
-            self.report.incomplete.append(problem)
-            if acting and not self.policy.safety.accept_incomplete_references:
-                self.report.notes.append(
-                    f"{self.target.region}: nothing was changed here, since a revision in use could look unused; "
-                    "fix the source, skip it (--skip-reference), or --accept-incomplete-references"
-                )
-                log.error("apply refused", region=self.target.region, failed=sorted(refs.failed))
-                acting = False
-        self.report.notes.extend(f"{self.target.region}: {note}" for note in refs.notes)
+        self.acting = self.options.apply
+        self.refs = References()
+        self._read_references()
         for family in self.scanner.families():
             if not self.policy.in_scope(family):
                 continue
             self.report.family_seen()
-            for decisions in decide_pages(self.scanner, self.policy, family, self.now, refs):
+            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs):
                 outcomes: list[Outcome] = []
                 actions = [d for d in decisions if d.action is not Action.KEEP]
-                if acting and actions:
+                if self.acting and actions:
                     allowed, skipped = _approved(actions, self.options.approved)
                     outcomes = self.actor.act(allowed) + skipped
                 self.report.add(decisions, outcomes)
                 if progress:
                     progress(self.report.summary.families, self.report.summary.revisions)
-        return acting or not self.options.apply
+                if time.monotonic() - self.refs_read_at >= self.options.references_max_age:
+                    self._read_references()  # in place: the next page is decided on fresh references
+        return self.acting or not self.options.apply
 
-    def _references(self) -> References:
+    def _read_references(self) -> None:
         sources = self.policy.safety.references
-        if not sources:
-            return References()
-        return discover(self.target, sources, self.pacer)
+        self.refs.refresh_from(discover(self.target, sources, self.pacer) if sources else References())
+        self.refs_read_at = time.monotonic()
+        refs, region = self.refs, self.target.region
+        if refs.failed:
+            self.report.incomplete.append(f"{region}: references incomplete: {refs.failure_text()}")
+            if self.acting and not self.policy.safety.accept_incomplete_references:
+                self.report.notes.append(
+                    f"{region}: nothing (more) was changed here, since a revision in use could look unused; "
+                    "fix the source, skip it (--skip-reference), or --accept-incomplete-references"
+                )
+                log.error("apply refused", region=region, failed=sorted(refs.failed))
+                self.acting = False
+        for note in refs.notes:
+            if f"{region}: {note}" not in self.report.notes:
+                self.report.notes.append(f"{region}: {note}")
 
 
 def decide_pages(

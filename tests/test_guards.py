@@ -46,7 +46,7 @@ def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: s
     ran = apply(tdgc, tmp_path)
     assert ran.code == 3
     assert sim.mutating_calls() == 0, "nothing mutated in a region whose references are incomplete"
-    assert "us-east-1: nothing was changed: references could not be read" in ran.err
+    assert "us-east-1: apply refused: references could not be read" in ran.err
     report = ran.json()
     assert any(f"{source}: {code}: not for you (fix: grant " in line for line in report["incomplete"])
     assert any("--skip-reference" in note and "--accept-incomplete-references" in note for note in report["notes"])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from tdgc.policy import load_policy
 from tdgc.references import parse_reference
+from tdgc.report import JsonWriter
+from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
 from .conftest import FAST, write_policy
@@ -181,3 +186,31 @@ def test_a_dynamic_state_machine_reference_is_reported(tdgc: Any, sim: Simulator
 )
 def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> None:
     assert parse_reference(text, "us-east-1") == parsed
+
+
+class _RollbackDuringRun(JsonWriter):
+    """After the first page is acted on, someone rolls a service back to web:10 (in the second page)."""
+
+    def add(self, decisions: Any, outcomes: Any) -> None:
+        super().add(decisions, outcomes)
+        if not hasattr(self, "rolled_back"):
+            self.rolled_back = True
+            boto3.client("ecs", region_name="us-east-1").create_service(
+                cluster="prod", serviceName="rollback", taskDefinition=td(10), desiredCount=1
+            )
+
+
+@pytest.mark.parametrize(("max_age", "web_10"), [(0.0, "keep"), (3600.0, "deregister")])
+def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: str, sim: Simulator,
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    for _ in range(150):
+        sim.seed("web", registered_at=None)
+    sim.backend().create_cluster("prod")
+    policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})
+    out = io.StringIO()
+    run(RunOptions(policy=policy, apply=True, references_max_age=max_age), [_RollbackDuringRun(out)])
+    decisions = {d["revision"]: d for d in json.loads(out.getvalue())["decisions"]}
+    assert decisions[10]["action"] == web_10
+    if web_10 == "keep":
+        assert decisions[10]["in_use_by"] == ["service prod/rollback", "service prod/rollback (deployment)"]
+        assert sim.backend().task_definitions["web"][10].status == "ACTIVE"
