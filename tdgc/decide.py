@@ -66,14 +66,15 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
-    if rule.deregister_after is None:
+    limit = rule.deregister_after
+    if limit is None:
         return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")
     if rev.registered_at is None:
+        if rev.registered_after is not None and rev.registered_after >= limit.before(now):
+            return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
         return Decision(rev, Action.KEEP, "no registration time known; kept")
-    old, text = _age(rev.registered_at, rule.deregister_after, now)
-    if old:
-        return Decision(rev, Action.DEREGISTER, f"registered {text}")
-    return Decision(rev, Action.KEEP, f"registered {text}")
+    old, text = _age(rev.registered_at, limit, now)
+    return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"registered {text}")
 
 
 def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
@@ -83,6 +84,10 @@ def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
     if protection:
         return protection
     if rev.deregistered_at is None:
+        after = rev.registered_at or rev.registered_after
+        if after is not None and after > rule.delete_after.before(now):
+            # deregisteredAt >= registeredAt: registered recently means deregistered more recently still.
+            return Decision(rev, Action.KEEP, f"registered less than {rule.delete_after.text} ago; deregistered since")
         return Decision(rev, Action.KEEP, "no deregistration time known; kept")
     old, text = _age(rev.deregistered_at, rule.delete_after, now)
     return Decision(rev, Action.DELETE if old else Action.KEEP, f"deregistered {text}")

@@ -44,6 +44,9 @@ class Revision:
     registered_at: datetime | None = None
     deregistered_at: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Known without describing it, from a newer neighbour that was described (registeredAt never decreases
+    # as the revision number grows): registered at or after this moment.
+    registered_after: datetime | None = None
     # DescribeTaskDefinition's whole answer (tags included) when described: what an archive keeps.
     description: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,9 +14,9 @@ from tdgc import TOOL, __version__
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
 from tdgc.aws import Connection, connect, error_text
-from tdgc.decide import decide, needs_description
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError, TdgcError
-from tdgc.model import Action, Decision, Outcome, Result, Status, parse_arn
+from tdgc.family import decide_pages
+from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import References, discover
@@ -154,33 +154,6 @@ class _Region:
         for note in refs.notes:
             if f"{region}: {note}" not in self.report.notes:
                 self.report.notes.append(f"{region}: {note}")
-
-
-def decide_pages(
-    scanner: Scanner, policy: Policy, family: str, now: datetime, refs: References | None = None
-) -> Iterator[list[Decision]]:
-    """One family's decisions, a page at a time: INACTIVE revisions first, then ACTIVE newest first.
-
-    INACTIVE first, so that what this run deregisters is not listed again as INACTIVE in the same run.
-    A revision in use is kept whatever else is true of it, so it is never described.
-    """
-    refs = refs or References()
-    rule, glob = policy.rule_for(family)
-    for status in (Status.INACTIVE, Status.ACTIVE):
-        rank = 0
-        for arns in scanner.pages(family, status):
-            decisions = []
-            for arn in arns:
-                _, number = parse_arn(arn)
-                position = rank if status is Status.ACTIVE else None
-                in_use = refs.uses(family, number, newest_active=position == 0)
-                describe = not in_use and needs_description(rule, status, position)
-                rev = scanner.revision(arn, status, describe=describe)
-                if rev is None:
-                    continue
-                decisions.append(decide(rev, rank=position, rule=rule, glob=glob, now=now, in_use_by=in_use))
-                rank += status is Status.ACTIVE
-            yield decisions
 
 
 def _approved(

@@ -118,6 +118,16 @@ class Simulator:
         finally:
             server.stop()
 
+    def reset(self) -> None:
+        """Forget every task definition, call and fault, as a fresh account (for tests that loop)."""
+        for account in ecs_backends.values():
+            for backend in account.values():
+                backend.task_definitions.clear()
+        self._high_water.clear()
+        self.calls.clear()
+        self.mutations.clear()
+        self.clear_faults()
+
     def backend(self, region: str | None = None) -> EC2ContainerServiceBackend:
         return ecs_backends[self.account_id][region or self.region]
 

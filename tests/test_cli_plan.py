@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,33 @@ def test_keep_last_alone_describes_nothing(tdgc: Any, sim: Simulator, account: E
     assert report["summary"]["deregister"] == sum(max(0, n - 3) for n in (260, 13, 1, 20, 1, 7)) + 0
 
 
-def test_describes_only_where_a_rule_needs_it(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
-    tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
-    # INACTIVE revisions outside excluded families, plus ACTIVE ones beyond keep_last.
-    inactive = 40 + 32 + 3 + 4
-    beyond_keep_last = (260 - 5) + (13 - 5) + 0 + 0 + (7 - 5)
-    assert sim.count("DescribeTaskDefinition") == inactive + beyond_keep_last
+def test_describes_only_what_decisions_depend_on(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    report = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST).json()
+    acted_on = report["summary"]["deregister"] + report["summary"]["delete"]
+    kept_after_reading = sum(
+        "protected by tag" in d["reason"] or "time known" in d["reason"] for d in report["decisions"]
+    )
+    sizes: dict[tuple[str, str], int] = {}
+    for d in report["decisions"]:
+        sizes[(d["family"], d["status"])] = sizes.get((d["family"], d["status"]), 0) + 1
+    search = sum(2 * math.ceil(math.log2(n + 1)) for n in sizes.values())
+    assert sim.count("DescribeTaskDefinition") <= acted_on + kept_after_reading + search
+
+
+def test_young_revisions_are_not_described(tdgc: Any, sim: Simulator, frozen: None) -> None:
+    """A busy family, all of it recent: a binary search's worth of describes, not one per revision."""
+    for n in range(1000):
+        at = NOW - days(20) + days(n / 100)
+        sim.seed("busy", registered_at=at, status="INACTIVE", deregistered_at=at + days(0.01))
+    for n in range(1000):
+        sim.seed("busy", registered_at=NOW - days(10) + days(n / 200))
+    report = tdgc("plan", "--keep-last", "5", "--deregister-after", "30 days", "--output", "json", *FAST).json()
+    assert report["summary"]["keep"] == 2000
+    assert sim.count("DescribeTaskDefinition") <= 2 * math.ceil(math.log2(1001))
+    reasons = [d["reason"] for d in report["decisions"]]
+    probes = sim.count("DescribeTaskDefinition")  # the searched revisions get exact reasons instead
+    assert reasons.count("registered less than 30 days ago") >= 1000 - 5 - probes
+    assert reasons.count("registered less than 180 days ago; deregistered since") >= 1000 - probes
 
 
 def parse(fmt: str, text: str) -> list[dict[str, Any]]:
