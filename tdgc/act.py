@@ -6,6 +6,7 @@ rest go on; nothing is deleted unless its archive (when asked for) was written f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,25 @@ log = structlog.get_logger("tdgc.act")
 
 
 class Budget:
-    """How many more revisions this run may act on (--max-actions); None: no limit."""
+    """How much more this run may do: revisions to act on (--max-actions) and time (--time-budget).
 
-    def __init__(self, limit: int | None) -> None:
+    A mutation starts only while more than `reserve` seconds are left, so that the run ends cleanly (the
+    mutations under way finish, the report is written) before its deadline.
+    """
+
+    def __init__(self, limit: int | None, deadline: float | None = None, reserve: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.remaining = limit
+        self.deadline = deadline
+        self.reserve = reserve
+        self._clock = clock
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self._clock() >= self.deadline - self.reserve
 
     def take(self, wanted: int) -> int:
+        if self.out_of_time():
+            return 0
         if self.remaining is None:
             return wanted
         granted = min(wanted, self.remaining)
@@ -41,7 +55,8 @@ class Budget:
             self.remaining += count
 
     def deferred(self, decision: Decision) -> Outcome:
-        return Outcome(decision.revision.arn, decision.action, Result.SKIPPED, "deferred: max_actions reached")
+        why = "time budget reached" if self.out_of_time() else "max_actions reached"
+        return Outcome(decision.revision.arn, decision.action, Result.SKIPPED, f"deferred: {why}")
 
 
 class Actor:

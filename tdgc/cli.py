@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,6 +65,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--skip-reference", "skip_references", multiple=True, metavar="SOURCE",
                      help="Do not look for references in SOURCE: services, tasks, rules, schedules, "
                           "state_machines, stacks, or all."),
+        click.option("--time-budget", type=_DurationType(), metavar="DURATION",
+                     help="Stop early enough to end cleanly within this time (e.g. 14m); the next run goes on."),
         click.option("--accept-incomplete-references", is_flag=True,
                      help="Apply even where a reference source could not be read (at your own risk)."),
     ]  # fmt: skip
@@ -171,6 +174,7 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
     options = RunOptions(
         policy=policy, apply=apply, regions=tuple(kw["regions"]), profile=kw["profile"],
         endpoint_url=kw["endpoint_url"], archive=kw.get("archive"),
+        time_budget=kw["time_budget"].seconds_from(datetime.now(UTC)) if kw["time_budget"] else None,
     )  # fmt: skip
     if apply and (kw["plan_file"] or not kw["yes"]):
         approved = _review(options, reviewed=_load_plan(kw["plan_file"]) if kw["plan_file"] else None,

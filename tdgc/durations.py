@@ -48,6 +48,10 @@ class Duration:
         """The moment this long before `moment`: a revision at or before it is old enough."""
         return moment - self.delta
 
+    def seconds_from(self, moment: datetime) -> float:
+        """How many seconds this is, counted from `moment` (a month is not always as long)."""
+        return ((moment + self.delta) - moment).total_seconds()
+
     @property
     def text(self) -> str:
         parts = []

@@ -11,8 +11,21 @@ import structlog
 LOG_FORMATS = ("console", "json")
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written, not when logging was configured."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(fmt: str = "console", *, stream: TextIO | None = None, level: int = logging.INFO) -> None:
-    out = stream or sys.stderr
+    out: Any = stream or _Stderr()
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -39,6 +39,8 @@ class RunOptions:
     approved: Mapping[str, Action] | None = None
     # References are read again once older than this, so that a long apply sees a rollback deployed meanwhile.
     references_max_age: float = 300.0
+    # Seconds this run may take; it stops starting mutations early enough to end cleanly within it.
+    time_budget: float | None = None
 
 
 @dataclass
@@ -64,7 +66,9 @@ def run(
     connections: Sequence[Connection] | None = None,
     progress: Progress | None = None,
     pacer_factory: Callable[[Mapping[str, float]], Pacer] = Pacer,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
+    started = clock()
     policy = options.policy
     if options.apply and policy.safety.require_archive and not options.archive:
         raise GuardError("the policy requires an archive (require_archive = true): pass --archive DIR or s3://...")
@@ -78,12 +82,17 @@ def run(
         "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
         "regions": [t.region for t in targets], "policy": policy.to_dict(),
     })  # fmt: skip
-    budget = Budget(policy.safety.max_actions)
+    budget = Budget(
+        policy.safety.max_actions,
+        deadline=started + options.time_budget if options.time_budget is not None else None,
+        reserve=reserve_for(options.time_budget) if options.time_budget is not None else 0.0,
+        clock=clock,
+    )
     refused: list[str] = []
     log.info("run started", mode=mode, regions=[t.region for t in targets], policy=policy.source)
     try:
         for target in targets:
-            region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget)
+            region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
             if not region.run(progress):
                 refused.append(target.region)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -100,13 +109,18 @@ def run(
     return RunResult(summary, code, refused)
 
 
+def reserve_for(time_budget: float) -> float:
+    """Seconds kept back from a time budget to end cleanly: a tenth of it, between 2 s and 60 s."""
+    return min(60.0, max(2.0, time_budget / 10))
+
+
 class _Region:
     """One region's run: references first, then each family's pages decided and (in apply) acted on."""
 
     def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
-                 archive: Archive | None, budget: Budget) -> None:  # fmt: skip
+                 archive: Archive | None, budget: Budget, clock: Callable[[], float]) -> None:  # fmt: skip
         self.target, self.options, self.policy = target, options, options.policy
-        self.report, self.now = report, now
+        self.report, self.now, self.budget, self.clock = report, now, budget, clock
         ecs = target.ecs(pacer)
         self.pacer = pacer
         self.scanner = Scanner(ecs, self.policy.only_families)
@@ -123,6 +137,8 @@ class _Region:
         for family in self.scanner.families():
             if not self.policy.in_scope(family):
                 continue
+            if self._out_of_time(f"before family {family}"):
+                break
             self.report.family_seen()
             for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs):
                 outcomes: list[Outcome] = []
@@ -133,14 +149,24 @@ class _Region:
                 self.report.add(decisions, outcomes)
                 if progress:
                     progress(self.report.summary.families, self.report.summary.revisions)
-                if time.monotonic() - self.refs_read_at >= self.options.references_max_age:
+                if self._out_of_time(f"in family {family}"):
+                    return self.acting or not self.options.apply
+                if self.clock() - self.refs_read_at >= self.options.references_max_age:
                     self._read_references()  # in place: the next page is decided on fresh references
         return self.acting or not self.options.apply
+
+    def _out_of_time(self, where: str) -> bool:
+        if not self.budget.out_of_time():
+            return False
+        self.report.notes.append(f"{self.target.region}: time budget reached {where}; the next run goes on "
+                                 "from the account as it is")  # fmt: skip
+        log.warning("time budget reached", region=self.target.region, where=where)
+        return True
 
     def _read_references(self) -> None:
         sources = self.policy.safety.references
         self.refs.refresh_from(discover(self.target, sources, self.pacer) if sources else References())
-        self.refs_read_at = time.monotonic()
+        self.refs_read_at = self.clock()
         refs, region = self.refs, self.target.region
         if refs.failed:
             self.report.incomplete.append(f"{region}: references incomplete: {refs.failure_text()}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 
+from tdgc.aws import CLIENT_CONFIG
 from tdgc.pacing import BURST, Pacer
 from tdgc.simulator import Simulator
 
@@ -80,3 +82,36 @@ def test_attached_to_a_client_it_paces_by_operation(sim: Simulator) -> None:
     ecs.deregister_task_definition(taskDefinition=arn)
     ecs.delete_task_definitions(taskDefinitions=[arn])
     assert seen == ["read", "read", "modify", "delete"]
+
+
+def test_a_throttle_halves_the_rate_and_successes_bring_it_back() -> None:
+    clock = FakeClock()
+    pacer = Pacer({"modify": 1.0, "delete": 1.0}, clock=clock, sleep=clock.sleep)
+    pacer.throttled("modify")
+    pacer.throttled("modify")
+    assert pacer.rate("modify") == 0.25 and pacer.rate("delete") == 1.0, "categories are independent"
+    assert pacer.throttles == {"modify": 2}
+    pacer.take("modify")
+    assert clock.slept == [4.0], "no burst right after a throttle: the next call waits at the lowered rate"
+    for _ in range(10):
+        pacer.succeeded("modify")
+    assert pacer.rate("modify") == pytest.approx(0.75)
+    for _ in range(100):
+        pacer.succeeded("modify")
+    assert pacer.rate("modify") == 1.0, "never above the configured rate"
+    for _ in range(20):
+        pacer.throttled("modify")
+    assert pacer.rate("modify") == 1.0 / 64, "nor below a floor"
+
+
+def test_throttles_seen_by_the_client_lower_the_rate(sim: Simulator, fast_retries: None) -> None:
+    pacer = Pacer({"modify": 100.0, "read": 100.0})
+    ecs: Any = boto3.client("ecs", region_name=sim.region, config=CLIENT_CONFIG)
+    pacer.attach(ecs)
+    arn = sim.seed("f", registered_at=None)
+    sim.inject("DeregisterTaskDefinition", "ThrottlingException", times=3)
+    ecs.deregister_task_definition(taskDefinition=arn)  # retried by botocore, and seen by the pacer each time
+    assert pacer.throttles == {"modify": 3}
+    assert pacer.rate("modify") == pytest.approx(100.0 / 8 + 100.0 / 20), "three halvings, then one success"
+    ecs.list_task_definitions()
+    assert pacer.rate("read") == 100.0

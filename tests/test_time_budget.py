@@ -1,0 +1,68 @@
+"""A time budget: the run stops starting mutations early enough to end cleanly, and repeated runs converge."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from tdgc.pacing import Pacer
+from tdgc.policy import load_policy
+from tdgc.report import JsonWriter
+from tdgc.run import RunOptions, reserve_for, run
+from tdgc.simulator import Simulator
+
+from .account import POLICY, Expected, seed_account
+from .conftest import FAST, NOW, write_policy
+from .test_pacing import FakeClock
+
+
+@pytest.fixture
+def account(sim: Simulator) -> Iterator[Expected]:
+    with freeze_time(NOW):
+        yield seed_account(sim)
+
+
+def test_reserve() -> None:
+    assert (reserve_for(5), reserve_for(120), reserve_for(900), reserve_for(3600)) == (2.0, 12.0, 60.0, 60.0)
+
+
+def test_a_budget_too_short_for_anything_still_ends_cleanly(tdgc: Any, sim: Simulator, account: Expected,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--time-budget", "1s", "--output", "json", *FAST)
+    assert ran.code == 0
+    report = ran.json()
+    assert report["decisions"] == [] and sim.mutating_calls() == 0
+    assert any("time budget reached before family" in note for note in report["notes"])
+
+
+def test_repeated_short_runs_converge_to_the_full_result(sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    clock = FakeClock()  # pacing sleeps advance it, so a run's length is what AWS's rates would make it
+    policy = load_policy(write_policy(tmp_path, POLICY))
+    policy = replace(policy, rates={**policy.rates, "read": 10_000.0, "modify": 1.0, "delete": 1.0})
+    options = RunOptions(policy=policy, apply=True, time_budget=60.0)
+    runs = []
+    for _ in range(12):
+        out = io.StringIO()
+        started = clock()
+        result = run(options, [JsonWriter(out)], now=NOW, clock=clock,
+                     pacer_factory=lambda rates: Pacer(rates, clock=clock, sleep=clock.sleep))  # fmt: skip
+        report = json.loads(out.getvalue())
+        assert result.exit_code == 0
+        assert clock() - started <= 60.0, "each run ends within its budget"
+        done = sum(o["result"] in ("done", "pending") for o in report["outcomes"])
+        runs.append(done)
+        if done == 0:
+            break
+    assert runs[0] < len(account.of("deregister")), "the first run had to stop early"
+    assert sum(runs) == len(account.of("deregister")) + len(account.of("delete"))
+    assert runs[-1] == 0 and len(runs) >= 4
+    final = {td.arn: td.status for td in sim.revisions()}
+    assert all(final[a] == "INACTIVE" for a in account.of("deregister"))
+    assert all(final[a] == "DELETE_IN_PROGRESS" for a in account.of("delete"))
