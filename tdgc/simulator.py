@@ -3,9 +3,9 @@
 On top of moto's ECS it adds: paging (`maxResults` 1 to 100, `nextToken`) and `sort` on the list calls, the
 family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamped from the (freezable)
 clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that stay listable and
-describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision,
-Step Functions' ListStateMachineVersions (which moto lacks), fault
-injection (a throttle, a 5xx, a per-item delete failure) and a count of every API call by operation.
+describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, Step Functions'
+ListStateMachineVersions (which moto lacks), AWS's per-category throttling when asked, fault injection (a
+throttle, a 5xx, a dropped connection, a per-item delete failure) and a count of every API call.
 
     with Simulator() as sim:
         sim.seed("web", registered_at=...)
@@ -22,9 +22,11 @@ import binascii
 import json
 import logging
 import os
+import threading
+import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,9 +42,12 @@ from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_back
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from tdgc.pacing import AWS_BUCKETS, CATEGORY
+
 DEFAULT_ACCOUNT = "123456789012"
 READ_PREFIXES = ("List", "Describe", "Get", "Head")
 _ACTIVE: Simulator | None = None
+_BUCKET_LOCK = threading.Lock()
 
 
 @dataclass
@@ -76,11 +81,16 @@ class Simulator:
         self.region = region
         self.account_id = account_id
         self.calls: Counter[str] = Counter()
-        self.mutations: list[tuple[str, dict[str, Any]]] = []  # (operation, request parameters), in order
+        # Every mutating request (operation, parameters), in order, including those answered with an error.
+        self.mutations: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
         self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
         self._stack: ExitStack | None = None
+        self._buckets: dict[tuple[str, str, str], list[float]] | None = None  # throttling, when asked
+        self._time_scale = 1.0
+        self._bucket_clock: Callable[[], float] = time.monotonic
+        self.throttled: Counter[str] = Counter()  # ThrottlingExceptions the buckets gave, by operation
 
     # ---- lifecycle ----
 
@@ -144,6 +154,32 @@ class Simulator:
                message: str = "Rate exceeded", status: int = 400) -> None:  # fmt: skip
         """Make the next `times` calls of `operation` fail with `code` (times=-1: until `clear_faults`)."""
         self._faults[operation].append(_Fault(code, message, status, times))
+
+    def throttle(self, time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """Throttle as AWS does: a token bucket per category, account and Region (DESIGN §2).
+
+        `time_scale` speeds the buckets' refill up, so that a benchmark takes seconds rather than hours
+        (10: ten times AWS's sustained rates, the same bursts).
+        """
+        self._buckets = {}
+        self._time_scale = time_scale
+        self._bucket_clock = clock
+
+    def _throttles(self, service: str, operation: str, account: str, region: str) -> bool:
+        """Whether this call finds its bucket empty (and so gets a ThrottlingException)."""
+        category = CATEGORY.get(operation) if service == "ecs" else None
+        if self._buckets is None or category is None:
+            return False
+        burst, rate = AWS_BUCKETS[category]
+        now = self._bucket_clock()
+        with _BUCKET_LOCK:
+            tokens, stamp = self._buckets.setdefault((account, region, category), [burst, now])
+            tokens = min(burst, tokens + (now - stamp) * rate * self._time_scale)
+            empty = tokens < 1
+            self._buckets[(account, region, category)] = [tokens if empty else tokens - 1, now]
+        if empty:
+            self.throttled[operation] += 1
+        return empty
 
     def drop_connection(self, operation: str, *, times: int = 1) -> None:
         """The next `times` calls of `operation` take effect, but the client sees the connection drop."""
@@ -237,6 +273,8 @@ def _call_action(self: BaseResponse) -> Any:
     if not operation.startswith(READ_PREFIXES):
         sim.mutations.append((operation, dict(self._get_params())))
     fault = sim._take_fault(operation)
+    if fault is None and sim._throttles(self.service_name or "", operation, self.current_account, self.region):
+        fault = _Fault("ThrottlingException", "Rate exceeded", 400, 1)
     if fault is not None and fault.code == "ConnectionDropped":
         _orig_call_action(self)  # the server acts; the answer never arrives
         raise botocore.exceptions.ConnectionClosedError(endpoint_url=f"https://{self.service_name}.simulated")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import botocore.exceptions
 import pytest
+from botocore.config import Config
 from freezegun import freeze_time
 
 from tdgc.simulator import Simulator
@@ -140,3 +142,34 @@ def test_faults_and_call_counts(sim: Simulator, ecs: Any) -> None:
     assert sim.count("DeregisterTaskDefinition") == 2
     assert sim.mutating_calls() == 2
     assert sim.count("DescribeTaskDefinition") >= 2
+
+
+def test_throttling_when_asked(sim: Simulator) -> None:
+    clock = [0.0]
+    ecs = boto3.client("ecs", region_name=sim.region, config=Config(retries={"total_max_attempts": 1}))
+    arns = [sim.seed("f", registered_at=None) for _ in range(30)]
+    sim.throttle(clock=lambda: clock[0])
+    for arn in arns[:20]:  # the modify bucket's burst
+        ecs.deregister_task_definition(taskDefinition=arn)
+    with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
+        ecs.deregister_task_definition(taskDefinition=arns[20])
+    assert sim.throttled == {"DeregisterTaskDefinition": 1}
+    for _ in range(40):  # reads have their own bucket
+        ecs.list_task_definitions(maxResults=1)
+    clock[0] += 1.0  # the modify bucket refills at 1 call per second
+    ecs.deregister_task_definition(taskDefinition=arns[20])
+    with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
+        ecs.register_task_definition(family="f", containerDefinitions=[{"name": "a", "image": "b", "memory": 8}])
+
+
+def test_throttling_refill_is_time_scaled(sim: Simulator) -> None:
+    clock = [0.0]
+    ecs = boto3.client("ecs", region_name=sim.region, config=Config(retries={"total_max_attempts": 1}))
+    arns = [sim.seed("f", registered_at=None, status="INACTIVE") for _ in range(60)]
+    sim.throttle(time_scale=100.0, clock=lambda: clock[0])
+    for n in range(5):  # the delete bucket's burst: 5 calls
+        ecs.delete_task_definitions(taskDefinitions=arns[n * 10 : n * 10 + 10])
+    with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
+        ecs.delete_task_definitions(taskDefinitions=arns[50:])
+    clock[0] += 0.01  # 1/s scaled by 100: a token every 10 ms
+    ecs.delete_task_definitions(taskDefinitions=arns[50:])
