@@ -48,6 +48,8 @@ class _Reader:
     def __init__(self, scanner: Scanner, rule: Rule, status: Status, revisions: RevisionList, now: datetime,
                  refs: References) -> None:  # fmt: skip
         self.scanner, self.rule, self.status, self.revisions, self.refs = scanner, rule, status, revisions, refs
+        # The search's probes (about 2·log2(n)), kept for the whole family so none is described twice; other
+        # descriptions are not kept beyond their page, so memory does not grow with the family.
         self._described: dict[int, Revision | None] = {}
         limit = rule.delete_after if status is Status.INACTIVE else rule.deregister_after
         self.cutoff = limit.before(now) if limit is not None and not rule.exclude else None
@@ -66,7 +68,7 @@ class _Reader:
             inferred = self._inferred(index, arn, family, number)
             if inferred is not None:
                 return inferred, in_use
-        rev = self._describe(index)
+        rev = self._described[index] if index in self._described else self._fetch(index)
         return (rev, in_use) if rev is not None else None
 
     def _inferred(self, index: int, arn: str, family: str, number: int) -> Revision | None:
@@ -81,9 +83,12 @@ class _Reader:
             return None
         return replace(Revision(arn, family, number, self.status), registered_after=newer.registered_at)
 
-    def _describe(self, index: int) -> Revision | None:
+    def _fetch(self, index: int) -> Revision | None:
+        return self.scanner.revision(self.revisions.arn(index), self.status, describe=True)
+
+    def _probe(self, index: int) -> Revision | None:
         if index not in self._described:
-            self._described[index] = self.scanner.revision(self.revisions.arn(index), self.status, describe=True)
+            self._described[index] = self._fetch(index)
         return self._described[index]
 
     def _search(self) -> int:
@@ -92,7 +97,7 @@ class _Reader:
         low, high = self.first, len(self.revisions)
         while low < high:
             middle = (low + high) // 2
-            probe = self._describe(middle)
+            probe = self._probe(middle)
             registered = probe.registered_at if probe is not None else None
             if registered is not None and registered > self.cutoff:
                 low = middle + 1  # young: the cut-off is further on (older revisions sit at higher indexes)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.stepfunctions.responses import StepFunctionResponse
+from moto.utilities.utils import get_partition
 
 from tdgc.pacing import AWS_BUCKETS, CATEGORY
 
@@ -86,6 +88,8 @@ class Simulator:
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
         self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
+        # (account, region, family, status) -> its revision numbers, ascending: paging in O(page), not O(family)
+        self._index: dict[tuple[str, str, str, str], list[int]] = {}
         self._stack: ExitStack | None = None
         self._buckets: dict[tuple[str, str, str], list[float]] | None = None  # throttling, when asked
         self._time_scale = 1.0
@@ -134,6 +138,7 @@ class Simulator:
             for backend in account.values():
                 backend.task_definitions.clear()
         self._high_water.clear()
+        self._index.clear()
         self.calls.clear()
         self.mutations.clear()
         self.clear_faults()
@@ -193,6 +198,17 @@ class Simulator:
         self._faults.clear()
         self._delete_failures.clear()
 
+    def numbers(self, backend: EC2ContainerServiceBackend, family: str, status: str) -> list[int]:
+        key = (backend.account_id, backend.region_name, family, status)
+        if key not in self._index:
+            revisions = backend.task_definitions.get(family, {})
+            self._index[key] = sorted(n for n, td in revisions.items() if td.status == status)
+        return self._index[key]
+
+    def _changed(self, backend: EC2ContainerServiceBackend, family: str) -> None:
+        for status in ("ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"):
+            self._index.pop((backend.account_id, backend.region_name, family, status), None)
+
     def _take_fault(self, operation: str) -> _Fault | None:
         queue = self._faults.get(operation)
         while queue:
@@ -239,6 +255,7 @@ class Simulator:
         if status != "ACTIVE":
             td.status = status
             td.deregistered_at = deregistered_at if registered_at is not None else None
+            self._changed(backend, family)
         return str(td.arn)
 
     def finish_deletes(self) -> int:
@@ -250,6 +267,7 @@ class Simulator:
                     for number in [n for n, td in revisions.items() if td.status == "DELETE_IN_PROGRESS"]:
                         del revisions[number]
                         gone += 1
+        self._index.clear()
         return gone
 
     def revisions(self, status: str | None = None, region: str | None = None) -> Iterator[TaskDefinition]:
@@ -286,6 +304,15 @@ def _call_action(self: BaseResponse) -> Any:
     return _orig_call_action(self)
 
 
+def _last_revision(self: EC2ContainerServiceBackend, family: str) -> int | None:
+    """The family's highest revision number ever, in O(1): moto takes max() of them all, per register."""
+    known = _sim()._high_water.get((self.account_id, self.region_name, family))
+    if known is not None:
+        return known
+    revisions = self.task_definitions.get(family)
+    return max(revisions) if revisions else None
+
+
 def _register(self: EC2ContainerServiceBackend, family: str, *args: Any, **kwargs: Any) -> TaskDefinition:
     sim = _sim()
     td: Any = _orig_register(self, family, *args, **kwargs)
@@ -297,6 +324,7 @@ def _register(self: EC2ContainerServiceBackend, family: str, *args: Any, **kwarg
         td.arn = td.arn.rsplit(":", 1)[0] + f":{td.revision}"
         self.task_definitions[family][td.revision] = td
     sim._high_water[key] = td.revision
+    sim._changed(self, family)
     td.registered_at = _now()
     td.registered_by = f"arn:aws:iam::{self.account_id}:root"
     td.deregistered_at = None
@@ -310,6 +338,7 @@ def _deregister(self: EC2ContainerServiceBackend, task_definition_str: str) -> T
     if existing is not None and existing.status == "DELETE_IN_PROGRESS":
         raise EcsClientException("The specified task definition is already being deleted.")
     td: Any = _orig_deregister(self, task_definition_str)
+    _sim()._changed(self, td.family)
     if getattr(td, "deregistered_at", None) is None:
         td.deregistered_at = _now()
     return td  # type: ignore[no-any-return]
@@ -355,6 +384,7 @@ def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tu
             fail(ref, sim._delete_failures[td.arn])
         else:
             td.status = "DELETE_IN_PROGRESS"
+            sim._changed(self, family)
             deleted.append(td)
     return deleted, failures
 
@@ -408,7 +438,9 @@ def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
     if sort not in ("ASC", "DESC"):
         raise InvalidParameterException(f"Invalid sort: {sort}")
     family = params.get("familyPrefix")
-    families = [family] if family else sorted(backend.task_definitions)
+    if family:
+        return _list_one_family(backend, family, status, sort, params)
+    families = sorted(backend.task_definitions)
     items = [
         (fam, number, td.arn)
         for fam in families
@@ -421,6 +453,39 @@ def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
     result: dict[str, Any] = {"taskDefinitionArns": [i[2] for i in page]}
     if token:
         result["nextToken"] = token
+    return ActionResult(result)
+
+
+def _list_one_family(backend: Any, family: str, status: str, sort: str, params: dict[str, Any]) -> ActionResult:
+    """One family's page by bisecting its index: the same answers and tokens as _page, in O(page)."""
+    numbers = _sim().numbers(backend, family, status)
+    max_results = params.get("maxResults", 100)
+    if not isinstance(max_results, int) or not 1 <= max_results <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    query = f"{family}|{status}|{sort}"
+    after = None
+    if params.get("nextToken"):
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(params["nextToken"].encode()))
+            if decoded["q"] != query or decoded["after"][0] != family:
+                raise ValueError("token from another query")
+            after = int(decoded["after"][1])
+        except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+            raise InvalidParameterException("The nextToken is invalid.") from None
+    if sort == "DESC":
+        end = len(numbers) if after is None else bisect.bisect_left(numbers, after)
+        page = numbers[max(0, end - max_results) : end][::-1]
+        more = end - max_results > 0
+    else:
+        start = 0 if after is None else bisect.bisect_right(numbers, after)
+        page = numbers[start : start + max_results]
+        more = start + max_results < len(numbers)
+    region, account = backend.region_name, backend.account_id
+    prefix = f"arn:{get_partition(region)}:ecs:{region}:{account}:task-definition/{family}:"
+    result: dict[str, Any] = {"taskDefinitionArns": [f"{prefix}{n}" for n in page]}
+    if more:
+        token = {"q": query, "after": [family, page[-1]]}
+        result["nextToken"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
     return ActionResult(result)
 
 
@@ -457,6 +522,7 @@ def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
 _PATCHES: list[tuple[type, str, Any]] = [
     (BaseResponse, "call_action", _call_action),
     (EC2ContainerServiceBackend, "register_task_definition", _register),
+    (EC2ContainerServiceBackend, "_get_last_task_definition_revision_id", _last_revision),
     (EC2ContainerServiceBackend, "deregister_task_definition", _deregister),
     (EC2ContainerServiceBackend, "describe_task_definition", _describe),
     (EC2ContainerServiceBackend, "delete_task_definitions", _delete),
