@@ -105,7 +105,7 @@ class RevisionList:
 
 
 def list_revisions(scanner: Scanner, family: str, status: Status) -> RevisionList:
-    numbers: array[int] = array("l")
+    numbers: array[int] = array("I")  # revision numbers are below 2**32
     prefix = ""
     for arns in scanner.pages(family, status):
         prefix = prefix or arns[0].rsplit(":", 1)[0] + ":"
