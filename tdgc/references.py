@@ -158,37 +158,35 @@ def _short(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def _services(ctx: _Context) -> None:
-    ecs, refs = ctx.client("ecs"), ctx.refs
+def _described(ctx: _Context, kind: str, batch: int, **list_kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(cluster, service or task) for every one in every cluster: listed 100 a page, described `batch` a call."""
+    ecs = ctx.client("ecs")
     for cluster in ctx.clusters():
-        arns = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster, PaginationConfig={"PageSize": 100}))
-        for batch in _chunks(arns, SERVICES_PER_DESCRIBE):
-            answer = ecs.describe_services(cluster=cluster, services=batch)
-            for svc in answer.get("services", []):
-                name = f"service {_short(cluster)}/{svc.get('serviceName', _short(svc.get('serviceArn', '')))}"
-                refs.add(svc.get("taskDefinition"), name, ctx.region)
-                for deployment in svc.get("deployments", []):
-                    refs.add(deployment.get("taskDefinition"), f"{name} (deployment)", ctx.region)
-                for task_set in svc.get("taskSets", []):
-                    refs.add(task_set.get("taskDefinition"), f"{name} (task set)", ctx.region)
+        arns = list(_pages(ecs, f"list_{kind}", f"{kind[:-1]}Arns", cluster=cluster, PaginationConfig={"PageSize": 100},
+                           **list_kwargs))  # fmt: skip
+        for chunk in _chunks(arns, batch):
+            answer = getattr(ecs, f"describe_{kind}")(cluster=cluster, **{kind: chunk})
             for failure in answer.get("failures", []):
-                if failure.get("reason") != "MISSING":  # deleted between list and describe
-                    raise _incomplete("DescribeServices", failure)
+                if failure.get("reason") != "MISSING":  # MISSING: gone between list and describe
+                    raise _incomplete(f"Describe{kind.title()}", failure)
+            for item in answer.get(kind, []):
+                yield cluster, item
+
+
+def _services(ctx: _Context) -> None:
+    for cluster, svc in _described(ctx, "services", SERVICES_PER_DESCRIBE):
+        name = f"service {_short(cluster)}/{svc.get('serviceName', _short(svc.get('serviceArn', '')))}"
+        ctx.refs.add(svc.get("taskDefinition"), name, ctx.region)
+        for deployment in svc.get("deployments", []):
+            ctx.refs.add(deployment.get("taskDefinition"), f"{name} (deployment)", ctx.region)
+        for task_set in svc.get("taskSets", []):
+            ctx.refs.add(task_set.get("taskDefinition"), f"{name} (task set)", ctx.region)
 
 
 def _tasks(ctx: _Context) -> None:
-    ecs, refs = ctx.client("ecs"), ctx.refs
-    for cluster in ctx.clusters():
-        # desiredStatus RUNNING lists pending tasks as well as running ones.
-        arns = list(_pages(ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING",
-                           PaginationConfig={"PageSize": 100}))  # fmt: skip
-        for batch in _chunks(arns, TASKS_PER_DESCRIBE):
-            answer = ecs.describe_tasks(cluster=cluster, tasks=batch)
-            for task in answer.get("tasks", []):
-                refs.add(task.get("taskDefinitionArn"), f"task {_short(cluster)}/{_short(task['taskArn'])}", ctx.region)
-            for failure in answer.get("failures", []):
-                if failure.get("reason") != "MISSING":
-                    raise _incomplete("DescribeTasks", failure)
+    # desiredStatus RUNNING lists pending tasks as well as running ones.
+    for cluster, task in _described(ctx, "tasks", TASKS_PER_DESCRIBE, desiredStatus="RUNNING"):
+        ctx.refs.add(task.get("taskDefinitionArn"), f"task {_short(cluster)}/{_short(task['taskArn'])}", ctx.region)
 
 
 def _rules(ctx: _Context) -> None:

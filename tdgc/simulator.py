@@ -392,23 +392,41 @@ def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tu
 # ---- paging for the two list calls ----
 
 
-def _page(items: list[Any], key_of: Any, params: dict[str, Any], query: str) -> tuple[list[Any], str | None]:
-    """Key-based pages: a token names the last item returned, so mutations between pages skip nothing."""
+def _max_results(params: dict[str, Any]) -> int:
     max_results = params.get("maxResults")
     if max_results is None:
-        max_results = 100
+        return 100
     if not isinstance(max_results, int) or not 1 <= max_results <= 100:
         raise InvalidParameterException("maxResults must be between 1 and 100.")
-    start = 0
+    return max_results
+
+
+def _token_after(params: dict[str, Any], query: str) -> Any:
+    """The key a nextToken says the last page ended at (None without one); a token from elsewhere is refused."""
     token = params.get("nextToken")
-    if token:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-            if decoded["q"] != query:
-                raise ValueError("token from another query")
-            after = tuple(decoded["after"]) if isinstance(decoded["after"], list) else decoded["after"]
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise InvalidParameterException("The nextToken is invalid.") from None
+    if not token:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if decoded["q"] != query:
+            raise ValueError("token from another query")
+        after = decoded["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidParameterException("The nextToken is invalid.") from None
+    return tuple(after) if isinstance(after, list) else after
+
+
+def _token(query: str, after: Any) -> str:
+    payload = {"q": query, "after": list(after) if isinstance(after, tuple) else after}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+def _page(items: list[Any], key_of: Any, params: dict[str, Any], query: str) -> tuple[list[Any], str | None]:
+    """Key-based pages: a token names the last item returned, so mutations between pages skip nothing."""
+    max_results = _max_results(params)
+    after = _token_after(params, query)
+    start = 0
+    if after is not None:
         descending = params.get("sort") == "DESC"
         try:
             start = next((n for n, i in enumerate(items) if _after(key_of(i), after, descending)), len(items))
@@ -416,12 +434,7 @@ def _page(items: list[Any], key_of: Any, params: dict[str, Any], query: str) -> 
             raise InvalidParameterException("The nextToken is invalid.") from None
     page = items[start : start + max_results]
     more = start + max_results < len(items)
-    next_token = None
-    if more:
-        last = key_of(page[-1])
-        payload = {"q": query, "after": list(last) if isinstance(last, tuple) else last}
-        next_token = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-    return page, next_token
+    return page, _token(query, key_of(page[-1])) if more else None
 
 
 def _after(key: Any, after: Any, descending: bool) -> bool:
@@ -459,19 +472,13 @@ def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
 def _list_one_family(backend: Any, family: str, status: str, sort: str, params: dict[str, Any]) -> ActionResult:
     """One family's page by bisecting its index: the same answers and tokens as _page, in O(page)."""
     numbers = _sim().numbers(backend, family, status)
-    max_results = params.get("maxResults", 100)
-    if not isinstance(max_results, int) or not 1 <= max_results <= 100:
-        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    max_results = _max_results(params)
     query = f"{family}|{status}|{sort}"
-    after = None
-    if params.get("nextToken"):
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(params["nextToken"].encode()))
-            if decoded["q"] != query or decoded["after"][0] != family:
-                raise ValueError("token from another query")
-            after = int(decoded["after"][1])
-        except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
-            raise InvalidParameterException("The nextToken is invalid.") from None
+    key = _token_after(params, query)
+    if key is not None and (not isinstance(key, tuple) or len(key) != 2 or key[0] != family
+                            or not isinstance(key[1], int)):  # fmt: skip
+        raise InvalidParameterException("The nextToken is invalid.")
+    after = key[1] if key is not None else None
     if sort == "DESC":
         end = len(numbers) if after is None else bisect.bisect_left(numbers, after)
         page = numbers[max(0, end - max_results) : end][::-1]
@@ -484,8 +491,7 @@ def _list_one_family(backend: Any, family: str, status: str, sort: str, params: 
     prefix = f"arn:{get_partition(region)}:ecs:{region}:{account}:task-definition/{family}:"
     result: dict[str, Any] = {"taskDefinitionArns": [f"{prefix}{n}" for n in page]}
     if more:
-        token = {"q": query, "after": [family, page[-1]]}
-        result["nextToken"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+        result["nextToken"] = _token(query, (family, page[-1]))
     return ActionResult(result)
 
 
