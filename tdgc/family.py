@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tdgc.decide import decide, needs_description
-from tdgc.model import Decision, Revision, Status, parse_arn
+from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Policy, Rule
 from tdgc.references import References
 from tdgc.scan import PAGE_SIZE, RevisionList, Scanner, list_revisions
@@ -58,8 +58,7 @@ class _Reader:
         self.boundary = self._search() if self.cutoff is not None else None
 
     def revision(self, index: int) -> tuple[Revision, tuple[str, ...]] | None:
-        arn = self.revisions.arn(index)
-        family, number = parse_arn(arn)
+        arn, family, number = self.revisions.arn(index), self.revisions.family, self.revisions.numbers[index]
         in_use = self.refs.uses(family, number, newest_active=self.status is Status.ACTIVE and index == 0)
         rank = index if self.status is Status.ACTIVE else None
         if in_use or not needs_description(self.rule, self.status, rank):

@@ -169,7 +169,9 @@ class _Region:
         self.refs_read_at = self.clock()
         refs, region = self.refs, self.target.region
         if refs.failed:
-            self.report.incomplete.append(f"{region}: references incomplete: {refs.failure_text()}")
+            problem = f"{region}: references incomplete: {refs.failure_text()}"
+            if problem not in self.report.incomplete:  # a refresh that fails the same way says nothing new
+                self.report.incomplete.append(problem)
             if self.acting and not self.policy.safety.accept_incomplete_references:
                 self.report.notes.append(
                     f"{region}: nothing (more) was changed here, since a revision in use could look unused; "

@@ -93,7 +93,8 @@ class Scanner:
 class RevisionList:
     """One family's revision numbers with one status, newest first: 4 bytes a revision, not an ARN each."""
 
-    def __init__(self, prefix: str, numbers: array[int]) -> None:
+    def __init__(self, family: str, prefix: str, numbers: array[int]) -> None:
+        self.family = family
         self.prefix = prefix  # "arn:...:task-definition/FAMILY:"
         self.numbers = numbers
 
@@ -110,4 +111,4 @@ def list_revisions(scanner: Scanner, family: str, status: Status) -> RevisionLis
     for arns in scanner.pages(family, status):
         prefix = prefix or arns[0].rsplit(":", 1)[0] + ":"
         numbers.extend(int(arn.rsplit(":", 1)[1]) for arn in arns)
-    return RevisionList(prefix, numbers)
+    return RevisionList(family, prefix, numbers)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 
+from tdgc.policy import load_policy
+from tdgc.report import JsonWriter
+from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
 from .account import POLICY, Expected, seed_account
@@ -138,3 +143,13 @@ def test_a_bad_plan_file_is_refused(content: str, tdgc: Any, sim: Simulator, acc
     ran = tdgc("apply", "--yes", "--plan", str(path), *FAST)
     assert ran.code == 2 and ran.err.startswith(f"tdgc: --plan {path}: not a plan") and len(ran.err.splitlines()) == 1
     assert sim.mutating_calls() == 0
+
+
+def test_a_source_failing_at_every_refresh_is_reported_once(sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    sim.inject("ListStacks", "AccessDenied", times=-1)
+    policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})
+    out = io.StringIO()
+    run(RunOptions(policy=policy, references_max_age=0.0), [JsonWriter(out)], now=NOW)  # re-read after every page
+    assert sim.count("ListStacks") > 2
+    incomplete = json.loads(out.getvalue())["incomplete"]
+    assert len(incomplete) == 1 and incomplete[0].startswith("us-east-1: references incomplete: stacks: AccessDenied")
