@@ -1,13 +1,18 @@
 """Acting on decisions: deregister one revision per call, delete INACTIVE ones ten per call.
 
-Every mutation is paced by the client's Pacer and retried by botocore. A failed item is recorded and the
-rest go on; nothing is deleted unless its archive (when asked for) was written first.
+ECS throttles the two in separate buckets, so each goes out in a lane of its own (a thread), and the scan
+reads on while both lanes work: a run takes as long as its busiest bucket, not the sum of all of them.
+Every mutation is paced by the client's Pacer and retried by botocore, and is checked once more just before
+it goes out (the references may have been read again since the decision). A failed item is recorded and
+the rest go on; nothing is deleted unless its archive (when asked for) was written first.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -37,26 +42,37 @@ class Budget:
         self.deadline = deadline
         self.reserve = reserve
         self._clock = clock
+        self._lock = threading.Lock()  # the lanes draw on it at once
+        self.stopped: str | None = None  # why the run stopped, when it did (nothing more starts)
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and self._clock() >= self.deadline - self.reserve
 
+    def stop(self, why: str) -> None:
+        self.stopped = why
+
     def take(self, wanted: int) -> int:
-        if self.out_of_time():
+        if self.stopped or self.out_of_time():
             return 0
-        if self.remaining is None:
-            return wanted
-        granted = min(wanted, self.remaining)
-        self.remaining -= granted
-        return granted
+        with self._lock:
+            if self.remaining is None:
+                return wanted
+            granted = min(wanted, self.remaining)
+            self.remaining -= granted
+            return granted
 
     def give_back(self, count: int) -> None:
-        if self.remaining is not None:
-            self.remaining += count
+        with self._lock:
+            if self.remaining is not None:
+                self.remaining += count
 
     def deferred(self, decision: Decision) -> Outcome:
-        why = "time budget reached" if self.out_of_time() else "max_actions reached"
+        why = self.stopped or ("time budget reached" if self.out_of_time() else "max_actions reached")
         return Outcome(decision.revision.arn, decision.action, Result.SKIPPED, f"deferred: {why}")
+
+
+# Why a decision may no longer be carried out, asked just before its call; None: go ahead.
+Check = Callable[[Decision], str | None]
 
 
 class Actor:
@@ -68,20 +84,49 @@ class Actor:
         archive: Archive | None = None,
         budget: Budget | None = None,
         describe: Callable[[str], Revision | None] | None = None,
+        check: Check | None = None,
     ) -> None:
         self._ecs = ecs
         self._region = region
         self._archive = archive
         self._budget = budget or Budget(None)
         self._describe = describe  # for a revision to archive that the scan did not describe
+        self._check = check or (lambda _: None)
+        # One thread per ECS bucket: each lane is paced by its own bucket and never waits for the other.
+        self._lanes = {action: ThreadPoolExecutor(1, thread_name_prefix=f"tdgc-{action.value}")
+                       for action in (Action.DEREGISTER, Action.DELETE)}  # fmt: skip
+        self._queued: dict[Action, list[Future[list[Outcome]]]] = {action: [] for action in self._lanes}
+
+    def submit(self, decisions: Sequence[Decision]) -> list[Future[list[Outcome]]]:
+        """Queue the decisions' mutations in their lanes; the futures give the outcomes."""
+        work = {Action.DEREGISTER: self._deregister_all, Action.DELETE: self._delete_all}
+        futures = []
+        for action, lane in self._lanes.items():
+            chosen = [d for d in decisions if d.action is action]
+            if chosen:
+                futures.append(lane.submit(work[action], chosen))
+                self._queued[action].append(futures[-1])
+        return futures
+
+    def busiest(self) -> list[Future[list[Outcome]]]:
+        """The unfinished work of the lane with the most of it."""
+        for action, queued in self._queued.items():
+            self._queued[action] = [f for f in queued if not f.done()]
+        return max(self._queued.values(), key=len)
+
+    def close(self) -> None:
+        for lane in self._lanes.values():
+            lane.shutdown(wait=True)
 
     def act(self, decisions: Sequence[Decision]) -> list[Outcome]:
-        outcomes = [
-            self._deregister(d) if self._budget.take(1) else self._budget.deferred(d)
-            for d in decisions
-            if d.action is Action.DEREGISTER
-        ]
-        deletes = [d for d in decisions if d.action is Action.DELETE]
+        """The decisions carried out, waiting for them."""
+        return [outcome for future in self.submit(decisions) for outcome in future.result()]
+
+    def _deregister_all(self, decisions: Sequence[Decision]) -> list[Outcome]:
+        return [self._deregister(d) if self._budget.take(1) else self._budget.deferred(d) for d in decisions]
+
+    def _delete_all(self, deletes: Sequence[Decision]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         for start in range(0, len(deletes), DELETE_BATCH):
             batch = deletes[start : start + DELETE_BATCH]
             granted = self._budget.take(len(batch))
@@ -91,6 +136,11 @@ class Actor:
 
     def _deregister(self, decision: Decision) -> Outcome:
         arn = decision.revision.arn
+        problem = self._check(decision)
+        if problem:
+            self._budget.give_back(1)
+            log.warning("deregister skipped", arn=arn, reason=problem)
+            return Outcome(arn, Action.DEREGISTER, Result.SKIPPED, problem)
         try:
             self._ecs.deregister_task_definition(taskDefinition=arn)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -103,11 +153,13 @@ class Actor:
         outcomes: list[Outcome] = []
         ready: list[Decision] = []
         for decision in batch:
-            problem = self._archived(decision.revision)
-            if problem:
+            skip = self._check(decision)
+            problem = None if skip else self._archived(decision.revision)
+            if skip or problem:
                 self._budget.give_back(1)
-                log.warning("delete skipped", arn=decision.revision.arn, error=problem)
-                outcomes.append(Outcome(decision.revision.arn, Action.DELETE, Result.FAILED, problem))
+                log.warning("delete skipped", arn=decision.revision.arn, error=skip or problem)
+                result = Result.SKIPPED if skip else Result.FAILED
+                outcomes.append(Outcome(decision.revision.arn, Action.DELETE, result, skip or problem))
             else:
                 ready.append(decision)
         if not ready:

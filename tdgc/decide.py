@@ -12,7 +12,8 @@ Invariants that hold whatever the policy says:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from tdgc.durations import Duration, humanize_age
@@ -28,7 +29,7 @@ def needs_description(rule: Rule, status: Status, rank: int | None) -> bool:
     if rule.exclude:
         return False
     if status is Status.ACTIVE:
-        if rank is None or _kept_by_rank(rule, rank) is not None:
+        if rank is None or rank < ranks_kept(rule):
             return False
         return bool(rule.protect_tags) or rule.deregister_after is not None
     if status is Status.INACTIVE:
@@ -72,6 +73,9 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -
     if rev.registered_at is None:
         if rev.registered_after is not None and rev.registered_after >= limit.before(now):
             return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
+        if rev.registered_before is not None and _age(rev.registered_before, limit, now)[0]:
+            return Decision(rev, Action.DEREGISTER, f"registered before a revision registered "
+                            f"{_age(rev.registered_before, limit, now)[1]}")  # fmt: skip
         return Decision(rev, Action.KEEP, "no registration time known; kept")
     old, text = _age(rev.registered_at, limit, now)
     return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"registered {text}")
@@ -91,6 +95,11 @@ def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
         return Decision(rev, Action.KEEP, "no deregistration time known; kept")
     old, text = _age(rev.deregistered_at, rule.delete_after, now)
     return Decision(rev, Action.DELETE if old else Action.KEEP, f"deregistered {text}")
+
+
+def ranks_kept(rule: Rule) -> int:
+    """How many of a family's newest ACTIVE revisions are kept whatever else is known of them."""
+    return max(rule.keep_last, 0 if rule.allow_deregister_all else 1)
 
 
 def _kept_by_rank(rule: Rule, rank: int) -> str | None:
@@ -126,11 +135,26 @@ def decide_family(
     now: datetime,
     references: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Decision]:
-    """Every revision of one family decided; the scanner does the same page by page."""
+    """Every revision of one family decided; the scanner does the same page by page.
+
+    An ACTIVE revision with no registration time is known to be registered no later than the nearest newer
+    ACTIVE revision that has one (revision numbers follow registration order), among those a rule could
+    act on: the ones kept by rank are never described, so they bound nothing.
+    """
     refs = references or {}
     out = [
         decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()))
-        for rank, rev in enumerate(active_newest_first)
+        for rank, rev in enumerate(_bounded(active_newest_first, rule))
     ]
     out += [decide(rev, rank=None, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ())) for rev in inactive]
     return out
+
+
+def _bounded(active_newest_first: Iterable[Revision], rule: Rule) -> Iterator[Revision]:
+    newer: datetime | None = None
+    for rank, rev in enumerate(active_newest_first):
+        if rev.registered_at is None and newer is not None and rev.registered_before is None:
+            rev = replace(rev, registered_before=newer)
+        if needs_description(rule, Status.ACTIVE, rank):
+            newer = rev.registered_at or newer
+        yield rev

@@ -47,6 +47,9 @@ class Revision:
     # Known without describing it, from a newer neighbour that was described (registeredAt never decreases
     # as the revision number grows): registered at or after this moment.
     registered_after: datetime | None = None
+    # Known likewise from a newer revision that was described: registered at or before this moment. Revision
+    # numbers are given in registration order, so this holds even where ECS recorded no timestamp.
+    registered_before: datetime | None = None
     # DescribeTaskDefinition's whole answer (tags included) when described: what an archive keeps.
     description: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 

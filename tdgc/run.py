@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,10 +24,12 @@ from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import References, discover
 from tdgc.report import Report, Summary, Writer
-from tdgc.scan import Scanner
+from tdgc.scan import ScanError, Scanner
 
 log = structlog.get_logger("tdgc.run")
 Progress = Callable[[int, int], None]  # (families seen, revisions seen)
+PAGES_AHEAD = 8  # pages decided but not yet reported, at most: the scan's lead over the lanes
+LANE_DEPTH = 2  # pages queued in one lane, at most: mutations wait little after their decision
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def run(
             region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
             if not region.run(progress):
                 refused.append(target.region)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ScanError) as exc:
         mutated = any(report.summary.results[r.value] for r in (Result.DONE, Result.PENDING))
         message = f"AWS error, run stopped: {error_text(exc)}"
         report.notes.append(message + ("" if mutated else "; nothing was changed"))
@@ -125,35 +130,80 @@ class _Region:
         self.pacer = pacer
         self.scanner = Scanner(ecs, self.policy.only_families)
         self.actor = Actor(
-            ecs, target.region, archive=archive, budget=budget,
+            ecs, target.region, archive=archive, budget=budget, check=self._still_wanted,
             describe=lambda arn: self.scanner.revision(arn, Status.INACTIVE, describe=True),
         )  # fmt: skip
+        self.refs = References()
+        self.refs_lock = threading.Lock()  # the scan and both lanes ask for fresh references
+        # Pages decided whose mutations are queued or under way, reported in order once they are done.
+        self.pending: deque[tuple[list[Decision], list[Outcome], list[Future[list[Outcome]]]]] = deque()
 
     def run(self, progress: Progress | None) -> bool:
         """Plan (and apply) this region; False if apply refused to act here."""
         self.acting = self.options.apply
-        self.refs = References()
         self._read_references()
-        for family in self.scanner.families():
+        try:
+            self._scan(progress)
+        except BaseException:
+            self.budget.stop("run stopped")  # the lanes defer what they have not started
+            raise
+        finally:
+            self.actor.close()
+            self._report_done(drain=True)
+        return self.acting or not self.options.apply
+
+    def _scan(self, progress: Progress | None) -> None:
+        for family, lists in self.scanner.revision_lists():
             if not self.policy.in_scope(family):
                 continue
             if self._out_of_time(f"before family {family}"):
-                break
+                return
             self.report.family_seen()
-            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs):
+            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs, lists):
                 outcomes: list[Outcome] = []
+                futures: list[Future[list[Outcome]]] = []
                 actions = [d for d in decisions if d.action is not Action.KEEP]
                 if self.acting and actions:
-                    allowed, skipped = _approved(actions, self.options.approved)
-                    outcomes = self.actor.act(allowed) + skipped
-                self.report.add(decisions, outcomes)
+                    allowed, outcomes = _approved(actions, self.options.approved)
+                    futures = self.actor.submit(allowed)
+                self.pending.append((decisions, outcomes, futures))
+                self._report_done()
                 if progress:
                     progress(self.report.summary.families, self.report.summary.revisions)
                 if self._out_of_time(f"in family {family}"):
-                    return self.acting or not self.options.apply
-                if self.clock() - self.refs_read_at >= self.options.references_max_age:
-                    self._read_references()  # in place: the next page is decided on fresh references
-        return self.acting or not self.options.apply
+                    return
+                self._fresh()  # in place: the next page is decided on fresh references
+
+    def _report_done(self, drain: bool = False) -> None:
+        """Report the pages whose mutations are done, in order; wait while the lanes are too far behind.
+
+        The scan reads ahead of the lanes by a few pages at most, so memory stays flat.
+        """
+        while self.pending:
+            decisions, outcomes, futures = self.pending[0]
+            if not all(f.done() for f in futures):
+                behind = len(self.pending) > PAGES_AHEAD or len(self.actor.busiest()) > LANE_DEPTH
+                if not (drain or behind):
+                    return
+                wait(futures)
+            self.pending.popleft()
+            self.report.add(decisions, outcomes + [o for f in futures for o in f.result()])
+
+    def _fresh(self) -> References:
+        """The references, read again first when older than references_max_age."""
+        with self.refs_lock:
+            if self.clock() - self.refs_read_at >= self.options.references_max_age:
+                self._read_references()
+        return self.refs
+
+    def _still_wanted(self, decision: Decision) -> str | None:
+        """Asked by a lane just before a mutation, which may go out a while after its decision."""
+        refs = self._fresh()
+        if not self.acting:
+            return "not changed: references incomplete"
+        rev = decision.revision
+        uses = refs.uses(rev.family, rev.revision, newest_active=False)
+        return f"in use by {uses[0]} (seen after the decision)" if uses else None
 
     def _out_of_time(self, where: str) -> bool:
         if not self.budget.out_of_time():

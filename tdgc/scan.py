@@ -7,18 +7,27 @@ not grow with the account.
 from __future__ import annotations
 
 import heapq
+import itertools
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
+from tdgc.errors import TdgcError
 from tdgc.model import Revision, Status, parse_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 PAGE_SIZE = 100  # the most ECS returns in one page
+STATUSES = (Status.INACTIVE, Status.ACTIVE)  # what is listed and decided; DELETE_IN_PROGRESS is ECS's to finish
+
+
+class ScanError(TdgcError):
+    """ECS answered in a shape the scan cannot rely on."""
+
+
 _GONE = ("ClientException", "InvalidParameterException")
 
 
@@ -53,6 +62,42 @@ class Scanner:
             kwargs["familyPrefix"] = prefix
         for page in self._ecs.get_paginator("list_task_definition_families").paginate(**kwargs):
             yield from page.get("families", [])
+
+    def revision_lists(self) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
+        """Every family with its INACTIVE and ACTIVE revision numbers, family by family.
+
+        Without --family globs, two account-wide listings (ACTIVE, INACTIVE) give every family at a page per
+        100 revisions, where listing family by family costs two calls a family however small it is. With
+        globs, only the families they match are listed.
+        """
+        if self._globs:
+            for family in self.families():
+                yield family, {s: list_revisions(self, family, s) for s in STATUSES}
+            return
+        streams = [self._account_wide(status) for status in (Status.INACTIVE, Status.ACTIVE)]
+        for family, groups in itertools.groupby(heapq.merge(*streams), key=lambda group: group[0]):
+            found = {status: RevisionList(family, prefix, numbers) for _, status, prefix, numbers in groups}
+            yield family, {s: found.get(s, RevisionList(family, "", array("I"))) for s in STATUSES}
+
+    def _account_wide(self, status: Status) -> Iterator[tuple[str, Status, str, array[int]]]:
+        """(family, status, ARN prefix, numbers newest first) per family, from one account-wide listing."""
+        family, prefix, numbers = "", "", array("I")
+        paginator = self._ecs.get_paginator("list_task_definitions")
+        for page in paginator.paginate(status=status.value, sort="ASC", PaginationConfig={"PageSize": PAGE_SIZE}):
+            for arn in page.get("taskDefinitionArns", []):
+                head, _, number = arn.rpartition(":")
+                name = head.rsplit("/", 1)[-1]
+                if name != family:
+                    if family:
+                        numbers.reverse()
+                        yield family, status, prefix, numbers
+                    if name < family:  # the merge with the other status relies on this order
+                        raise ScanError(f"ECS listed family {name!r} after {family!r}: run with --family '*'")
+                    family, prefix, numbers = name, head + ":", array("I")
+                numbers.append(int(number))
+        if family:
+            numbers.reverse()
+            yield family, status, prefix, numbers
 
     def pages(self, family: str, status: Status) -> Iterator[list[str]]:
         """The family's revision ARNs with `status`, newest first, a page at a time."""

@@ -87,6 +87,7 @@ class Simulator:
         self.mutations: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
+        self._after: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
         # (account, region, family, status) -> its revision numbers, ascending: paging in O(page), not O(family)
         self._index: dict[tuple[str, str, str, str], list[int]] = {}
@@ -194,9 +195,14 @@ class Simulator:
         """Make DeleteTaskDefinitions report `arn` in `failures` (the rest of the batch goes through)."""
         self._delete_failures[arn] = reason
 
+    def after(self, operation: str, action: Callable[[], None]) -> None:
+        """Run `action` once, right after the next call of `operation` took effect: someone else's change."""
+        self._after[operation].append(action)
+
     def clear_faults(self) -> None:
         self._faults.clear()
         self._delete_failures.clear()
+        self._after.clear()
 
     def numbers(self, backend: EC2ContainerServiceBackend, family: str, status: str) -> list[int]:
         key = (backend.account_id, backend.region_name, family, status)
@@ -301,7 +307,10 @@ def _call_action(self: BaseResponse) -> Any:
             warnings.simplefilter("ignore")
             _, headers, body = self.serialized(ActionResult(_Error(fault.code, fault.message, fault.status)))
         return fault.status, headers, body
-    return _orig_call_action(self)
+    answer = _orig_call_action(self)
+    for action in sim._after.pop(operation, []):
+        action()
+    return answer
 
 
 def _last_revision(self: EC2ContainerServiceBackend, family: str) -> int | None:
@@ -453,19 +462,47 @@ def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
     family = params.get("familyPrefix")
     if family:
         return _list_one_family(backend, family, status, sort, params)
+    return _list_account(backend, status, sort, params)
+
+
+def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) -> ActionResult:
+    """A page of the whole account (families lexicographically, then revisions), from the families' indexes."""
+    max_results = _max_results(params)
+    query = f"None|{status}|{sort}"
+    key = _token_after(params, query)
+    if key is not None and (not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str)
+                            or not isinstance(key[1], int)):  # fmt: skip
+        raise InvalidParameterException("The nextToken is invalid.")
+    descending = sort == "DESC"
     families = sorted(backend.task_definitions)
-    items = [
-        (fam, number, td.arn)
-        for fam in families
-        for number, td in sorted(backend.task_definitions.get(fam, {}).items())
-        if td.status == status
-    ]
-    if sort == "DESC":
-        items.reverse()
-    page, token = _page(items, lambda i: (i[0], i[1]), params, f"{family}|{status}|{sort}")
-    result: dict[str, Any] = {"taskDefinitionArns": [i[2] for i in page]}
-    if token:
-        result["nextToken"] = token
+    if key is None:
+        order = families[::-1] if descending else families
+    elif descending:
+        order = families[: bisect.bisect_right(families, key[0])][::-1]
+    else:
+        order = families[bisect.bisect_left(families, key[0]) :]
+    page: list[tuple[str, int]] = []
+    more = False
+    for fam in order:
+        numbers = _sim().numbers(backend, fam, status)
+        if key is not None and fam == key[0]:
+            numbers = numbers[: bisect.bisect_left(numbers, key[1])] if descending else numbers[
+                bisect.bisect_right(numbers, key[1]) :]  # fmt: skip
+        if len(page) == max_results:
+            more = bool(numbers)
+            if more:
+                break
+            continue
+        taken = numbers[::-1][: max_results - len(page)] if descending else numbers[: max_results - len(page)]
+        page += [(fam, n) for n in taken]
+        more = len(taken) < len(numbers)
+        if more:
+            break
+    region, account = backend.region_name, backend.account_id
+    arn = f"arn:{get_partition(region)}:ecs:{region}:{account}:task-definition/"
+    result: dict[str, Any] = {"taskDefinitionArns": [f"{arn}{fam}:{n}" for fam, n in page]}
+    if more:
+        result["nextToken"] = _token(query, page[-1])
     return ActionResult(result)
 
 

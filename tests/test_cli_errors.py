@@ -121,7 +121,7 @@ def test_unwritable_report_and_archive(tdgc: Any, sim: Simulator, tmp_path: Path
 
 def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
-    sim.inject("ListTaskDefinitionFamilies", "UnrecognizedClientException", times=-1,
+    sim.inject("ListTaskDefinitions", "UnrecognizedClientException", times=-1,
                message="The security token included in the request is invalid.")  # fmt: skip
     ran = tdgc("apply", "--yes", "--output", "json", *FAST)
     assert ran.code == 2

@@ -71,3 +71,20 @@ def test_inferred_decisions_equal_described_ones(shared: Simulator, rule: Rule, 
     acted = sum(d.action.value != "keep" for d in truth)
     kept_after_reading = sum(1 for d in truth if d.revision.tags or "time known" in d.reason)
     assert described <= acted + kept_after_reading + 2 * 2 * 6  # two searches of at most 40: 6 probes each
+    if not rule.protect_tags and rule.delete_after is None:
+        assert described <= 2 * 6  # deregistering by age: the search's probes alone (galloping, then bisecting)
+
+
+@pytest.mark.parametrize(("young", "most"), [(0, 1), (1, 2), (20, 10), (150, 16)])
+def test_the_search_costs_about_twice_log2_of_the_young_side(shared: Simulator, young: int, most: int) -> None:
+    """200 ACTIVE revisions a day apart, the newest `young` of them inside the 30-day cut-off, keep_last 0."""
+    sim = shared
+    sim.reset()
+    for n in range(200):
+        days_ago = 29 if n >= 200 - young else 400 - n
+        sim.seed("f", registered_at=NOW - timedelta(days=days_ago) + timedelta(minutes=n))
+    ecs = boto3.client("ecs", region_name=sim.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    rule = Rule(keep_last=0, deregister_after=Duration(days=30), delete_after=None, protect_tags={})
+    decisions = [d for page in decide_pages(Scanner(ecs), Policy(defaults=rule), "f", NOW) for d in page]
+    assert sum(d.action.value == "deregister" for d in decisions) == 200 - max(young, 1)
+    assert sim.count("DescribeTaskDefinition") <= most

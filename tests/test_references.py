@@ -188,29 +188,26 @@ def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> No
     assert parse_reference(text, "us-east-1") == parsed
 
 
-class _RollbackDuringRun(JsonWriter):
-    """After the first page is acted on, someone rolls a service back to web:10 (in the second page)."""
-
-    def add(self, decisions: Any, outcomes: Any) -> None:
-        super().add(decisions, outcomes)
-        if not hasattr(self, "rolled_back"):
-            self.rolled_back = True
-            boto3.client("ecs", region_name="us-east-1").create_service(
-                cluster="prod", serviceName="rollback", taskDefinition=td(10), desiredCount=1
-            )
-
-
-@pytest.mark.parametrize(("max_age", "web_10"), [(0.0, "keep"), (3600.0, "deregister")])
+@pytest.mark.parametrize(("max_age", "web_10"), [(0.0, "ACTIVE"), (3600.0, "INACTIVE")])
 def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: str, sim: Simulator,
                                                        tmp_path: Path) -> None:  # fmt: skip
     for _ in range(150):
         sim.seed("web", registered_at=None)
     sim.backend().create_cluster("prod")
+    # Right after tdgc's first deregister, someone rolls a service back to web:10 (deregistered much later).
+    sim.after("DeregisterTaskDefinition", lambda: boto3.client("ecs", region_name="us-east-1").create_service(
+        cluster="prod", serviceName="rollback", taskDefinition=td(10), desiredCount=1))  # fmt: skip
     policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})
     out = io.StringIO()
-    run(RunOptions(policy=policy, apply=True, references_max_age=max_age), [_RollbackDuringRun(out)])
-    decisions = {d["revision"]: d for d in json.loads(out.getvalue())["decisions"]}
-    assert decisions[10]["action"] == web_10
-    if web_10 == "keep":
-        assert decisions[10]["in_use_by"] == ["service prod/rollback", "service prod/rollback (deployment)"]
-        assert sim.backend().task_definitions["web"][10].status == "ACTIVE"
+    run(RunOptions(policy=policy, apply=True, references_max_age=max_age), [JsonWriter(out)])
+    report = json.loads(out.getvalue())
+    assert sim.backend().task_definitions["web"][10].status == web_10
+    if web_10 == "ACTIVE":  # seen when deciding web:10, or else just before its deregister would have gone out
+        decision = next(d for d in report["decisions"] if d["revision"] == 10)
+        outcome = next((o for o in report["outcomes"] if o["arn"] == td(10)), None)
+        if decision["action"] == "keep":
+            assert decision["in_use_by"] == ["service prod/rollback", "service prod/rollback (deployment)"]
+            assert outcome is None
+        else:
+            assert outcome is not None and outcome["result"] == "skipped"
+            assert outcome["error"] == "in use by service prod/rollback (seen after the decision)"

@@ -43,6 +43,27 @@ def test_list_task_definitions_pages_sorts_and_filters(sim: Simulator, ecs: Any)
     assert asc[0].endswith("big:1") and asc[-1].endswith("other:1") and len(asc) == 126
 
 
+@pytest.mark.parametrize("sort", ["ASC", "DESC"])
+@pytest.mark.parametrize("size", [1, 3, 7, 100])
+def test_account_wide_pages_list_every_family_in_order(sim: Simulator, ecs: Any, sort: str, size: int) -> None:
+    shape = {"a": 5, "b-1": 0, "b": 12, "c": 7, "d": 1}  # family -> revisions; every third one INACTIVE
+    for family, count in shape.items():
+        for n in range(count):
+            sim.seed(family, registered_at=NOW - days(50 - n), status="INACTIVE" if n % 3 == 2 else "ACTIVE",
+                     deregistered_at=NOW - days(5))  # fmt: skip
+    for status in ("ACTIVE", "INACTIVE"):
+        inactive = status == "INACTIVE"
+        expected = [(f, n) for f in sorted(shape) for n in range(1, shape[f] + 1) if (n % 3 == 0) == inactive]
+        if sort == "DESC":
+            expected.reverse()
+        pages = list(ecs.get_paginator("list_task_definitions").paginate(
+            status=status, sort=sort, PaginationConfig={"PageSize": size}))  # fmt: skip
+        listed = [(a.rsplit("/", 1)[1].rsplit(":", 1)[0], int(a.rsplit(":", 1)[1]))
+                  for p in pages for a in p["taskDefinitionArns"]]  # fmt: skip
+        assert listed == expected
+        assert all(len(p["taskDefinitionArns"]) == size for p in pages[:-1])
+
+
 def test_default_page_is_100_and_max_results_is_bounded(sim: Simulator, ecs: Any) -> None:
     for n in range(150):
         sim.seed("f", registered_at=NOW - days(200 - n))
