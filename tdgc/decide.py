@@ -73,9 +73,10 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -
     if rev.registered_at is None:
         if rev.registered_after is not None and rev.registered_after >= limit.before(now):
             return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
-        if rev.registered_before is not None and _age(rev.registered_before, limit, now)[0]:
-            return Decision(rev, Action.DEREGISTER, f"registered before a revision registered "
-                            f"{_age(rev.registered_before, limit, now)[1]}")  # fmt: skip
+        if rev.registered_before is not None:
+            old, text = _age(rev.registered_before, limit, now)
+            if old:
+                return Decision(rev, Action.DEREGISTER, f"registered before a revision registered {text}")
         return Decision(rev, Action.KEEP, "no registration time known; kept")
     old, text = _age(rev.registered_at, limit, now)
     return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"registered {text}")

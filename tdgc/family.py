@@ -2,12 +2,12 @@
 
 Keep-last needs no describe: revision numbers order the list. An age rule needs timestamps, but
 `registeredAt` never decreases as the revision number grows, so the revision where a family crosses an age
-cut-off is found by binary search (about log2(n) describes), and every revision on the young side is decided
-without being described. For deletion, `deregisteredAt >= registeredAt`: a revision registered after the
-cut-off cannot have been INACTIVE that long, and an ACTIVE revision older than the boundary is past a
-deregistration cut-off without its own describe (unless a tag could protect it). What remains described is
-what is deleted (its description is what the archive keeps), what a tag may protect, and the search's
-probes, each described once.
+cut-off is found by a search (galloping from the newest candidate, then bisecting: at most about 2·log2(n)
+describes, often one), and every revision on the young side is decided without being described. For
+deletion, `deregisteredAt >= registeredAt`: a revision registered after the cut-off cannot have been
+INACTIVE that long. An ACTIVE revision older than the boundary is past a deregistration cut-off without its
+own describe (unless a tag could protect it). What remains described is what is deleted (its description is
+what the archive keeps), what a tag may protect, and the search's probes, each described once.
 """
 
 from __future__ import annotations

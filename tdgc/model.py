@@ -44,7 +44,7 @@ class Revision:
     registered_at: datetime | None = None
     deregistered_at: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
-    # Known without describing it, from a newer neighbour that was described (registeredAt never decreases
+    # Known without describing it, from an older revision that was described (registeredAt never decreases
     # as the revision number grows): registered at or after this moment.
     registered_after: datetime | None = None
     # Known likewise from a newer revision that was described: registered at or before this moment. Revision
