@@ -485,17 +485,21 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
     more = False
     for fam in order:
         numbers = _sim().numbers(backend, fam, status)
+        start, end = 0, len(numbers)  # what is left of this family: indexes, no copy (a family may be huge)
         if key is not None and fam == key[0]:
-            numbers = numbers[: bisect.bisect_left(numbers, key[1])] if descending else numbers[
-                bisect.bisect_right(numbers, key[1]) :]  # fmt: skip
+            if descending:
+                end = bisect.bisect_left(numbers, key[1])
+            else:
+                start = bisect.bisect_right(numbers, key[1])
         if len(page) == max_results:
-            more = bool(numbers)
+            more = start < end
             if more:
                 break
             continue
-        taken = numbers[::-1][: max_results - len(page)] if descending else numbers[: max_results - len(page)]
+        room = max_results - len(page)
+        taken = numbers[max(start, end - room) : end][::-1] if descending else numbers[start : start + room]
         page += [(fam, n) for n in taken]
-        more = len(taken) < len(numbers)
+        more = len(taken) < end - start
         if more:
             break
     region, account = backend.region_name, backend.account_id
