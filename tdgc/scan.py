@@ -74,7 +74,7 @@ class Scanner:
             for family in self.families():
                 yield family, {s: list_revisions(self, family, s) for s in STATUSES}
             return
-        streams = [self._account_wide(status) for status in (Status.INACTIVE, Status.ACTIVE)]
+        streams = [self._account_wide(status) for status in STATUSES]
         for family, groups in itertools.groupby(heapq.merge(*streams), key=lambda group: group[0]):
             found = {status: RevisionList(family, prefix, numbers) for _, status, prefix, numbers in groups}
             yield family, {s: found.get(s, RevisionList(family, "", array("I"))) for s in STATUSES}
