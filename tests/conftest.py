@@ -9,9 +9,14 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tdgc.cli import main
 from tdgc.simulator import Simulator
+
+# CI machines are shared: how fast examples are generated or run says nothing about tdgc, what they find does.
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # Tests run against an unthrottled simulator: let tdgc go as fast as it likes.

@@ -137,7 +137,7 @@ flag_values = st.sampled_from(["--keep-last", "--deregister-after", "--delete-af
                                "--output", "--family", "--exclude-family", "--log-format"])  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(flag_values, safe_text), min_size=1, max_size=3))
 def test_fuzzed_flags_never_mutate_and_never_trace(tdgc: Any, sim: Simulator, flags: list[tuple[str, str]]) -> None:
     """Any flag values: either a valid plan or one line and exit 2; never a traceback or a mutation."""

@@ -53,7 +53,7 @@ def check(path: Path) -> None:
         assert all(rule.families and rule.keep_last >= 0 for rule in policy.rules)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(documents)
 def test_structured_policies(tmp_path: Path, document: list[tuple[str, dict[str, Any]]]) -> None:
     lines = []
@@ -65,7 +65,7 @@ def test_structured_policies(tmp_path: Path, document: list[tuple[str, dict[str,
     check(path)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_arbitrary_text(tmp_path: Path, text: str) -> None:
     path = tmp_path / "policy.toml"
