@@ -104,9 +104,18 @@ class Actor:
         for action, lane in self._lanes.items():
             chosen = [d for d in decisions if d.action is action]
             if chosen:
-                futures.append(lane.submit(work[action], chosen))
+                futures.append(lane.submit(self._stopping_on_error, work[action], chosen))
                 self._queued[action].append(futures[-1])
         return futures
+
+    def _stopping_on_error(self, work: Callable[[Sequence[Decision]], list[Outcome]],
+                           decisions: Sequence[Decision]) -> list[Outcome]:  # fmt: skip
+        """A lane that fails unexpectedly (or is interrupted) stops the run: nothing queued after it starts."""
+        try:
+            return work(decisions)
+        except BaseException:
+            self._budget.stop("run stopped")
+            raise
 
     def busiest(self) -> list[Future[list[Outcome]]]:
         """The unfinished work of the lane with the most of it."""

@@ -187,7 +187,9 @@ class _Region:
                     return
                 wait(futures)
             self.pending.popleft()
-            self.report.add(decisions, outcomes + [o for f in futures for o in f.result()])
+            # Draining after a failure, a lane that failed has no outcomes to give; otherwise its error goes on.
+            done = [f for f in futures if not (drain and f.exception() is not None)]
+            self.report.add(decisions, outcomes + [o for f in done for o in f.result()])
 
     def _fresh(self) -> References:
         """The references, read again first when older than references_max_age."""

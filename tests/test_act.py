@@ -46,3 +46,21 @@ def test_a_stopped_run_defers_what_the_lanes_have_not_started(sim: Simulator) ->
     assert {o.result for o in outcomes} == {Result.SKIPPED}
     assert {o.error for o in outcomes} == {"deferred: run stopped"}
     assert sim.mutating_calls() == 0
+
+
+def test_a_lane_that_fails_stops_what_is_queued_after_it(sim: Simulator) -> None:
+    deregisters = [d for d in _decisions(sim) if d.action is Action.DEREGISTER]
+    calls = []
+
+    def check(decision: Decision) -> str | None:
+        calls.append(decision.revision.revision)
+        if len(calls) == 2:
+            raise RuntimeError("a bug in the check")
+        return None
+
+    actor = Actor(boto3.client("ecs", region_name=sim.region), sim.region, check=check)
+    first, second = actor.submit(deregisters[:5])[0], actor.submit(deregisters[5:])[0]
+    actor.close()
+    assert isinstance(first.exception(), RuntimeError)
+    assert {o.error for o in second.result()} == {"deferred: run stopped"}
+    assert sim.count("DeregisterTaskDefinition") == 1
