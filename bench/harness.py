@@ -31,6 +31,15 @@ class Served:
     def env(self) -> dict[str, str]:
         return {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
 
+    def ecs(self, **config: Any) -> Any:
+        """An ECS client of this account (for the benchmark itself; the tools make their own)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("ecs", endpoint_url=self.url, region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+                            aws_access_key_id="bench", aws_secret_access_key="bench",
+                            config=Config(**config))  # fmt: skip
+
 
 class Account:
     """`with Account("module:builder", args) as served:` — the account built and served until the block ends.

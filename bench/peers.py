@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from harness import HERE, Account, Served, measure
 
@@ -128,9 +127,7 @@ class Deployer(threading.Thread):
 
     def __init__(self, served: Served, per_second: float) -> None:
         super().__init__(daemon=True)
-        self.ecs = boto3.client("ecs", endpoint_url=served.url, region_name="us-east-1",
-                                aws_access_key_id="bench", aws_secret_access_key="bench",
-                                config=Config(retries={"mode": "standard", "max_attempts": 1}))  # fmt: skip
+        self.ecs = served.ecs(retries={"mode": "standard", "max_attempts": 1})
         self.interval = 1 / per_second
         self.registered = self.throttled = 0
         self.stopping = threading.Event()
@@ -194,8 +191,7 @@ def row(account: str, tool: str, mode: str, served: Served, wall: float, rss: fl
 
 def in_use_deregistered(served: Served) -> int:
     """1 if the revision the pinned service runs is no longer ACTIVE."""
-    ecs = boto3.client("ecs", endpoint_url=served.url, region_name="us-east-1",
-                       aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
+    ecs = served.ecs()
     service = ecs.describe_services(cluster=IN_USE_SERVICE[0], services=[IN_USE_SERVICE[1]])["services"][0]
     td = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     return int(td["status"] != "ACTIVE")

@@ -425,6 +425,17 @@ def _token_after(params: dict[str, Any], query: str) -> Any:
     return tuple(after) if isinstance(after, list) else after
 
 
+def _revision_after(params: dict[str, Any], query: str, family: str | None = None) -> tuple[str, int] | None:
+    """The (family, revision) a list_task_definitions token says the last page ended at; None without one."""
+    key = _token_after(params, query)
+    if key is None:
+        return None
+    if (not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str) or not isinstance(key[1], int)
+            or (family is not None and key[0] != family)):  # fmt: skip
+        raise InvalidParameterException("The nextToken is invalid.")
+    return key
+
+
 def _token(query: str, after: Any) -> str:
     payload = {"q": query, "after": list(after) if isinstance(after, tuple) else after}
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
@@ -469,10 +480,7 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
     """A page of the whole account (families lexicographically, then revisions), from the families' indexes."""
     max_results = _max_results(params)
     query = f"None|{status}|{sort}"
-    key = _token_after(params, query)
-    if key is not None and (not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str)
-                            or not isinstance(key[1], int)):  # fmt: skip
-        raise InvalidParameterException("The nextToken is invalid.")
+    key = _revision_after(params, query)
     descending = sort == "DESC"
     families = sorted(backend.task_definitions)
     if key is None:
@@ -515,10 +523,7 @@ def _list_one_family(backend: Any, family: str, status: str, sort: str, params: 
     numbers = _sim().numbers(backend, family, status)
     max_results = _max_results(params)
     query = f"{family}|{status}|{sort}"
-    key = _token_after(params, query)
-    if key is not None and (not isinstance(key, tuple) or len(key) != 2 or key[0] != family
-                            or not isinstance(key[1], int)):  # fmt: skip
-        raise InvalidParameterException("The nextToken is invalid.")
+    key = _revision_after(params, query, family)
     after = key[1] if key is not None else None
     if sort == "DESC":
         end = len(numbers) if after is None else bisect.bisect_left(numbers, after)
