@@ -51,6 +51,10 @@ class Budget:
     def stop(self, why: str) -> None:
         self.stopped = why
 
+    def resume(self) -> None:
+        """Start the next target afresh: a stop ends only the target whose lane failed."""
+        self.stopped = None
+
     def take(self, wanted: int) -> int:
         if self.stopped or self.out_of_time():
             return 0

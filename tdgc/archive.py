@@ -1,7 +1,8 @@
 """Archives: a revision's full description, written and checked before it is deleted.
 
 A deleted revision's content is gone for good; the archive is what `tdgc restore` registers again.
-One JSON document per revision: DIR/FAMILY/REVISION.json, or s3://BUCKET/PREFIX/FAMILY/REVISION.json.
+One JSON document per revision: DIR/ACCOUNT/REGION/FAMILY/REVISION.json, or the same under
+s3://BUCKET/PREFIX/ (the account and region keep many targets' archives apart).
 The document is DescribeTaskDefinition's answer (`taskDefinition` and `tags`) plus a `tdgc` header.
 """
 
@@ -45,7 +46,9 @@ def document(arn: str, description: Mapping[str, Any], region: str) -> bytes:
 
 def relative_key(arn: str) -> str:
     family, revision = parse_arn(arn)
-    return f"{family}/{revision}.json"
+    parts = arn.split(":")
+    region, account = (parts[3], parts[4]) if len(parts) > 5 else ("unknown-region", "unknown-account")
+    return f"{account}/{region}/{family}/{revision}.json"
 
 
 class DirectoryArchive:

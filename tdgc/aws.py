@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from tdgc import __version__
@@ -26,15 +31,48 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
 )
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+# What CloudTrail shows in member accounts as the caller: tdgc and its version.
+SESSION_NAME = f"tdgc-{__version__}"
+ALL_REGIONS = "*"  # a Connection's region until the account's enabled regions are read
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role to assume in a member account."""
+
+    arn: str
+    external_id: str | None = None
+
+    @property
+    def account(self) -> str:
+        found = _ROLE_ARN.match(self.arn)
+        return found.group(1) if found else ""
 
 
 @dataclass(frozen=True)
 class Connection:
-    """Where to talk to AWS: one session, one region."""
+    """Where to talk to AWS: one session (the caller's, or a role assumed in a member account), one region."""
 
     session: boto3.Session
     region: str
     endpoint_url: str | None = None
+    role: Role | None = None
+    caller: boto3.Session | None = None  # with a role: the session that assumed it
+
+    @property
+    def account(self) -> str | None:
+        return self.role.account if self.role else None
+
+    @property
+    def label(self) -> str:
+        """How reports and logs name this target: `REGION`, or `ACCOUNT REGION` when a role is assumed."""
+        region = "all regions" if self.region == ALL_REGIONS else self.region
+        return f"{self.role.account} {region}" if self.role else region
+
+    def in_region(self, region: str) -> Connection:
+        return Connection(self.session, region, self.endpoint_url, self.role, self.caller)
 
     def ecs(self, pacer: Pacer) -> ECSClient:
         client: ECSClient = self.client("ecs", pacer)
@@ -52,16 +90,16 @@ class Connection:
         return client
 
 
-def connect(profile: str | None, regions: tuple[str, ...], endpoint_url: str | None) -> list[Connection]:
-    """One Connection per region, or a UsageError saying what is missing. Makes no network call."""
+def session(profile: str | None) -> boto3.Session:
+    """The caller's session, with credentials, or a UsageError saying what is missing. No network call."""
     try:
-        session = boto3.Session(profile_name=profile)
+        found = boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
         raise UsageError(f"AWS profile {profile!r} not found in the AWS config files") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise UsageError(f"AWS configuration: {exc}") from None
     try:
-        credentials = session.get_credentials()
+        credentials = found.get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
         raise UsageError(f"AWS credentials: {exc}") from None
     if credentials is None:
@@ -69,14 +107,116 @@ def connect(profile: str | None, regions: tuple[str, ...], endpoint_url: str | N
             "no AWS credentials found: set AWS_PROFILE (or --profile), AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run where an IAM role is available"
         )
-    chosen = regions or ((session.region_name,) if session.region_name else ())
+    return found
+
+
+def connect(
+    profile: str | None,
+    regions: Sequence[str],
+    endpoint_url: str | None,
+    *,
+    roles: Sequence[Role] = (),
+    all_regions: bool = False,
+) -> list[Connection]:
+    """The run's targets: each account (the caller's, or each role's) in each region. No network call.
+
+    With `all_regions`, each account gets one Connection in ALL_REGIONS, which the run expands to the
+    regions enabled in that account (opt-in regions differ between accounts).
+    """
+    base = session(profile)
+    if all_regions and regions:
+        raise UsageError("give --region or --all-regions, not both")
+    chosen: Sequence[str] = (ALL_REGIONS,) if all_regions else regions
+    chosen = chosen or ((base.region_name,) if base.region_name else ())
     if not chosen:
         raise UsageError("no AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION")
-    known = _known_regions(session)
+    known = _known_regions(base)
     for region in chosen:
+        if region == ALL_REGIONS:
+            continue
         if not _REGION.match(region) or (endpoint_url is None and known and region not in known):
             raise UsageError(f"unknown AWS region {region!r} (for example: us-east-1, eu-west-1)")
-    return [Connection(session, region, endpoint_url) for region in dict.fromkeys(chosen)]
+    sessions: list[tuple[boto3.Session, Role | None]] = [
+        (assume(base, role, endpoint_url, chosen[0]), role) for role in roles
+    ] or [(base, None)]
+    return [
+        Connection(s, region, endpoint_url, role, base if role else None)
+        for s, role in sessions
+        for region in dict.fromkeys(chosen)
+    ]
+
+
+def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: str) -> boto3.Session:
+    """A session in a member account, through `role`. Lazy: the role is assumed on the first call, and again
+    before its credentials expire (a long run outlives them), by botocore's own refreshing credentials."""
+    extra: dict[str, Any] = {"RoleSessionName": SESSION_NAME}
+    if role.external_id:
+        extra["ExternalId"] = role.external_id
+    sts_region = None if region == ALL_REGIONS else region  # the regional STS endpoint, where one is known
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=functools.partial(
+            base._session.create_client, region_name=sts_region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
+        ),
+        source_credentials=base.get_credentials(),
+        role_arn=role.arn,
+        extra_args=extra,
+    )
+    core = botocore.session.Session()
+    core._credentials = botocore.credentials.DeferredRefreshableCredentials(  # type: ignore[attr-defined]
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+    return boto3.Session(botocore_session=core)
+
+
+def enabled_regions(target: Connection) -> list[str]:
+    """The regions enabled in the target's account (opt-in regions only where opted in), sorted."""
+    from tdgc.pacing import Pacer
+
+    ec2 = target.in_region(target.session.region_name or "us-east-1").client("ec2", Pacer({}))
+    answer = ec2.describe_regions(AllRegions=False)
+    return sorted(r["RegionName"] for r in answer.get("Regions", []))
+
+
+def parse_roles(arns: Sequence[str], role_file: str | None, external_id: str | None) -> list[Role]:
+    """Roles from --role-arn and --role-file, checked before any AWS call.
+
+    A role file has one target a line: `ROLE_ARN`, `ACCOUNT_ID ROLE_ARN` (the account is checked against
+    the ARN) or either followed by an external id for that account; `#` starts a comment.
+    """
+    if external_id is not None and not _EXTERNAL_ID.match(external_id):
+        raise UsageError("--external-id: 2 to 1224 letters, digits or +=,.@:/-_")
+    roles = [_role(arn, external_id, "--role-arn") for arn in arns]
+    if role_file:
+        try:
+            lines = Path(role_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise UsageError(f"--role-file {role_file}: cannot read ({why})") from None
+        for number, line in enumerate(lines, 1):
+            fields = line.split("#", 1)[0].replace(",", " ").split()
+            if not fields:
+                continue
+            where = f"{role_file}:{number}"
+            account = fields.pop(0) if fields[0].isdigit() else None
+            if not fields or len(fields) > 2:
+                raise UsageError(f"{where}: expected [ACCOUNT_ID] ROLE_ARN [EXTERNAL_ID]")
+            role = _role(fields[0], fields[1] if len(fields) == 2 else external_id, where)
+            if account is not None and account != role.account:
+                raise UsageError(f"{where}: account {account} does not match the role's account {role.account}")
+            roles.append(role)
+        if not roles:
+            raise UsageError(f"--role-file {role_file}: no roles in it")
+    if len({r.arn for r in roles}) != len(roles):
+        raise UsageError("the same role is given twice")
+    return roles
+
+
+def _role(arn: str, external_id: str | None, where: str) -> Role:
+    if not _ROLE_ARN.match(arn):
+        raise UsageError(f"{where}: {arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+    if external_id is not None and not _EXTERNAL_ID.match(external_id):
+        raise UsageError(f"{where}: the external id must be 2 to 1224 letters, digits or +=,.@:/-_")
+    return Role(arn, external_id)
 
 
 def _known_regions(session: boto3.Session) -> set[str]:

@@ -15,7 +15,9 @@ from typing import IO, Any
 
 import click
 
-from tdgc import __version__
+from tdgc import __version__, destination
+from tdgc.aws import Connection, parse_roles
+from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
@@ -42,11 +44,18 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("policy_file", required=False, metavar="[POLICY]"),
         click.option("--config", "config", metavar="FILE", help="Policy file (TOML); same as POLICY."),
         click.option("--region", "regions", multiple=True, metavar="REGION", help="Region (repeatable)."),
+        click.option("--all-regions", is_flag=True, help="Every region enabled in each account."),
+        click.option("--role-arn", "role_arns", multiple=True, metavar="ARN",
+                     help="Assume this role and run in its account (repeatable)."),
+        click.option("--role-file", metavar="FILE",
+                     help="Roles to assume, one a line: [ACCOUNT_ID] ROLE_ARN [EXTERNAL_ID]."),
+        click.option("--external-id", metavar="ID", help="External id for assuming the roles."),
         click.option("--profile", metavar="NAME", help="AWS profile."),
         click.option("--endpoint-url", metavar="URL", help="ECS endpoint (AWS_ENDPOINT_URL is honoured too)."),
         click.option("--output", "output", type=click.Choice(FORMATS),
                      help="Report format; default: table on a terminal, json otherwise."),
-        click.option("--report", "report_path", metavar="PATH", help="Also write the report to PATH."),
+        click.option("--report", "report_path", metavar="PATH|DIR|s3://BUCKET/PREFIX/",
+                     help="Also write the report there (a directory or prefix gets a timestamped name)."),
         click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True),
         click.option("-v", "--verbose", is_flag=True, help="Log every action (console logs show warnings only)."),
         click.option("--family", "families", multiple=True, metavar="GLOB", help="Only these families."),
@@ -171,9 +180,12 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
     configure(kw["log_format"], level=logging.INFO if kw["verbose"] or kw["log_format"] == "json" else logging.WARNING)
     policy = _policy(kw)
     fmt = kw["output"] or ("table" if sys.stdout.isatty() else "json")
+    roles = parse_roles(kw["role_arns"], kw["role_file"], kw["external_id"])
+    if kw["external_id"] and not roles:
+        raise UsageError("--external-id needs --role-arn or --role-file")
     options = RunOptions(
-        policy=policy, apply=apply, regions=tuple(kw["regions"]), profile=kw["profile"],
-        endpoint_url=kw["endpoint_url"], archive=kw.get("archive"),
+        policy=policy, apply=apply, regions=tuple(kw["regions"]), all_regions=kw["all_regions"],
+        roles=tuple(roles), profile=kw["profile"], endpoint_url=kw["endpoint_url"], archive=kw.get("archive"),
         time_budget=kw["time_budget"].seconds_from(datetime.now(UTC)) if kw["time_budget"] else None,
     )  # fmt: skip
     if apply and (kw["plan_file"] or not kw["yes"]):
@@ -182,11 +194,13 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
         if approved is None:
             return EXIT_OK
         options = replace(options, approved=approved)
-    with _writers(fmt, kw["report_path"]) as writers:
+    with _writers(fmt, kw["report_path"], options, "apply" if apply else "plan") as writers:
         result = run(options, writers, progress=_progress())
     _progress_done()
-    for region in result.refused:
-        click.echo(f"tdgc: {region}: apply refused: references could not be read (see the report)", err=True)
+    for target in result.refused:
+        click.echo(f"tdgc: {target}: apply refused: references could not be read (see the report)", err=True)
+    for failure in result.failed:
+        click.echo(f"tdgc: {failure}", err=True)
     return result.exit_code
 
 
@@ -271,14 +285,18 @@ def _difference(reviewed: dict[str, Action], planned: dict[str, Action]) -> str:
 
 
 @contextlib.contextmanager
-def _writers(fmt: str, report_path: str | None) -> Iterator[Sequence[Writer]]:
+def _writers(fmt: str, report: str | None, options: RunOptions, mode: str) -> Iterator[Sequence[Writer]]:
     with contextlib.ExitStack() as stack:
         writers = [make_writer(fmt, sys.stdout)]
-        if report_path:
-            try:
-                file: IO[str] = stack.enter_context(open(report_path, "w", encoding="utf-8", newline=""))
-            except OSError as exc:
-                raise UsageError(f"--report {report_path}: cannot write ({exc.strerror})") from None
+        if report:
+            s3 = None
+            if report.startswith("s3://"):
+                caller = aws_session(options.profile)
+                region = options.regions[0] if options.regions else caller.region_name or "us-east-1"
+                s3 = Connection(caller, region, options.endpoint_url)
+            location = destination.resolve(report, destination.report_name(mode, datetime.now(UTC), fmt))
+            destination.check(location, s3)
+            file: IO[str] = stack.enter_context(destination.open_report(location, s3))
             writers.append(make_writer(fmt, file))
         yield writers
 

@@ -53,6 +53,29 @@ class Summary:
         return out
 
 
+TARGET_STATUSES = ("ok", "failed", "refused", "deferred")
+
+
+@dataclass
+class TargetSection:
+    """One target's part of the report: an account (when a role is assumed) in a region.
+
+    `status`: `ok`; `failed` (an AWS error stopped this target; `error` says which, the others went on);
+    `refused` (apply changed nothing here: references incomplete); `deferred` (the time budget ran out first).
+    """
+
+    target: str
+    account: str | None
+    region: str
+    status: str = "ok"
+    error: str | None = None
+    summary: Summary = field(default_factory=Summary)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "account": self.account, "region": self.region, "status": self.status,
+                "error": self.error, "summary": self.summary.to_dict()}  # fmt: skip
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -78,6 +101,9 @@ class Writer:
 
     def start(self, header: Mapping[str, Any]) -> None:
         self.header = dict(header)
+
+    def begin_target(self, section: TargetSection) -> None:
+        """The pages that follow belong to this target (until the next one begins)."""
 
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
         raise NotImplementedError
@@ -113,8 +139,7 @@ class JsonWriter(Writer):
         while chunk := self._spool.read(1 << 16):
             self.out.write(chunk)
         self._spool.close()
-        tail = {"notes": report.notes, "incomplete": report.incomplete, "summary": report.summary.to_dict()}
-        self.out.write("\n], " + json.dumps(tail)[1:] + "\n")
+        self.out.write("\n], " + json.dumps(report.tail())[1:] + "\n")
         super().finish(report)
 
 
@@ -126,9 +151,7 @@ class JsonlWriter(Writer):
             self.out.write(json.dumps({"type": "outcome", **outcome_dict(o)}) + "\n")
 
     def finish(self, report: Report) -> None:
-        line = {"type": "summary", **self.header, "notes": report.notes, "incomplete": report.incomplete,
-                "summary": report.summary.to_dict()}  # fmt: skip
-        self.out.write(json.dumps(line) + "\n")
+        self.out.write(json.dumps({"type": "summary", **self.header, **report.tail()}) + "\n")
         super().finish(report)
 
 
@@ -158,6 +181,15 @@ class _FamilyRow:
     more: int = 0
 
 
+@dataclass
+class _Section:
+    """What the table shows of one target."""
+
+    target: TargetSection | None = None
+    families: dict[str, _FamilyRow] = field(default_factory=dict)
+    in_use: list[str] = field(default_factory=list)  # the first few revisions kept because something uses them
+
+
 class TableWriter(Writer):
     """For people: a per-family summary and the actions with their reasons, in 80 columns."""
 
@@ -166,21 +198,30 @@ class TableWriter(Writer):
     def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
         super().__init__(out)
         self.markdown = markdown
-        self._families: dict[str, _FamilyRow] = {}
+        self._sections: list[_Section] = []
         self._notable: Counter[str] = Counter()
-        self._in_use: list[str] = []  # the first few revisions kept because something uses them
+
+    def begin_target(self, section: TargetSection) -> None:
+        self._sections.append(_Section(section))
+
+    @property
+    def _current(self) -> _Section:
+        if not self._sections:
+            self._sections.append(_Section())
+        return self._sections[-1]
 
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
         by_arn = {o.arn: o for o in outcomes}
+        current = self._current
         for d in decisions:
-            row = self._families.setdefault(d.revision.family, _FamilyRow())
+            row = current.families.setdefault(d.revision.family, _FamilyRow())
             outcome = by_arn.get(d.revision.arn)
             row.counts.count([d], [outcome] if outcome else [])
             if d.action is Action.KEEP:
                 if "time known" in d.reason or d.protected:
                     self._notable[_note_for(d)] += 1
-                if d.in_use_by and len(self._in_use) < IN_USE_SHOWN:
-                    self._in_use.append(self._in_use_line(d))
+                if d.in_use_by and len(current.in_use) < IN_USE_SHOWN:
+                    current.in_use.append(self._in_use_line(d))
                 continue
             if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
                 row.actions.append(self._action_line(d, outcome))
@@ -212,10 +253,37 @@ class TableWriter(Writer):
         w = self.out.write
         title = f"tdgc {mode} · {regions} · policy: {policy}"
         w(f"# {title}\n\n" if self.markdown else f"{_fit(title, self.WIDTH)}\n\n")
-        self._family_table(summary)
-        acting = [(name, row) for name, row in self._families.items() if row.actions]
+        sections = self._sections or [_Section()]
+        for section in sections:
+            if len(sections) > 1 and section.target is not None:
+                self._section_title(section.target)
+            self._section(section, section.target.summary if section.target else summary,
+                          "###" if len(sections) > 1 else "##")  # fmt: skip
+        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
+        lines += list(notes)
+        if lines:
+            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
+            for line in lines:
+                w(f"- {line}\n" if self.markdown else f"  {line}\n")
+        w("\n" + self._closing(summary, mode) + "\n")
+        if len(report.targets) > 1:
+            w(_targets_line(report.targets) + "\n")
+        if report.incomplete:
+            w("INCOMPLETE: some references could not be read; see Notes.\n")
+        super().finish(report)
+
+    def _section_title(self, target: TargetSection) -> None:
+        status = "" if target.status == "ok" else f" · {target.status}" + (f": {target.error}" if target.error else "")
+        text = f"{target.target}{status}"
+        self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
+
+    def _section(self, section: _Section, summary: Summary, level: str) -> None:
+        w = self.out.write
+        self._family_table(section.families, summary)
+        acting = [(name, row) for name, row in section.families.items() if row.actions]
         if acting:
-            w("\n## Actions\n\n| action | revision | reason |\n|---|---|---|\n" if self.markdown else "\nActions\n")
+            heading = f"\n{level} Actions\n\n| action | revision | reason |\n|---|---|---|\n"
+            w(heading if self.markdown else "\nActions\n")
             for name, row in acting:
                 for line in row.actions:
                     w(line + "\n")
@@ -224,28 +292,15 @@ class TableWriter(Writer):
                     w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
             if any(row.more for _, row in acting) and not self.markdown:
                 w("  (every decision: --output json, jsonl or csv)\n")
-        if self._in_use:
-            w(
-                "\n## In use, kept\n\n| action | revision | reason |\n|---|---|---|\n"
-                if self.markdown
-                else "\nIn use, kept\n"
-            )
-            for line in self._in_use:
+        if section.in_use:
+            heading = f"\n{level} In use, kept\n\n| revision | in use by |\n|---|---|\n"
+            w(heading if self.markdown else "\nIn use, kept\n")
+            for line in section.in_use:
                 w(line + "\n")
-        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
-        lines += list(notes)
-        if lines:
-            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
-            for line in lines:
-                w(f"- {line}\n" if self.markdown else f"  {line}\n")
-        w("\n" + self._closing(summary, mode) + "\n")
-        if report.incomplete:
-            w("INCOMPLETE: some references could not be read; see Notes.\n")
-        super().finish(report)
 
-    def _family_table(self, summary: Summary) -> None:
+    def _family_table(self, families: Mapping[str, _FamilyRow], summary: Summary) -> None:
         w = self.out.write
-        rows = sorted(self._families.items())
+        rows = sorted(families.items())
         hidden = 0
         if len(rows) > FAMILIES_SHOWN:
             shown = [(n, r) for n, r in rows if r.counts.deregister or r.counts.delete or r.counts.protected]
@@ -283,6 +338,11 @@ class TableWriter(Writer):
                 f"{r['failed']:,} failed, {r['skipped']:,} skipped.")  # fmt: skip
 
 
+def _targets_line(targets: Sequence[TargetSection]) -> str:
+    counts = Counter(t.status for t in targets)
+    return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s}" for s in TARGET_STATUSES if counts[s]) + "."
+
+
 def _note_for(d: Decision) -> str:
     if d.protected and d.in_use_by:
         return "kept because in use"
@@ -315,17 +375,34 @@ class Report:
         self.summary = Summary()
         self.notes: list[str] = []
         self.incomplete: list[str] = []  # what could not be read, so the decisions may miss a reference
+        self.targets: list[TargetSection] = []
         self.header = {"version": REPORT_VERSION, **header}
         for writer in self.writers:
             writer.start(self.header)
 
+    def begin_target(self, target: str, account: str | None, region: str) -> TargetSection:
+        section = TargetSection(target, account, region)
+        self.targets.append(section)
+        for writer in self.writers:
+            writer.begin_target(section)
+        return section
+
     def family_seen(self) -> None:
         self.summary.families += 1
+        if self.targets:
+            self.targets[-1].summary.families += 1
 
     def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome] = ()) -> None:
         self.summary.count(decisions, outcomes)
+        if self.targets:
+            self.targets[-1].summary.count(decisions, outcomes)
         for writer in self.writers:
             writer.add(decisions, outcomes)
+
+    def tail(self) -> dict[str, Any]:
+        """What the machine formats write after the decisions: notes, targets and the summary."""
+        return {"notes": self.notes, "incomplete": self.incomplete, "targets": [t.to_dict() for t in self.targets],
+                "summary": self.summary.to_dict()}  # fmt: skip
 
     def finish(self) -> Summary:
         for writer in self.writers:

@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import botocore.exceptions
@@ -16,14 +16,14 @@ import structlog
 from tdgc import TOOL, __version__
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
-from tdgc.aws import Connection, connect, error_text
-from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError, TdgcError
+from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text
+from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError
 from tdgc.family import decide_pages
 from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import References, discover
-from tdgc.report import Report, Summary, Writer
+from tdgc.report import Report, Summary, TargetSection, Writer
 from tdgc.scan import ScanError, Scanner
 
 log = structlog.get_logger("tdgc.run")
@@ -37,6 +37,8 @@ class RunOptions:
     policy: Policy
     apply: bool = False
     regions: tuple[str, ...] = ()
+    all_regions: bool = False  # every region enabled in each account
+    roles: tuple[Role, ...] = ()  # assume each in turn (a member account each); none: the caller's account
     profile: str | None = None
     endpoint_url: str | None = None
     archive: str | None = None  # a directory or s3://bucket/prefix
@@ -52,15 +54,12 @@ class RunOptions:
 class RunResult:
     summary: Summary
     exit_code: int
-    refused: list[str]  # regions where apply changed nothing because references were incomplete
+    refused: list[str]  # targets where apply changed nothing because references were incomplete
+    failed: list[str] = field(default_factory=list)  # "TARGET: AWS error, …" for each target an error stopped
+    targets: list[TargetSection] = field(default_factory=list)
 
 
-class RunAborted(TdgcError):
-    """AWS stopped the run part-way: exit 2 if nothing was changed yet, else 1."""
-
-    def __init__(self, message: str, mutated: bool) -> None:
-        super().__init__(message)
-        self.exit_code = EXIT_ACTIONS_FAILED if mutated else EXIT_USAGE
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ScanError)
 
 
 def run(
@@ -73,19 +72,27 @@ def run(
     pacer_factory: Callable[[Mapping[str, float]], Pacer] = Pacer,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
+    """Plan (or apply) every target in turn: each account in each region, one report with a section for each.
+
+    An AWS error stops only the target it happened in; the others go on, and the exit status says so.
+    """
     started = clock()
     policy = options.policy
     if options.apply and policy.safety.require_archive and not options.archive:
         raise GuardError("the policy requires an archive (require_archive = true): pass --archive DIR or s3://...")
-    targets = list(connections) if connections else connect(options.profile, options.regions, options.endpoint_url)
-    archive = open_archive(options.archive, targets[0]) if options.archive and options.apply else None
+    targets = list(connections) if connections else connect(
+        options.profile, options.regions, options.endpoint_url, roles=options.roles, all_regions=options.all_regions
+    )  # fmt: skip
+    # The archive lives with the caller (a central bucket), not in the member accounts.
+    archive = open_archive(options.archive, _caller(targets[0])) if options.archive and options.apply else None
     if archive:
         archive.check()
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
+    regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
     report = Report(writers, {
         "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
-        "regions": [t.region for t in targets], "policy": policy.to_dict(),
+        "regions": regions, "policy": policy.to_dict(),
     })  # fmt: skip
     budget = Budget(
         policy.safety.max_actions,
@@ -93,25 +100,65 @@ def run(
         reserve=reserve_for(options.time_budget) if options.time_budget is not None else 0.0,
         clock=clock,
     )
-    refused: list[str] = []
-    log.info("run started", mode=mode, regions=[t.region for t in targets], policy=policy.source)
-    try:
-        for target in targets:
-            region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
-            if not region.run(progress):
-                refused.append(target.region)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ScanError) as exc:
-        mutated = any(report.summary.results[r.value] for r in (Result.DONE, Result.PENDING))
-        message = f"AWS error, run stopped: {error_text(exc)}"
-        report.notes.append(message + ("" if mutated else "; nothing was changed"))
-        report.finish()
-        log.error("run stopped", error=error_text(exc))
-        raise RunAborted(message + ("" if mutated else " (nothing was changed)"), mutated) from None
+    log.info("run started", mode=mode, targets=[t.label for t in targets], policy=policy.source)
+    for account in targets:
+        for target in _regions_of(account, report):
+            section = report.begin_target(target.label, target.account, target.region)
+            if budget.out_of_time():
+                section.status = "deferred"
+                report.notes.append(f"{target.label}: time budget reached before this target; the next run goes on")
+                continue
+            budget.resume()  # a target that failed stopped its own lanes, not the next target's
+            try:
+                region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
+                if not region.run(progress):
+                    section.status = "refused"
+            except _AWS_ERRORS as exc:
+                _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
     summary = report.finish()
     counts = summary.to_dict()
-    log.info("run finished", mode=mode, **counts.pop("results"), **counts, incomplete=report.incomplete)
-    code = EXIT_GUARD if refused else EXIT_ACTIONS_FAILED if summary.results[Result.FAILED.value] else EXIT_OK
-    return RunResult(summary, code, refused)
+    statuses = {t.target: t.status for t in report.targets}
+    log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
+             incomplete=report.incomplete)  # fmt: skip
+    refused = [t.target for t in report.targets if t.status == "refused"]
+    mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
+    unchanged = "" if mutated else " (nothing was changed)"
+    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
+              if t.status == "failed"]  # fmt: skip
+    if failed and len(failed) == len(report.targets) and not mutated:
+        code = EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
+    elif refused:
+        code = EXIT_GUARD
+    elif failed or summary.results[Result.FAILED.value]:
+        code = EXIT_ACTIONS_FAILED
+    else:
+        code = EXIT_OK
+    return RunResult(summary, code, refused, failed, report.targets)
+
+
+def _caller(target: Connection) -> Connection:
+    """The caller's own connection (no assumed role), in a concrete region."""
+    session = target.caller or target.session
+    region = target.region if target.region != ALL_REGIONS else session.region_name or "us-east-1"
+    return Connection(session, region, target.endpoint_url)
+
+
+def _regions_of(account: Connection, report: Report) -> list[Connection]:
+    """The account's targets: itself, or with --all-regions one per region enabled in it."""
+    if account.region != ALL_REGIONS:
+        return [account]
+    try:
+        return [account.in_region(region) for region in enabled_regions(account)]
+    except _AWS_ERRORS as exc:
+        _failed(report, report.begin_target(account.label, account.account, ALL_REGIONS), exc, alone=False)
+        return []
+
+
+def _failed(report: Report, section: TargetSection, exc: BaseException, *, alone: bool) -> None:
+    section.status, section.error = "failed", error_text(exc)
+    others = "" if alone else "; the other targets went on"
+    report.notes.append(f"{section.target}: AWS error, stopped there: {section.error}{others}")
+    log.error("target failed", target=section.target, error=section.error)
 
 
 def reserve_for(time_budget: float) -> float:
@@ -210,16 +257,16 @@ class _Region:
     def _out_of_time(self, where: str) -> bool:
         if not self.budget.out_of_time():
             return False
-        self.report.notes.append(f"{self.target.region}: time budget reached {where}; the next run goes on "
+        self.report.notes.append(f"{self.target.label}: time budget reached {where}; the next run goes on "
                                  "from the account as it is")  # fmt: skip
-        log.warning("time budget reached", region=self.target.region, where=where)
+        log.warning("time budget reached", target=self.target.label, where=where)
         return True
 
     def _read_references(self) -> None:
         sources = self.policy.safety.references
         self.refs.refresh_from(discover(self.target, sources, self.pacer) if sources else References())
         self.refs_read_at = self.clock()
-        refs, region = self.refs, self.target.region
+        refs, region = self.refs, self.target.label
         if refs.failed:
             problem = f"{region}: references incomplete: {refs.failure_text()}"
             if problem not in self.report.incomplete:  # a refresh that fails the same way says nothing new

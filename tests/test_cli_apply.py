@@ -64,12 +64,12 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
     assert len(batches) == 4 + 3 + 1  # big: 40, dbt-run: 30, tagged: 2
     for arn in account.of("delete"):
         family, revision = arn.rsplit("/", 1)[1].split(":")
-        saved = json.loads((archive / family / f"{revision}.json").read_text())
+        saved = json.loads((archive / "123456789012" / "us-east-1" / family / f"{revision}.json").read_text())
         assert saved["taskDefinition"]["taskDefinitionArn"] == arn
         assert saved["taskDefinition"]["containerDefinitions"][0]["image"]
         assert saved["tdgc"]["arn"] == arn and saved["tdgc"]["region"] == "us-east-1"
         assert "tags" in saved
-    assert {json.loads(p.read_text())["tags"][0]["value"] for p in (archive / "tagged").glob("*.json")} == {"a"}
+    assert {json.loads(p.read_text())["tags"][0]["value"] for p in (archive / "123456789012" / "us-east-1" / "tagged").glob("*.json")} == {"a"}
 
     with freeze_time(NOW):
         again = tdgc("plan", policy, "--output", "json", *FAST).json()["summary"]
@@ -110,8 +110,8 @@ def test_a_revision_that_cannot_be_archived_is_not_deleted(
     tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
 ) -> None:
     archive = tmp_path / "a"
-    archive.mkdir()
-    (archive / "tagged").write_text("a file where the family's folder would go")
+    (archive / "123456789012" / "us-east-1").mkdir(parents=True)
+    (archive / "123456789012" / "us-east-1" / "tagged").write_text("a file where the family's folder would go")
     ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--archive", str(archive), "--output", "json", *FAST)
     assert ran.code == 1
     failed = {o["arn"] for o in ran.json()["outcomes"] if o["result"] == "failed"}

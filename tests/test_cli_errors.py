@@ -114,7 +114,7 @@ def test_unwritable_report_and_archive(tdgc: Any, sim: Simulator, tmp_path: Path
     seeded(sim)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_refused(tdgc("apply", "--yes", "--report", str(blocker / "r.json"), *FAST), "--report")
+    assert_refused(tdgc("apply", "--yes", "--report", str(blocker / "r.json"), *FAST), "report ")
     assert_refused(tdgc("apply", "--yes", "--archive", str(blocker / "dir"), *FAST), "--archive")
     assert sim.mutating_calls() == 0
 
@@ -126,8 +126,8 @@ def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
     ran = tdgc("apply", "--yes", "--output", "json", *FAST)
     assert ran.code == 2
     assert ran.err.strip().splitlines()[-1] == (
-        "tdgc: AWS error, run stopped: UnrecognizedClientException: The security token included in the request "
-        "is invalid. (nothing was changed)"
+        "tdgc: us-east-1: AWS error, stopped there: UnrecognizedClientException: The security token included in "
+        "the request is invalid. (nothing was changed)"
     )
     assert sim.mutating_calls() == 0
 

@@ -51,10 +51,10 @@ def test_round_trip(where: str, tdgc: Any, sim: Simulator, tmp_path: Path) -> No
     original = registered_content(ecs, old)
     if where == "s3":
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="td-archive")
-        archive, archived = "s3://td-archive/tdgc/", "s3://td-archive/tdgc/etl/1.json"
+        archive, archived = "s3://td-archive/tdgc/", "s3://td-archive/tdgc/123456789012/us-east-1/etl/1.json"
     else:
         archive = str(tmp_path / "archive")
-        archived = str(tmp_path / "archive" / "etl" / "1.json")
+        archived = str(tmp_path / "archive" / "123456789012" / "us-east-1" / "etl" / "1.json")
 
     applied = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--archive", archive, "--output", "json", *FAST)
     assert applied.code == 0, applied.err

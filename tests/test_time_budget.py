@@ -39,7 +39,8 @@ def test_a_budget_too_short_for_anything_still_ends_cleanly(tdgc: Any, sim: Simu
     assert ran.code == 0
     report = ran.json()
     assert report["decisions"] == [] and sim.mutating_calls() == 0
-    assert any("time budget reached before family" in note for note in report["notes"])
+    assert any("time budget reached before" in note for note in report["notes"])
+    assert [t["status"] for t in report["targets"]] == ["deferred"]
 
 
 def test_repeated_short_runs_converge_to_the_full_result(sim: Simulator, account: Expected, tmp_path: Path) -> None:

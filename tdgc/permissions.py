@@ -1,0 +1,61 @@
+"""The IAM actions tdgc calls, by purpose: the one list the README, SAM template and Terraform module agree with.
+
+`python -m tdgc.permissions` prints the policy document (tests hold the templates to this list).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Statement id -> actions. Read-only first: `plan` needs only SCAN and REFERENCES.
+SCAN = ("ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
+REFERENCES = (
+    "ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
+    "events:ListEventBuses", "events:ListRules", "events:ListTargetsByRule",
+    "scheduler:ListSchedules", "scheduler:GetSchedule",
+    "states:ListStateMachines", "states:ListStateMachineVersions", "states:DescribeStateMachine",
+    "cloudformation:ListStacks", "cloudformation:ListStackResources",
+)  # fmt: skip
+APPLY = ("ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions")
+REGIONS = ("ec2:DescribeRegions",)  # --all-regions: the regions enabled in the account
+# On the archive / report bucket: objects are written, then their head read back.
+ARCHIVE_OBJECTS = ("s3:PutObject", "s3:GetObject")
+ARCHIVE_BUCKET = ("s3:ListBucket",)
+# A central run that assumes a role in each member account.
+ASSUME = ("sts:AssumeRole",)
+# The Lambda reading its policy from Parameter Store.
+POLICY_PARAMETER = ("ssm:GetParameter",)
+
+ACCOUNT_WIDE: Mapping[str, Sequence[str]] = {
+    "Scan": SCAN, "References": REFERENCES, "Apply": APPLY, "Regions": REGIONS,
+}  # fmt: skip
+
+
+def actions() -> list[str]:
+    """Every action any part of tdgc's scheduled run may call, sorted."""
+    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ASSUME, *POLICY_PARAMETER)
+    return sorted(set(every))
+
+
+def policy_document(bucket: str | None = None, role_arns: Sequence[str] = ()) -> dict[str, Any]:
+    """The least-privilege policy of a run: account-wide reads and mutations, the bucket, the roles."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": sid, "Effect": "Allow", "Action": list(acts), "Resource": "*"} for sid, acts in ACCOUNT_WIDE.items()
+    ]
+    if bucket:
+        statements += [
+            {"Sid": "ArchiveObjects", "Effect": "Allow", "Action": list(ARCHIVE_OBJECTS),
+             "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Sid": "ArchiveBucket", "Effect": "Allow", "Action": list(ARCHIVE_BUCKET),
+             "Resource": f"arn:aws:s3:::{bucket}"},
+        ]  # fmt: skip
+    if role_arns:
+        statements.append({"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": list(ASSUME),
+                           "Resource": list(role_arns)})  # fmt: skip
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+if __name__ == "__main__":
+    print(json.dumps(policy_document(), indent=2))
