@@ -168,6 +168,14 @@ def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: st
     return boto3.Session(botocore_session=core)
 
 
+def whoami(target: Connection) -> str:
+    """The account the target's credentials act in (assuming its role, if it has one)."""
+    from tdgc.pacing import Pacer
+
+    account: str = target.client("sts", Pacer({})).get_caller_identity()["Account"]
+    return account
+
+
 def enabled_regions(target: Connection) -> list[str]:
     """The regions enabled in the target's account (opt-in regions only where opted in), sorted."""
     from tdgc.pacing import Pacer

@@ -267,6 +267,12 @@ def load_policy(path: str | None = None, overrides: Overrides | None = None) -> 
     return apply_overrides(policy, overrides or Overrides())
 
 
+def parse_policy(text: str, source: str, overrides: Overrides | None = None) -> Policy:
+    """A policy from TOML text that came from elsewhere (an environment variable, a parameter);
+    errors name `source` as they would a file."""
+    return apply_overrides(_parse(text, source), overrides or Overrides())
+
+
 def _read_file(path: str) -> Policy:
     file = Path(path)
     try:
@@ -279,6 +285,10 @@ def _read_file(path: str) -> Policy:
         raise PolicyError("is not UTF-8 text", source=path) from None
     except OSError as exc:
         raise PolicyError(f"cannot read: {exc.strerror}", source=path) from None
+    return _parse(text, path)
+
+
+def _parse(text: str, path: str) -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

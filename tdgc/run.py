@@ -16,7 +16,7 @@ import structlog
 from tdgc import TOOL, __version__
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
-from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text
+from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text, whoami
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError
 from tdgc.family import decide_pages
 from tdgc.model import Action, Decision, Outcome, Result, Status
@@ -57,6 +57,8 @@ class RunResult:
     refused: list[str]  # targets where apply changed nothing because references were incomplete
     failed: list[str] = field(default_factory=list)  # "TARGET: AWS error, …" for each target an error stopped
     targets: list[TargetSection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
 
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ScanError)
@@ -110,11 +112,16 @@ def run(
                 continue
             budget.resume()  # a target that failed stopped its own lanes, not the next target's
             try:
+                if target.role:
+                    whoami(target)  # a role that cannot be assumed fails here, not as every source unreadable
                 region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
                 if not region.run(progress):
                     section.status = "refused"
             except _AWS_ERRORS as exc:
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
+    deferred = report.summary.results[Result.SKIPPED.value]
+    if deferred and budget.out_of_time() and not any("time budget reached" in note for note in report.notes):
+        report.notes.append("time budget reached: what was not done is deferred to the next run")
     summary = report.finish()
     counts = summary.to_dict()
     statuses = {t.target: t.status for t in report.targets}
@@ -133,7 +140,7 @@ def run(
         code = EXIT_ACTIONS_FAILED
     else:
         code = EXIT_OK
-    return RunResult(summary, code, refused, failed, report.targets)
+    return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete)
 
 
 def _caller(target: Connection) -> Connection:

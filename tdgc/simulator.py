@@ -48,6 +48,7 @@ from tdgc.pacing import AWS_BUCKETS, CATEGORY
 
 DEFAULT_ACCOUNT = "123456789012"
 READ_PREFIXES = ("List", "Describe", "Get", "Head")
+SESSION_OPERATIONS = {"AssumeRole", "GetCallerIdentity"}
 _ACTIVE: Simulator | None = None
 _BUCKET_LOCK = threading.Lock()
 
@@ -85,6 +86,7 @@ class Simulator:
         self.calls: Counter[str] = Counter()
         # Every mutating request (operation, parameters), in order, including those answered with an error.
         self.mutations: list[tuple[str, dict[str, Any]]] = []
+        self.sessions: list[tuple[str, dict[str, Any]]] = []  # AssumeRole requests, with their parameters
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
         self._after: dict[str, list[Callable[[], None]]] = defaultdict(list)
@@ -144,8 +146,8 @@ class Simulator:
         self.mutations.clear()
         self.clear_faults()
 
-    def backend(self, region: str | None = None) -> EC2ContainerServiceBackend:
-        return ecs_backends[self.account_id][region or self.region]
+    def backend(self, region: str | None = None, account: str | None = None) -> EC2ContainerServiceBackend:
+        return ecs_backends[account or self.account_id][region or self.region]
 
     # ---- calls and faults ----
 
@@ -239,13 +241,14 @@ class Simulator:
         tags: Mapping[str, str] | None = None,
         image: str = "public.ecr.aws/docker/library/busybox:latest",
         region: str | None = None,
+        account: str | None = None,
     ) -> str:
         """Add one revision straight into the backend (fast: no HTTP), backdated as given.
 
         `registered_at=None` makes an old revision without timestamps, as ECS reports some. Within a family
         `registeredAt` must not decrease as revisions are added, as in ECS.
         """
-        backend = self.backend(region)
+        backend = self.backend(region, account)
         td: Any = backend.register_task_definition(  # moto's model plus the attributes ECS has and moto lacks
             family=family,
             container_definitions=[{"name": "main", "image": image, "memory": 512, "essential": True}],
@@ -276,8 +279,9 @@ class Simulator:
         self._index.clear()
         return gone
 
-    def revisions(self, status: str | None = None, region: str | None = None) -> Iterator[TaskDefinition]:
-        for revisions in self.backend(region).task_definitions.values():
+    def revisions(self, status: str | None = None, region: str | None = None,
+                  account: str | None = None) -> Iterator[TaskDefinition]:  # fmt: skip
+        for revisions in self.backend(region, account).task_definitions.values():
             for td in revisions.values():
                 if status is None or td.status == status:
                     yield td
@@ -294,7 +298,9 @@ def _call_action(self: BaseResponse) -> Any:
     sim = _sim()
     operation = self._get_action()
     sim.calls[f"{self.service_name}:{operation}"] += 1
-    if not operation.startswith(READ_PREFIXES):
+    if operation in SESSION_OPERATIONS:  # credentials, not a change to the account
+        sim.sessions.append((operation, dict(self._get_params())))
+    elif not operation.startswith(READ_PREFIXES):
         sim.mutations.append((operation, dict(self._get_params())))
     fault = sim._take_fault(operation)
     if fault is None and sim._throttles(self.service_name or "", operation, self.current_account, self.region):

@@ -69,7 +69,8 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
         assert saved["taskDefinition"]["containerDefinitions"][0]["image"]
         assert saved["tdgc"]["arn"] == arn and saved["tdgc"]["region"] == "us-east-1"
         assert "tags" in saved
-    assert {json.loads(p.read_text())["tags"][0]["value"] for p in (archive / "123456789012" / "us-east-1" / "tagged").glob("*.json")} == {"a"}
+    tagged = (archive / "123456789012" / "us-east-1" / "tagged").glob("*.json")
+    assert {json.loads(p.read_text())["tags"][0]["value"] for p in tagged} == {"a"}
 
     with freeze_time(NOW):
         again = tdgc("plan", policy, "--output", "json", *FAST).json()["summary"]
