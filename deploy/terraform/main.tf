@@ -1,0 +1,198 @@
+# tdgc as a Lambda function that EventBridge Scheduler runs: the same deployment as deploy/sam/template.yaml.
+
+locals {
+  # The actions tdgc calls, by purpose (tdgc/permissions.py; tests keep the two equal).
+  permissions = jsondecode(file("${path.module}/permissions.json"))
+
+  partition = data.aws_arn.dead_letters.partition
+  region    = data.aws_arn.dead_letters.region
+  account   = data.aws_arn.dead_letters.account
+
+  tdgc_statements = concat(
+    [for sid, actions in local.permissions.account_wide : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
+    var.archive_bucket == null ? [] : [
+      { Sid = "ArchiveObjects", Effect = "Allow", Action = local.permissions.archive_objects, Resource = "arn:${local.partition}:s3:::${var.archive_bucket}/*" },
+      { Sid = "ArchiveBucket", Effect = "Allow", Action = local.permissions.archive_bucket, Resource = "arn:${local.partition}:s3:::${var.archive_bucket}" },
+    ],
+    length(var.member_role_arns) == 0 ? [] : [
+      { Sid = "AssumeMemberRoles", Effect = "Allow", Action = local.permissions.assume, Resource = var.member_role_arns },
+    ],
+    var.policy_parameter_name == null ? [] : [
+      { Sid = "PolicyParameter", Effect = "Allow", Action = local.permissions.policy_parameter, Resource = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${var.policy_parameter_name}" },
+    ],
+  )
+
+  # Only what is set: the handler treats a missing variable as "use the default". TDGC_REPORT ends in a
+  # slash, which makes it a folder: each run's report gets a name of its own inside it.
+  environment = { for key, value in {
+    TDGC_DRY_RUN          = tostring(var.dry_run)
+    TDGC_POLICY           = var.policy_text
+    TDGC_POLICY_PARAMETER = var.policy_parameter_name
+    TDGC_POLICY_FILE      = var.policy_file
+    TDGC_REGIONS          = length(var.regions) > 0 ? join(",", var.regions) : null
+    TDGC_ROLE_ARNS        = length(var.member_role_arns) > 0 ? join(",", var.member_role_arns) : null
+    TDGC_EXTERNAL_ID      = var.external_id
+    TDGC_ARCHIVE          = var.archive_bucket == null ? null : "s3://${var.archive_bucket}/${var.archive_prefix}"
+    TDGC_REPORT           = var.archive_bucket == null ? null : "s3://${var.archive_bucket}/${var.report_prefix}/"
+  } : key => value if value != null }
+}
+
+# Partition, region and account from an ARN the module makes: no API call, and the same in provider 5 and 6.
+data "aws_arn" "dead_letters" {
+  arn = aws_sqs_queue.dead_letters.arn
+}
+
+# One queue for both ways a run can be lost: the schedule could not hand the event to Lambda, or Lambda
+# dropped it (the run failed, or it waited too long behind the previous run). Alarm on its depth.
+resource "aws_sqs_queue" "dead_letters" {
+  name                      = "${var.name}-dead-letters"
+  message_retention_seconds = 1209600 # 14 days, the most SQS keeps: time to notice
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_in_days
+  tags              = var.tags
+}
+
+resource "aws_iam_role" "function" {
+  name = "${var.name}-function"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "lambda.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+  tags = var.tags
+}
+
+# What tdgc itself calls. Apply is granted in a dry run too, so that dry_run can change without touching IAM.
+resource "aws_iam_role_policy" "tdgc" {
+  name   = "tdgc"
+  role   = aws_iam_role.function.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.tdgc_statements })
+}
+
+# What Lambda itself needs for this function: its own log group and the failure queue, nothing wider.
+resource "aws_iam_role_policy" "runtime" {
+  name = "runtime"
+  role = aws_iam_role.function.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Sid = "Logs", Effect = "Allow", Action = ["logs:CreateLogStream", "logs:PutLogEvents"], Resource = "${aws_cloudwatch_log_group.function.arn}:*" },
+      { Sid = "FailedInvocations", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = aws_sqs_queue.dead_letters.arn },
+    ]
+  })
+}
+
+resource "aws_lambda_function" "this" {
+  function_name    = var.name
+  description      = "tdgc, the garbage collector for ECS task-definition revisions"
+  filename         = var.package_path
+  source_code_hash = filebase64sha256(var.package_path)
+  handler          = "tdgc.lambda_handler.handler"
+  runtime          = "python3.13"
+  architectures    = ["arm64"] # tdgc is pure Python: Graviton costs less for the same work
+  # tdgc waits on the ECS rate limits, not on CPU, and holds about 60 MB however large the account (it
+  # streams family by family), so 256 MB is ample; more memory would buy CPU it cannot use.
+  memory_size = 256
+  # Lambda's maximum. The handler takes its time budget from the context and stops cleanly before the end;
+  # what it did not reach, the next run does (tdgc keeps no state: the account is the state).
+  timeout = 900
+  # One run at a time: two runs would only compete for the same ECS rate limits.
+  reserved_concurrent_executions = 1
+  role                           = aws_iam_role.function.arn
+
+  environment {
+    variables = local.environment
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    # The handler refuses two policy sources at every run: refuse them at plan time instead.
+    precondition {
+      condition     = length(compact([var.policy_text, var.policy_parameter_name, var.policy_file])) <= 1
+      error_message = "Set one of policy_text, policy_parameter_name and policy_file, not several."
+    }
+  }
+
+  # The log group first, or Lambda makes its own without a retention; the permissions before the first run.
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.tdgc, aws_iam_role_policy.runtime]
+}
+
+# The schedule invokes asynchronously. While a run holds the one concurrent execution, the next event waits
+# in Lambda's queue; after a minute it is dropped to the dead-letter queue instead of starting late, behind a
+# run that may have used the whole 15 minutes. A failed run is not retried: the next scheduled run starts from
+# the account as it is, which is the same thing.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_event_age_in_seconds = 60
+  maximum_retry_attempts       = 0
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dead_letters.arn
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name = "${var.name}-scheduler"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name = "invoke"
+  role = aws_iam_role.scheduler.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Sid = "Invoke", Effect = "Allow", Action = ["lambda:InvokeFunction"], Resource = aws_lambda_function.this.arn },
+      { Sid = "DeadLetters", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = aws_sqs_queue.dead_letters.arn },
+    ]
+  })
+}
+
+resource "aws_scheduler_schedule" "this" {
+  name                = var.name
+  schedule_expression = var.schedule_expression
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.this.arn
+    role_arn = aws_iam_role.scheduler.arn
+    # The context attributes the handler logs and puts in its report, to trace a run to its schedule.
+    # Written out, not jsonencode()d: that would escape the placeholders' < and >, which Scheduler must see.
+    input = chomp(<<-EOT
+      {"schedule": "<aws.scheduler.schedule-arn>", "scheduled_time": "<aws.scheduler.scheduled-time>", "execution_id": "<aws.scheduler.execution-id>", "attempt": "<aws.scheduler.attempt-number>"}
+    EOT
+    )
+
+    # Scheduler retries only a hand-over Lambda did not accept, so a retry never starts a second run; within
+    # five minutes it cannot collide with the next scheduled event either.
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 300
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.dead_letters.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler]
+}

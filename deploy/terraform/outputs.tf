@@ -1,0 +1,34 @@
+output "function_name" {
+  description = "The Lambda function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "function_arn" {
+  description = "The Lambda function's ARN."
+  value       = aws_lambda_function.this.arn
+}
+
+output "function_role_arn" {
+  description = "The function's role: tdgc's permissions. Member accounts' roles trust this."
+  value       = aws_iam_role.function.arn
+}
+
+output "schedule_arn" {
+  description = "The EventBridge Scheduler schedule."
+  value       = aws_scheduler_schedule.this.arn
+}
+
+output "dead_letter_queue_url" {
+  description = "Runs that were lost (not handed over, failed, or dropped behind a running one) land here."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
+output "dead_letter_queue_arn" {
+  description = "The dead-letter queue's ARN, for an alarm on its depth."
+  value       = aws_sqs_queue.dead_letters.arn
+}
+
+output "log_group_name" {
+  description = "The function's logs."
+  value       = aws_cloudwatch_log_group.function.name
+}

@@ -1,0 +1,194 @@
+"""What every deployment of tdgc as a scheduled Lambda must be, whichever tool made it (SAM, Terraform):
+the same assertions run against each, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tdgc import destination, lambda_handler, package, permissions
+from tdgc.job import Job, options_for
+
+# The handler's contract: the environment it reads and the keys it accepts in a schedule's Input.
+HANDLER_ENVIRONMENT = {
+    "TDGC_POLICY_FILE", "TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_DRY_RUN", "TDGC_REGIONS",
+    "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT",
+}  # fmt: skip
+HANDLER_INPUT = {"schedule", "scheduled_time", "execution_id", "attempt", "dry_run", "regions", "families"}
+HANDLER = "tdgc.lambda_handler.handler"
+LAMBDA_MAX_TIMEOUT = 900
+SQS_MAX_RETENTION = 14 * 24 * 3600
+# Lambda's own needs, beside what tdgc calls: its log streams, and the queue its failed invocations go to.
+PLUMBING = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+
+Statements = set[tuple[frozenset[str], frozenset[str]]]
+Client = Callable[[str], Any]  # service name -> boto3 client, wherever the deployment lives
+
+
+def statements(document: Any) -> Statements:
+    """A policy's statements as (actions, resources), however strings and lists spell them; all Allow."""
+    if isinstance(document, str):
+        document = json.loads(document)
+
+    def as_set(value: str | list[str]) -> frozenset[str]:
+        return frozenset([value] if isinstance(value, str) else value)
+
+    assert all(statement["Effect"] == "Allow" for statement in document["Statement"])
+    return {(as_set(s["Action"]), as_set(s["Resource"])) for s in document["Statement"]}
+
+
+def role_policies(client: Client, role_arn: str) -> dict[str, Any]:
+    iam = client("iam")
+    name = role_arn.rsplit("/", 1)[1]
+    return {
+        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
+
+
+def _rate_seconds(expression: str) -> int | None:
+    found = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    if not found:
+        return None
+    return int(found.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[found.group(2)]
+
+
+@dataclass
+class Deployment:
+    function: dict[str, Any]  # GetFunction's Configuration
+    schedule: dict[str, Any]  # GetSchedule
+    queue_arn: str
+    tdgc_policy: Any  # the function role's policy document that is not plumbing
+    job: Job  # what the handler makes of the schedule's event and the function's environment
+
+
+def check_deployment(client: Client, function_name: str, log_group_name: str) -> Deployment:
+    """Assert what holds of any tdgc deployment; return what a test checks further against its inputs."""
+    lam = client("lambda")
+    function: dict[str, Any] = lam.get_function(FunctionName=function_name)["Configuration"]
+    assert function["Runtime"] == package.RUNTIME  # the zip is built for this runtime
+    assert function["Architectures"] == [package.ARCHITECTURE]
+    assert function["Handler"] == HANDLER
+    assert function["Timeout"] == LAMBDA_MAX_TIMEOUT
+    assert 128 <= function["MemorySize"] <= 512  # tdgc is I/O-bound at ~60 MB: no CPU to buy with memory
+    assert set(function["Environment"]["Variables"]) <= HANDLER_ENVIRONMENT
+    assert function["Environment"]["Variables"]["TDGC_DRY_RUN"] in {"true", "false"}
+    assert lam.get_function_concurrency(FunctionName=function_name)["ReservedConcurrentExecutions"] == 1
+
+    invoke = lam.get_function_event_invoke_config(FunctionName=function_name)
+    assert invoke["MaximumRetryAttempts"] == 0  # the next scheduled run is the retry
+    # A queued event gives up long before a running invocation could end: runs never stack up.
+    assert invoke["MaximumEventAgeInSeconds"] < function["Timeout"]
+    queue_arn: str = invoke["DestinationConfig"]["OnFailure"]["Destination"]
+    sqs = client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["QueueArn"] == queue_arn
+    assert int(attributes["MessageRetentionPeriod"]) == SQS_MAX_RETENTION  # time to notice
+
+    scheduler = client("scheduler")
+    listed = scheduler.list_schedules()["Schedules"]
+    [schedule] = [
+        found
+        for found in (scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"]) for s in listed)
+        if found["Target"]["Arn"] == function["FunctionArn"]
+    ]
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule.get("State", "ENABLED") == "ENABLED"
+    target = schedule["Target"]
+    assert target["DeadLetterConfig"]["Arn"] == queue_arn
+    # Scheduler retries only a hand-over Lambda refused, and all its retries end before the next event.
+    interval = _rate_seconds(schedule["ScheduleExpression"])
+    assert interval is None or target["RetryPolicy"]["MaximumEventAgeInSeconds"] < interval
+    event = json.loads(target["Input"])
+    assert event and set(event) <= HANDLER_INPUT
+    assert all(re.fullmatch(r"<aws\.scheduler\.[a-z-]+>", value) for value in event.values())
+    # The handler accepts the event as Scheduler fills it in, with the environment as deployed: a job whose
+    # every option checks out (the policy read, from Parameter Store if the deployment names a parameter).
+    job = lambda_handler.job_from({key: "filled in" for key in event}, function["Environment"]["Variables"], 600.0)
+    options_for(job)
+
+    # The scheduler's role: trusted by Scheduler alone; it may invoke this function and feed the queue.
+    scheduler_role = client("iam").get_role(RoleName=target["RoleArn"].rsplit("/", 1)[1])["Role"]
+    [trust] = scheduler_role["AssumeRolePolicyDocument"]["Statement"]
+    service = trust["Principal"]["Service"]
+    assert (service if isinstance(service, list) else [service]) == ["scheduler.amazonaws.com"]
+    granted = set().union(*(statements(doc) for doc in role_policies(client, target["RoleArn"]).values()))
+    assert granted == {
+        (frozenset({"lambda:InvokeFunction"}), frozenset({function["FunctionArn"]})),
+        (frozenset({"sqs:SendMessage"}), frozenset({queue_arn})),
+    }
+
+    [group] = client("logs").describe_log_groups(logGroupNamePrefix=log_group_name)["logGroups"]
+    assert group["logGroupName"] == log_group_name
+    assert group.get("retentionInDays", 0) > 0  # not kept forever
+    streams = group["arn"] if group["arn"].endswith(":*") else f"{group['arn']}:*"
+
+    # The function's role: the plumbing only on this deployment's log group and queue; one more policy, tdgc's.
+    tdgc_documents = []
+    for document in role_policies(client, function["Role"]).values():
+        granted = statements(document)
+        if set().union(*(actions for actions, _ in granted)) <= PLUMBING:
+            assert set().union(*(resources for _, resources in granted)) <= {streams, queue_arn}
+        else:
+            tdgc_documents.append(document)
+    [tdgc_policy] = tdgc_documents
+    return Deployment(function, schedule, queue_arn, tdgc_policy, job)
+
+
+def expected_tdgc_statements(
+    bucket: str | None = None, role_arns: list[str] | None = None, parameter_arn: str | None = None
+) -> Statements:
+    """tdgc.permissions' statements for these options, the Parameter Store read included."""
+    expected = statements(permissions.policy_document(bucket=bucket, role_arns=role_arns or ()))
+    if parameter_arn:
+        expected.add((frozenset(permissions.POLICY_PARAMETER), frozenset({parameter_arn})))
+    return expected
+
+
+def check_defaults(deployed: Deployment) -> None:
+    """Nothing optional set: an hourly dry run, with the account-wide permissions alone."""
+    assert deployed.function["Environment"]["Variables"] == {"TDGC_DRY_RUN": "true"}
+    assert deployed.job == Job(time_budget=deployed.job.time_budget)  # the safe defaults: plan, built-in policy
+    assert deployed.schedule["ScheduleExpression"] == "rate(1 hour)"
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements()
+
+
+# Every option set, as both tests deploy it (each in its tool's spelling).
+BUCKET = "org-tdgc"
+PARAMETER = "/tdgc/policy"
+PARAMETER_POLICY = '[defaults]\nkeep_last = 10\ndelete_after = "90 days"\n'
+REGIONS = ["eu-west-1", "us-east-1"]
+MEMBER_ROLES = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
+EXTERNAL_ID = "tdgc-external"
+CRON = "cron(0 3 * * ? *)"
+
+
+def put_policy_parameter(client: Client) -> None:
+    """The parameter the every-option deployment names, which the handler reads its policy from."""
+    client("ssm").put_parameter(Name=PARAMETER, Value=PARAMETER_POLICY, Type="String")
+
+
+def check_every_option(deployed: Deployment, region: str, account: str) -> None:
+    """Each option reaches the handler's environment, and scopes the permissions it needs to its resources."""
+    environment = deployed.function["Environment"]["Variables"]
+    assert environment["TDGC_DRY_RUN"] == "false"
+    assert environment["TDGC_POLICY_PARAMETER"] == PARAMETER
+    assert environment["TDGC_REGIONS"].split(",") == REGIONS
+    assert environment["TDGC_ROLE_ARNS"].split(",") == MEMBER_ROLES
+    assert environment["TDGC_EXTERNAL_ID"] == EXTERNAL_ID
+    assert environment["TDGC_ARCHIVE"].startswith(f"s3://{BUCKET}/")
+    # Each run's report is an object of its own in the bucket, apart from the archive.
+    first, second = (destination.resolve(environment["TDGC_REPORT"], name) for name in ("1.json", "2.json"))
+    assert first != second and first.startswith(f"s3://{BUCKET}/")
+    assert not first.startswith(environment["TDGC_ARCHIVE"].rstrip("/") + "/")
+    assert deployed.schedule["ScheduleExpression"] == CRON
+    job = deployed.job
+    assert job.apply and job.policy_text == PARAMETER_POLICY
+    assert (job.regions, job.role_arns, job.external_id) == (tuple(REGIONS), tuple(MEMBER_ROLES), EXTERNAL_ID)
+    assert (job.archive, job.report) == (environment["TDGC_ARCHIVE"], environment["TDGC_REPORT"])
+    parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(BUCKET, MEMBER_ROLES, parameter_arn)

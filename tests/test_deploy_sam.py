@@ -1,0 +1,272 @@
+"""deploy/sam/template.yaml: cfn-lint finds nothing, SAM translates it, and the stack it makes in moto's
+CloudFormation is the scheduled function the template promises: runtime, schedule, retries, dead letters,
+and an IAM role holding exactly tdgc.permissions.
+
+moto's CloudFormation does not expand the Serverless transform (DESIGN §7), so the template is translated
+with aws-sam-translator first, as CloudFormation does, after the CodeUri is pointed at S3, as `sam deploy`
+does. The code uploaded is a small stand-in zip: moto stores the code and never runs it; what the real zip
+holds is tests/test_package.py's business.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import zipfile
+from collections.abc import Iterator
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cfnlint.api import lint_file
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation import parsing
+from moto.iam.models import Role
+from moto.scheduler.models import scheduler_backends
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+from tdgc import package
+
+from .deploy_checks import (
+    BUCKET,
+    CRON,
+    EXTERNAL_ID,
+    MEMBER_ROLES,
+    PARAMETER,
+    REGIONS,
+    check_defaults,
+    check_deployment,
+    check_every_option,
+    put_policy_parameter,
+)
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "sam" / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's
+CODE_BUCKET = "tdgc-deploy-artifacts"
+
+
+def test_cfn_lint_finds_nothing_in_the_template() -> None:
+    assert [str(match) for match in lint_file(TEMPLATE)] == []
+
+
+def _translate(code_uri: str) -> dict[str, Any]:
+    template = yaml_parse(TEMPLATE.read_text())
+    template["Resources"]["Function"]["Properties"]["CodeUri"] = code_uri
+    session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    translated: dict[str, Any] = Translator(None, Parser(), boto_session=session).translate(template, {})
+    return translated
+
+
+def test_cfn_lint_finds_nothing_in_the_translation(tmp_path: Path) -> None:
+    """The resources SAM generates (schedule, invoke config, scheduler role) are linted too."""
+    translated = tmp_path / "translated.json"
+    translated.write_text(json.dumps(_translate(f"s3://{CODE_BUCKET}/tdgc-lambda.zip")))
+    assert [str(match) for match in lint_file(translated)] == []
+
+
+# --- moto's CloudFormation, with what it lacks filled in from moto's own service backends -------------------
+#
+# moto 5.2's CloudFormation has no AWS::Scheduler::Schedule nor AWS::Lambda::EventInvokeConfig, and hands
+# AWS::Lambda::Function only some properties (no Architectures). For these resource types the CloudFormation
+# properties are the service API's parameters under the same names, so the resolved properties are handed
+# to moto's backend for that API, as CloudFormation hands them to the service. Two more gaps: a list item
+# that resolves to AWS::NoValue stays as null, and IAM policy documents come back as a Python repr.
+# Nothing else is changed: Ref, GetAtt, Sub, If and Conditions are moto's own.
+
+
+def _create_function(
+    cls: type[LambdaFunction], resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+    region_name: str, **kwargs: Any,
+) -> LambdaFunction:  # fmt: skip
+    spec = {"FunctionName": resource_name, **cloudformation_json["Properties"]}
+    spec["Tags"] = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", [])}  # a list in CFN, a map in the API
+    return lambda_backends[account_id][region_name].create_function(spec)
+
+
+class _Created:
+    """What moto's stack keeps of a resource it did not model itself."""
+
+    def __init__(self, physical_resource_id: str) -> None:
+        self.physical_resource_id = physical_resource_id
+
+    def is_created(self) -> bool:
+        return True
+
+
+class _EventInvokeConfig:
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        properties = dict(cloudformation_json["Properties"])
+        function = properties.pop("FunctionName")
+        properties.pop("Qualifier", None)  # moto keeps one config per function
+        lambda_backends[account_id][region_name].put_function_event_invoke_config(function, properties)
+        return _Created(f"{function}:$LATEST")
+
+
+class _Schedule:
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Scheduler::Schedule"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        p = cloudformation_json["Properties"]
+        schedule = scheduler_backends[account_id][region_name].create_schedule(
+            name=p.get("Name", resource_name), group_name=p.get("GroupName"), description=p.get("Description"),
+            schedule_expression=p["ScheduleExpression"], flexible_time_window=p["FlexibleTimeWindow"],
+            schedule_expression_timezone=p.get("ScheduleExpressionTimezone"), start_date=p.get("StartDate"),
+            end_date=p.get("EndDate"), state=p.get("State"), kms_key_arn=p.get("KmsKeyArn"), target=p["Target"],
+            action_after_completion=None,
+        )  # fmt: skip
+        return _Created(schedule.name)
+
+
+def _documents_as_json(original: Any) -> Any:
+    """CloudFormation sends IAM its policy documents as JSON; moto keeps them as dicts and answers their repr."""
+
+    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        properties = cloudformation_json["Properties"]
+        properties["AssumeRolePolicyDocument"] = json.dumps(properties["AssumeRolePolicyDocument"])
+        for policy in properties.get("Policies", []):
+            policy["PolicyDocument"] = json.dumps(policy["PolicyDocument"])
+        return original(resource_name, cloudformation_json, *args, **kwargs)
+
+    return classmethod(create)
+
+
+def _no_value_dropped(original: Any) -> Any:
+    """CloudFormation drops a list item that resolves to AWS::NoValue (a conditional IAM statement); moto keeps
+    it as null."""
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(cleaned, list):
+            return [item for item in cleaned if item is not None]
+        return cleaned
+
+    return clean_json
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        monkeypatch.setattr(LambdaFunction, "create_from_cloudformation_json", classmethod(_create_function))
+        monkeypatch.setitem(parsing.get_model_map(), _Schedule.cloudformation_type(), _Schedule)
+        monkeypatch.setitem(parsing.get_model_map(), _EventInvokeConfig.cloudformation_type(), _EventInvokeConfig)
+        monkeypatch.setattr(parsing, "clean_json", _no_value_dropped(parsing.clean_json))
+        create_role = Role.create_from_cloudformation_json
+        monkeypatch.setattr(Role, "create_from_cloudformation_json", _documents_as_json(create_role))
+        yield
+
+
+def _stand_in_code() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("tdgc/lambda_handler.py"), "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def _deploy(stack: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """Upload the code, translate, create the stack; returns {logical id: physical id}."""
+    code = _stand_in_code()
+    s3 = boto3.client("s3", region_name=REGION)
+    if CODE_BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=CODE_BUCKET)
+    s3.put_object(Bucket=CODE_BUCKET, Key=f"{stack}.zip", Body=code)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(_translate(f"s3://{CODE_BUCKET}/{stack}.zip")),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    assert cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+    return {resource["LogicalResourceId"]: resource["PhysicalResourceId"] for resource in resources}
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_only(aws: None) -> None:
+    ids = _deploy("tdgc", {})
+    deployed = check_deployment(_client, ids["Function"], ids["LogGroup"])
+    check_defaults(deployed)
+    assert deployed.function["CodeSha256"] == base64.b64encode(sha256(_stand_in_code()).digest()).decode()
+    queue = _client("sqs").get_queue_attributes(QueueUrl=ids["DeadLetterQueue"], AttributeNames=["QueueArn"])
+    assert deployed.queue_arn == queue["Attributes"]["QueueArn"]
+
+
+def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: None) -> None:
+    parameters = {
+        "DryRun": "false",
+        "ScheduleExpression": CRON,
+        "ArchiveBucket": BUCKET,
+        "PolicyParameterName": PARAMETER,
+        "Regions": ",".join(REGIONS),
+        "MemberRoleArns": ",".join(MEMBER_ROLES),
+        "ExternalId": EXTERNAL_ID,
+    }
+    ids = _deploy("tdgc-org", parameters)
+    put_policy_parameter(_client)
+    check_every_option(check_deployment(_client, ids["Function"], ids["LogGroup"]), REGION, ACCOUNT)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "variable"),
+    [
+        ("PolicyText", 'defaults = { keep_last = 10, delete_after = "90 days" }', "TDGC_POLICY"),
+        ("PolicyFile", package.POLICY_NAME, "TDGC_POLICY_FILE"),
+    ],
+)
+def test_a_policy_given_inline_or_packaged_reaches_the_environment(
+    aws: None, parameter: str, value: str, variable: str
+) -> None:
+    ids = _deploy("tdgc-policy", {parameter: value})
+    environment = _client("lambda").get_function(FunctionName=ids["Function"])["Configuration"]["Environment"]
+    assert environment["Variables"] == {"TDGC_DRY_RUN": "true", variable: value}
+
+
+def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
+    """A rule's assertion, as CloudFormation evaluates it before creating anything (moto does not)."""
+    if not isinstance(expression, dict):
+        return expression
+    [(function, arguments)] = expression.items()
+    if function == "Ref":
+        return parameters[arguments]
+    values = [_evaluate(argument, parameters) for argument in arguments]
+    operations = {"Fn::Equals": lambda: values[0] == values[1], "Fn::Or": lambda: any(values),
+                  "Fn::And": lambda: all(values), "Fn::Not": lambda: not values[0]}  # fmt: skip
+    return operations[function]()
+
+
+def test_two_policy_sources_are_refused_at_deploy_time() -> None:
+    """The handler refuses to run with two policy sources; the template's rules refuse to deploy them."""
+    template = yaml_parse(TEMPLATE.read_text())
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    assertions = [a["Assert"] for rule in template["Rules"].values() for a in rule["Assertions"]]
+    sources = {"PolicyText": "defaults = { keep_last = 3 }", "PolicyParameterName": "/tdgc/policy"}
+    sources["PolicyFile"] = package.POLICY_NAME
+    for count in range(len(sources) + 1):
+        for chosen in itertools.combinations(sources, count):
+            parameters = defaults | {name: sources[name] for name in chosen}
+            passes = all(_evaluate(assertion, parameters) for assertion in assertions)
+            assert passes == (count <= 1), chosen
