@@ -77,6 +77,26 @@ def _sim() -> Simulator:
     return _ACTIVE
 
 
+# What could lead a test or the demo to a real AWS account: credentials, profiles, endpoints, metadata.
+REAL_AWS_ENVIRONMENT = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+)  # fmt: skip
+
+
+def without_real_aws(empty_dir: str | os.PathLike[str]) -> dict[str, str | None]:
+    """The environment changes that keep boto3 from finding real credentials, config or instance metadata
+    (None: unset): for test suites to apply before the simulator starts."""
+    changes: dict[str, str | None] = dict.fromkeys(REAL_AWS_ENVIRONMENT)
+    changes.update({
+        "AWS_CONFIG_FILE": os.path.join(empty_dir, "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(empty_dir, "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    })  # fmt: skip
+    return changes
+
+
 class Simulator:
     """The simulated account. Enter it to start moto with tdgc's additions."""
 

@@ -1,0 +1,89 @@
+"""Runs in an environment with a real Airflow (deploy/airflow/ci.sh makes one), against tdgc's simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DAG_FOLDER = Path(__file__).resolve().parents[1]
+
+if not os.environ.get("AIRFLOW_HOME") or Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "")).resolve() != DAG_FOLDER:
+    pytest.exit(
+        f"run these through deploy/airflow/ci.sh, or set AIRFLOW_HOME (after `airflow db migrate` there) and "
+        f"AIRFLOW__CORE__DAGS_FOLDER={DAG_FOLDER}",
+        returncode=4,
+    )
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+sys.path.insert(0, str(DAG_FOLDER))  # the DAG module's plain functions, for the fast tests
+
+from tdgc.simulator import Simulator, without_real_aws  # noqa: E402
+
+DAG_ID = "tdgc_maintenance"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may find real credentials or config, nor a real apply Variable (as in tests/)."""
+    changes = {**without_real_aws(tmp_path_factory.mktemp("awsconfig")), "AIRFLOW_VAR_TDGC_APPLY": None}
+    for name, value in changes.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+def dag_bag() -> Any:
+    try:  # Airflow 3.x
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.x
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag(dag_folder=str(DAG_FOLDER))
+
+
+@pytest.fixture(scope="session")
+def dag() -> Any:
+    return dag_bag().dags[DAG_ID]
+
+
+def xcoms(run_id: str, task_id: str, key: str = "return_value") -> dict[int, Any]:
+    """The XComs a task pushed in a run, by map index (-1: not mapped), read from the metadata DB."""
+    from airflow.utils.session import create_session
+
+    try:  # Airflow 3.x
+        from airflow.models.xcom import XComModel as XCom
+    except ImportError:  # Airflow 2.x
+        from airflow.models.xcom import XCom  # type: ignore[no-redef]
+    found: dict[int, Any] = {}
+    with create_session() as session:
+        rows = (
+            session.query(XCom)
+            .filter(XCom.dag_id == DAG_ID, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == key)
+            .all()
+        )
+        for row in rows:
+            value = row.value  # 2.x: already deserialized; 3.x: may be the JSON text
+            for _ in range(2):
+                if isinstance(value, bytes | str):
+                    try:
+                        value = json.loads(value)
+                    except ValueError:
+                        break
+            found[row.map_index] = value
+    return found
+
+
+def states(run: Any) -> dict[tuple[str, int], str]:
+    """(task_id, map_index) -> state of every task instance of a DagRun."""
+    return {(ti.task_id, ti.map_index): str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
