@@ -16,12 +16,13 @@ from typing import IO, Any
 import click
 
 from tdgc import __version__, destination
-from tdgc.aws import Connection, parse_roles
+from tdgc.aws import Connection, connect, parse_roles
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
+from tdgc.pacing import Pacer
 from tdgc.policy import DEFAULT_RATES, Overrides, Policy, load_policy
 from tdgc.report import FORMATS, REPORT_VERSION, Report, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, run
@@ -93,6 +94,8 @@ def cli() -> None:
     tdgc plan   [POLICY]   show what the policy would do, and why (changes nothing)
     tdgc apply  [POLICY]   do it: deregister and delete what the policy releases
     tdgc restore FILE...   register archived revisions again
+    tdgc register FILE     register a task definition, or reuse the revision with the same content
+    tdgc usage             what the register store knows: revisions, last use, use count
     tdgc demo              plan against a built-in simulated account
     """
 
@@ -145,8 +148,6 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
             log_format: str) -> int:  # fmt: skip
     """Register archived revisions again (each as a new revision) and print the new ARNs."""
     from tdgc import restore as restoring
-    from tdgc.aws import connect
-    from tdgc.pacing import Pacer
 
     configure(log_format, level=logging.WARNING)
     if len(regions) > 1:
@@ -163,6 +164,80 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
         click.echo(arn)
         click.echo(f"restored {archived.source} as {arn}", err=True)
     return EXIT_OK
+
+
+def _store_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store", default="tags", show_default=True, metavar="tags|dynamodb://TABLE",
+        help="Where content hashes are found again: tags on the revisions, or a DynamoDB table.",
+    )(f)  # fmt: skip
+
+
+def _connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--region", metavar="REGION", help="Region (default: the profile's or AWS_REGION)."),
+        click.option("--profile", metavar="NAME", help="AWS profile."),
+        click.option("--endpoint-url", metavar="URL", help="AWS endpoint (AWS_ENDPOINT_URL is honoured too)."),
+        click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True),
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("taskdef", metavar="TASKDEF.json")
+@_store_option
+@_connection_options
+def register(taskdef: str, store: str, region: str | None, profile: str | None, endpoint_url: str | None,
+             log_format: str) -> int:  # fmt: skip
+    """Print the ARN of an ACTIVE revision with this content, registering one only if none exists.
+
+    TASKDEF.json holds RegisterTaskDefinition's arguments (as `aws ecs register-task-definition
+    --cli-input-json` takes them), or a DescribeTaskDefinition answer.
+    """
+    from tdgc import restore as reading
+    from tdgc import reuse, usage_store
+
+    configure(log_format, level=logging.WARNING)
+    args = reading.load(taskdef, request=True).arguments
+    target = connect(profile, (region,) if region else (), endpoint_url)[0]
+    found = reuse.register_or_reuse(target.ecs(Pacer(dict(DEFAULT_RATES))), args, usage_store.open_store(store, target))
+    click.echo(found.arn)
+    name = f"{found.family}:{found.revision}"
+    said = {"found": f"reused {name}: same content ({found.hash[:19]}…)",
+            "joined": f"reused {name}: registered a moment ago by another caller",
+            "registered": f"registered {name}: new content ({found.hash[:19]}…)",
+            "replaced": f"registered {name}: the stored revision was deregistered or deleted since"}  # fmt: skip
+    click.echo(said[found.how], err=True)
+    return EXIT_OK
+
+
+@cli.command()
+@_store_option
+@click.option("--output", type=click.Choice(("table", "json")), default="table", show_default=True)
+@_connection_options
+def usage(store: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None,
+          log_format: str) -> int:  # fmt: skip
+    """What the register store knows: each content's revision, first registration, last use and uses."""
+    from tdgc import usage_store
+
+    configure(log_format, level=logging.WARNING)
+    target = connect(profile, (region,) if region else (), endpoint_url)[0]
+    known = usage_store.open_store(store, target, create=False).records()
+    records = sorted(known, key=lambda r: (r.family, r.revision))
+    if output == "json":
+        click.echo(json.dumps([usage_store.record_dict(r) for r in records], indent=1))
+        return EXIT_OK
+    click.echo(f"{'REVISION':<40} {'LAST USED':<20} {'USES':>8}  HASH")
+    for r in records:
+        last = r.last_used.strftime("%Y-%m-%d %H:%M") if r.last_used else "unknown"
+        click.echo(f"{_fit_name(f'{r.family}:{r.revision}', 40):<40} {last:<20} {r.use_count:>8,}  {r.hash[:19]}…")
+    click.echo(f"{len(records):,} contents in {store}", err=True)
+    return EXIT_OK
+
+
+def _fit_name(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @cli.command()

@@ -8,6 +8,10 @@ Invariants that hold whatever the policy says:
   rule sets allow_deregister_all;
 - an excluded family is never touched;
 - without the timestamp an age rule needs, the revision is kept.
+
+With `unused_for`, an ACTIVE revision the usage store knows (`last_used`, from `tdgc register`) is decided
+by its last use alone, past the invariants above: kept while used that recently, deregistered once not.
+Revisions the store has never seen are left to the other rules.
 """
 
 from __future__ import annotations
@@ -45,20 +49,22 @@ def decide(
     glob: str | None,
     now: datetime,
     in_use_by: Sequence[str] = (),
+    last_used: datetime | None = None,
 ) -> Decision:
-    """Decide one revision. `glob` is the rule's family glob that matched (None for the defaults)."""
+    """Decide one revision. `glob` is the rule's family glob that matched (None for the defaults);
+    `last_used`, when the usage store knows the revision, is its last use."""
     if rule.exclude:
         return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}")
     if in_use_by:
         return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by))
     if rev.status is Status.ACTIVE:
-        return _decide_active(rev, rank, rule, now)
+        return _decide_active(rev, rank, rule, now, last_used)
     if rev.status is Status.INACTIVE:
         return _decide_inactive(rev, rule, now)
     return Decision(rev, Action.KEEP, f"already {rev.status.value}")
 
 
-def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -> Decision:
+def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, last_used: datetime | None) -> Decision:
     if rank is None:
         raise ValueError(f"an ACTIVE revision needs its rank: {rev.arn}")
     kept = _kept_by_rank(rule, rank)
@@ -67,6 +73,9 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime) -
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
+    if rule.unused_for is not None and last_used is not None:
+        old, text = _age(last_used, rule.unused_for, now)
+        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}")
     limit = rule.deregister_after
     if limit is None:
         return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")
@@ -135,6 +144,7 @@ def decide_family(
     glob: str | None,
     now: datetime,
     references: Mapping[str, Sequence[str]] | None = None,
+    usage: Mapping[str, datetime] | None = None,
 ) -> list[Decision]:
     """Every revision of one family decided; the scanner does the same page by page.
 
@@ -142,11 +152,12 @@ def decide_family(
     ACTIVE revision that has one (revision numbers follow registration order), among those a rule could
     act on: the ones kept by rank are never described, so they bound nothing.
     """
-    refs = references or {}
+    refs, used = references or {}, usage or {}
     out = [
-        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()))
+        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()),
+               last_used=used.get(rev.arn))
         for rank, rev in enumerate(_bounded(active_newest_first, rule))
-    ]
+    ]  # fmt: skip
     out += [decide(rev, rank=None, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ())) for rev in inactive]
     return out
 

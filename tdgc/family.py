@@ -30,11 +30,13 @@ def decide_pages(
     now: datetime,
     refs: References | None = None,
     lists: Mapping[Status, RevisionList] | None = None,
+    usage: Mapping[str, datetime] | None = None,
 ) -> Iterator[list[Decision]]:
     """The family's decisions, a page at a time: INACTIVE revisions first, then ACTIVE newest first.
 
     `lists` are the family's revisions as the scanner listed them; without them they are listed here. Both
-    are listed before any decision, so what this run deregisters is not listed again as INACTIVE.
+    are listed before any decision, so what this run deregisters is not listed again as INACTIVE. `usage`
+    is each revision's last use (ARN -> time) where the usage store knows it.
     """
     rule, glob = policy.rule_for(family)
     lists = lists or {status: list_revisions(scanner, family, status) for status in STATUSES}
@@ -47,7 +49,9 @@ def decide_pages(
                 if found is not None:
                     rev, in_use = found
                     rank = index if status is Status.ACTIVE else None
-                    decisions.append(decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=in_use))
+                    last_used = usage.get(rev.arn) if usage else None
+                    decisions.append(decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=in_use,
+                                            last_used=last_used))  # fmt: skip
             yield decisions
 
 

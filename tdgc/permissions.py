@@ -27,6 +27,15 @@ ARCHIVE_BUCKET = ("s3:ListBucket",)
 ASSUME = ("sts:AssumeRole",)
 # The Lambda reading its policy from Parameter Store.
 POLICY_PARAMETER = ("ssm:GetParameter",)
+# A policy with `unused_for` reads the usage store (on the table only).
+USAGE_READ = ("dynamodb:Scan",)
+
+# Not the scheduled run's: what `tdgc register` and the Airflow operator need, where the orchestrator runs.
+REGISTER = ("ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
+USAGE_WRITE = (
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan",
+    "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTimeToLive",
+)  # fmt: skip
 
 ACCOUNT_WIDE: Mapping[str, Sequence[str]] = {
     "Scan": SCAN, "References": REFERENCES, "Apply": APPLY, "Regions": REGIONS,
@@ -35,8 +44,19 @@ ACCOUNT_WIDE: Mapping[str, Sequence[str]] = {
 
 def actions() -> list[str]:
     """Every action any part of tdgc's scheduled run may call, sorted."""
-    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ASSUME, *POLICY_PARAMETER)
+    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ASSUME, *POLICY_PARAMETER,
+             *USAGE_READ)  # fmt: skip
     return sorted(set(every))
+
+
+def register_policy_document(table_arn: str | None = None) -> dict[str, Any]:
+    """What `tdgc register` / the Airflow operator needs: register and tag revisions, and the store's table."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "Register", "Effect": "Allow", "Action": list(REGISTER), "Resource": "*"}
+    ]
+    if table_arn:
+        statements.append({"Sid": "UsageStore", "Effect": "Allow", "Action": list(USAGE_WRITE), "Resource": table_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def policy_document(bucket: str | None = None, role_arns: Sequence[str] = ()) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class Rule:
     delete_after: Duration | None = field(default_factory=lambda: Duration(days=180))  # None: never
     protect_tags: Mapping[str, str] = field(default_factory=lambda: {"tdgc:keep": "true"})
     allow_deregister_all: bool = False  # with keep_last = 0, may a family be left with no ACTIVE revision?
+    # An ACTIVE revision the usage store knows is kept while used this recently, deregistered once not.
+    unused_for: Duration | None = None
     name: str = "defaults"
 
     def matching_glob(self, family: str) -> str | None:
@@ -61,6 +63,7 @@ class Rule:
             "delete_after": self.delete_after.text if self.delete_after else "never",
             "protect_tags": dict(self.protect_tags),
             "allow_deregister_all": self.allow_deregister_all,
+            "unused_for": self.unused_for.text if self.unused_for else None,
         }
 
 
@@ -90,6 +93,11 @@ class Policy:
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     safety: Safety = field(default_factory=Safety)
     source: str = "built-in defaults"
+    usage_store: str | None = None  # [usage] store: where `unused_for` reads each revision's last use
+
+    @property
+    def uses_usage(self) -> bool:
+        return any(rule.unused_for is not None for rule in (self.defaults, *self.rules))
 
     def rule_for(self, family: str) -> tuple[Rule, str | None]:
         """The first rule whose globs match, else the defaults; with the glob that matched."""
@@ -110,6 +118,7 @@ class Policy:
             "families": list(self.only_families),
             "rates": dict(self.rates),
             "safety": self.safety.to_dict(),
+            "usage_store": self.usage_store,
         }
 
 
@@ -203,6 +212,12 @@ def _rate(value: Any) -> float:
     return float(value)
 
 
+def _store(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"dynamodb://[A-Za-z0-9_.-]{3,255}", value):
+        raise _Bad(f"expected dynamodb://TABLE (the usage store `tdgc register` writes), not {value!r}")
+    return value
+
+
 def _type(value: Any) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)  # fmt: skip
@@ -213,6 +228,7 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "deregister_after": _duration,
     "delete_after": _duration_or_never,
     "protect_tags": _tags,
+    "unused_for": _duration,
 }
 _RULE_KEYS: dict[str, Callable[[Any], Any]] = {
     "families": _globs, "exclude": _bool, "name": _name, "allow_deregister_all": _bool, **_SETTINGS,
@@ -220,7 +236,8 @@ _RULE_KEYS: dict[str, Callable[[Any], Any]] = {
 _SAFETY_KEYS: dict[str, Callable[[Any], Any]] = {
     "require_archive": _bool, "max_actions": _positive_int, "accept_incomplete_references": _bool,
 }  # fmt: skip
-_TOP_KEYS = ("defaults", "rules", "rate", "references", "safety")
+_USAGE_KEYS: dict[str, Callable[[Any], Any]] = {"store": _store}
+_TOP_KEYS = ("defaults", "rules", "rate", "references", "safety", "usage")
 
 
 # ---- the file ------------------------------------------------------------------------------------------
@@ -346,7 +363,14 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True)),
         **settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
     )
-    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, safety=safety, source=source)
+    store = settings(data.get("usage", {}), ("usage",), _USAGE_KEYS).get("store")
+    placed: list[tuple[tuple[str | int, ...], Rule]] = [(("defaults",), defaults)]
+    placed += [(("rules", index), rule) for index, rule in enumerate(rules)]
+    for table, rule in placed:
+        if rule.unused_for is not None and store is None:
+            raise fail('unused_for needs a usage store: [usage] store = "dynamodb://TABLE"', table, "unused_for")
+    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, safety=safety, source=source,
+                  usage_store=store)  # fmt: skip
 
 
 # ---- the flags -----------------------------------------------------------------------------------------

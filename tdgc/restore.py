@@ -1,30 +1,22 @@
 """Restore: register archived task-definition content again, as a new revision of its family.
 
-Every archive is read and checked before anything is registered, so a bad file changes nothing.
+Every archive is read and checked before anything is registered, so a bad file changes nothing. The same
+reading serves `tdgc register`, which also takes RegisterTaskDefinition's arguments as they are.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
-import botocore.session
 
 from tdgc.aws import Connection, error_text
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
-
-
-@functools.cache
-def register_fields() -> frozenset[str]:
-    """The fields RegisterTaskDefinition accepts, from botocore's own model of ECS: everything else in a
-    description (taskDefinitionArn, revision, status, registeredAt, requiresAttributes, ...) is read-only."""
-    model = botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition")
-    return frozenset(model.input_shape.members)  # type: ignore[union-attr]
+from tdgc.reuse import described_fields, register_fields
 
 
 @dataclass(frozen=True)
@@ -35,27 +27,35 @@ class Archived:
     arguments: dict[str, Any]  # RegisterTaskDefinition's arguments, tags included
 
 
-def load(source: str, s3: Any = None) -> Archived:
-    """Read and check one archive (a file, or s3://bucket/key with an S3 client given)."""
+def load(source: str, s3: Any = None, *, request: bool = False) -> Archived:
+    """Read and check one archive (a file, or s3://bucket/key with an S3 client given); see `parse`."""
     text = _read(source, s3)
     try:
         doc = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{source}: not JSON ({exc})") from None
-    return parse(doc, source)
+    return parse(doc, source, request=request)
 
 
-def parse(doc: Any, source: str) -> Archived:
+def parse(doc: Any, source: str, *, request: bool = False) -> Archived:
+    """An archive (or a DescribeTaskDefinition answer: `taskDefinition` and `tags`); with `request`, also
+    RegisterTaskDefinition's arguments as they are (`family`, `containerDefinitions`, ... at the top)."""
+    if request and isinstance(doc, dict) and "taskDefinition" not in doc:
+        doc = {"taskDefinition": doc, "tags": doc.get("tags", [])}
     if not isinstance(doc, dict) or not isinstance(doc.get("taskDefinition"), dict):
-        raise UsageError(f"{source}: not a tdgc archive (no taskDefinition object)")
+        what = "a task definition (no family, no taskDefinition)" if request else "a tdgc archive"
+        raise UsageError(f"{source}: not {what}" + ("" if request else " (no taskDefinition object)"))
     td = doc["taskDefinition"]
+    unknown = sorted(set(td) - register_fields() - described_fields())
+    if request and unknown:  # a typo would otherwise register, and hash, as if it were absent
+        raise UsageError(f"{source}: not a task-definition field: {unknown[0]}")
     family = td.get("family")
     if not isinstance(family, str) or not family:
         raise UsageError(f"{source}: taskDefinition.family is missing")
     containers = td.get("containerDefinitions")
     if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
         raise UsageError(f"{source}: taskDefinition.containerDefinitions must be a non-empty list of objects")
-    arguments = {k: v for k, v in td.items() if k in register_fields()}
+    arguments = {k: v for k, v in td.items() if k in register_fields() and k != "tags"}
     tags = doc.get("tags", [])
     if not isinstance(tags, list) or not all(
         isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("value", ""), str) for t in tags

@@ -17,7 +17,7 @@ from tdgc import TOOL, __version__
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
 from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text, whoami
-from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError
+from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError, UsageError
 from tdgc.family import decide_pages
 from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
@@ -25,6 +25,7 @@ from tdgc.policy import Policy
 from tdgc.references import References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
 from tdgc.scan import ScanError, Scanner
+from tdgc.usage_store import last_uses, open_store
 
 log = structlog.get_logger("tdgc.run")
 Progress = Callable[[int, int], None]  # (families seen, revisions seen)
@@ -89,6 +90,7 @@ def run(
     archive = open_archive(options.archive, _caller(targets[0])) if options.archive and options.apply else None
     if archive:
         archive.check()
+    usage = _last_uses(policy, _caller(targets[0])) if policy.uses_usage else None
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
     regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
@@ -114,7 +116,8 @@ def run(
             try:
                 if target.role:
                     whoami(target)  # a role that cannot be assumed fails here, not as every source unreadable
-                region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock)
+                region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock,
+                                 usage)  # fmt: skip
                 if not region.run(progress):
                     section.status = "refused"
             except _AWS_ERRORS as exc:
@@ -141,6 +144,15 @@ def run(
     else:
         code = EXIT_OK
     return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete)
+
+
+def _last_uses(policy: Policy, caller: Connection) -> dict[str, datetime]:
+    """Each revision's last use, from the store `tdgc register` writes (read only: plan changes nothing)."""
+    assert policy.usage_store is not None  # the policy insists on one wherever unused_for is set
+    try:
+        return last_uses(open_store(policy.usage_store, caller, create=False))
+    except _AWS_ERRORS as exc:
+        raise UsageError(f"usage store {policy.usage_store}: cannot read it ({error_text(exc)})") from None
 
 
 def _caller(target: Connection) -> Connection:
@@ -177,8 +189,9 @@ class _Region:
     """One region's run: references first, then each family's pages decided and (in apply) acted on."""
 
     def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
-                 archive: Archive | None, budget: Budget, clock: Callable[[], float]) -> None:  # fmt: skip
-        self.target, self.options, self.policy = target, options, options.policy
+                 archive: Archive | None, budget: Budget, clock: Callable[[], float],
+                 usage: Mapping[str, datetime] | None = None) -> None:  # fmt: skip
+        self.target, self.options, self.policy, self.usage = target, options, options.policy, usage
         self.report, self.now, self.budget, self.clock = report, now, budget, clock
         ecs = target.ecs(pacer)
         self.pacer = pacer
@@ -213,7 +226,7 @@ class _Region:
             if self._out_of_time(f"before family {family}"):
                 return
             self.report.family_seen()
-            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs, lists):
+            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs, lists, self.usage):
                 outcomes: list[Outcome] = []
                 futures: list[Future[list[Outcome]]] = []
                 actions = [d for d in decisions if d.action is not Action.KEEP]

@@ -106,6 +106,7 @@ rules = st.builds(
     delete_after=durations,
     protect_tags=st.sampled_from([{}, {"tdgc:keep": "true"}, {"pin": "*"}]),
     allow_deregister_all=st.booleans(),
+    unused_for=durations,
 )
 maybe_days = st.one_of(st.none(), st.floats(0, 800, allow_nan=False))
 tag_sets = st.sampled_from([{}, {"tdgc:keep": "true"}, {"tdgc:keep": "false"}, {"pin": "x"}])
@@ -174,3 +175,43 @@ def test_what_needs_no_description_is_decided_without_it(
     ]
     lean = decide_family(stripped_active, stripped_inactive, rule=rule, glob="x*", now=NOW)
     assert [d.action for d in lean] == [d.action for d in full]
+
+
+@settings(max_examples=300)
+@given(rules, families(), st.data())
+def test_unused_for_decides_what_the_store_knows_and_nothing_else(
+    rule: Rule, family: tuple[list[Revision], list[Revision], dict[str, tuple[str, ...]]], data: st.DataObject
+) -> None:
+    active, inactive, refs = family
+    usage = {
+        r.arn: NOW - timedelta(days=data.draw(st.floats(0, 400, allow_nan=False)))
+        for r in (*active, *inactive)
+        if data.draw(st.booleans())
+    }
+    with_use = decide_family(active, inactive, rule=rule, glob="x*", now=NOW, references=refs, usage=usage)
+    without = decide_family(active, inactive, rule=rule, glob="x*", now=NOW, references=refs)
+    kept_by_rank = {r.arn for r in active[: max(rule.keep_last, 0 if rule.allow_deregister_all else 1)]}
+    for d, base in zip(with_use, without, strict=True):
+        arn = d.revision.arn
+        by_use = d.reason.startswith("last used")
+        if rule.unused_for is None or arn not in usage or d.revision.status is not Status.ACTIVE:
+            assert (d.action, d.reason) == (base.action, base.reason), "what the store does not know: other rules"
+            continue
+        if arn in refs or arn in kept_by_rank or rule.exclude or rule.protected_by(d.revision.tags):
+            assert d.action is Action.KEEP and not by_use, "the invariants come before the last use"
+            continue
+        assert by_use
+        assert (d.action is Action.DEREGISTER) == (usage[arn] <= rule.unused_for.before(NOW))
+
+
+def test_unused_for_reasons() -> None:
+    rule = Rule(keep_last=1, unused_for=Duration(days=90), deregister_after=Duration(days=30))
+    used = {rev(7).arn: NOW - timedelta(days=120), rev(6).arn: NOW - timedelta(days=3)}
+    active = [rev(8, registered=400), rev(7, registered=400), rev(6, registered=400), rev(5, registered=400)]
+    decisions = decide_family(active, [], rule=rule, glob=None, now=NOW, usage=used)
+    assert [(d.action, d.reason) for d in decisions] == [
+        (Action.KEEP, "newest kept"),
+        (Action.DEREGISTER, "last used 120 days ago > 90 days"),
+        (Action.KEEP, "last used 3.0 days ago < 90 days"),
+        (Action.DEREGISTER, "registered 400 days ago > 30 days"),  # never seen by the store: the age rule
+    ]
