@@ -47,7 +47,7 @@ from moto.utilities.utils import get_partition
 from tdgc.pacing import AWS_BUCKETS, CATEGORY
 
 DEFAULT_ACCOUNT = "123456789012"
-READ_PREFIXES = ("List", "Describe", "Get", "Head")
+READ_PREFIXES = ("List", "Describe", "Get", "Head", "Scan", "Query", "BatchGet")
 SESSION_OPERATIONS = {"AssumeRole", "GetCallerIdentity"}
 _ACTIVE: Simulator | None = None
 _BUCKET_LOCK = threading.Lock()
@@ -172,7 +172,7 @@ class Simulator:
     # ---- calls and faults ----
 
     def mutating_calls(self) -> int:
-        """API calls of any service whose operation is not a read (List*, Describe*, Get*, Head*)."""
+        """API calls of any service that are not reads (READ_PREFIXES: List, Describe, Get, Scan, ...)."""
         return len(self.mutations)
 
     def count(self, operation: str) -> int:
@@ -608,3 +608,25 @@ _PATCHES: list[tuple[type, str, Any]] = [
     (EC2ContainerServiceResponse, "list_task_definition_families", _list_families),
     (StepFunctionResponse, "list_state_machine_versions", _list_state_machine_versions),
 ]
+
+
+def _dynamodb_atomic() -> list[tuple[type, str, Any]]:
+    """DynamoDB applies each request to an item atomically; moto checks a condition and then writes with no
+    lock, so two threads could both pass `attribute_not_exists` (seen: 18 races of 200). One lock around
+    moto's table operations restores what register-or-reuse relies on, on moto's side of the wire."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    patches: list[tuple[type, str, Any]] = []
+    for name in ("create_table", "put_item", "update_item", "delete_item", "get_item", "query", "scan"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        patches.append((DynamoDBBackend, name, serialised))
+    return patches
+
+
+_PATCHES += _dynamodb_atomic()

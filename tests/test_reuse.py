@@ -99,25 +99,7 @@ def with_image(args: dict[str, Any], image: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each request to an item atomically; moto checks a condition and then writes, with no
-    lock, so two threads can both pass `attribute_not_exists` (seen: 18 races of 200 with a 1 µs switch
-    interval). This models DynamoDB, on moto's side of the wire: the code under test runs unserialised."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("create_table", "put_item", "update_item", "delete_item", "get_item", "query", "scan"):
-        original = getattr(DynamoDBBackend, name)
-
-        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, serialised)
-
-
-@pytest.fixture
-def dynamo(sim: Simulator, atomic_dynamodb: None) -> Any:
+def dynamo(sim: Simulator) -> Any:
     return boto3.client("dynamodb", region_name=sim.region, config=CLIENT_CONFIG)
 
 
@@ -504,7 +486,7 @@ def _concurrently(n: int, sim: Simulator, args: dict[str, Any]) -> tuple[list[Re
 
 
 @pytest.fixture
-def concurrent_table(sim: Simulator, atomic_dynamodb: None) -> Iterator[DynamoStore]:
+def concurrent_table(sim: Simulator) -> Iterator[DynamoStore]:
     yield DynamoStore(boto3.client("dynamodb", region_name=sim.region), TABLE)
 
 
