@@ -156,9 +156,10 @@ def _last_uses(policy: Policy, caller: Connection) -> dict[str, datetime]:
 
 
 def _caller(target: Connection) -> Connection:
-    """The caller's own connection (no assumed role), in a concrete region."""
+    """The caller's own connection (no assumed role), in its own region (the Lambda's, the profile's): where
+    its bucket and usage table are, whichever regions it collects in."""
     session = target.caller or target.session
-    region = target.region if target.region != ALL_REGIONS else session.region_name or "us-east-1"
+    region = session.region_name or (target.region if target.region != ALL_REGIONS else "us-east-1")
     return Connection(session, region, target.endpoint_url)
 
 

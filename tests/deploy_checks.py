@@ -7,10 +7,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tdgc import destination, lambda_handler, package, permissions
 from tdgc.job import Job, options_for
+from tdgc.usage_store import Claim, DynamoStore, last_uses
 
 # The handler's contract: the environment it reads and the keys it accepts in a schedule's Input.
 HANDLER_ENVIRONMENT = {
@@ -128,6 +130,9 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
     streams = group["arn"] if group["arn"].endswith(":*") else f"{group['arn']}:*"
 
     # The function's role: the plumbing only on this deployment's log group and queue; one more policy, tdgc's.
+    # No managed policy (the orchestrator's, when there is a usage store, is for another role).
+    role_name = function["Role"].rsplit("/", 1)[1]
+    assert client("iam").list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
     tdgc_documents = []
     for document in role_policies(client, function["Role"]).values():
         granted = statements(document)
@@ -140,12 +145,17 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
 
 
 def expected_tdgc_statements(
-    bucket: str | None = None, role_arns: list[str] | None = None, parameter_arn: str | None = None
+    bucket: str | None = None,
+    role_arns: list[str] | None = None,
+    parameter_arn: str | None = None,
+    table_arn: str | None = None,
 ) -> Statements:
-    """tdgc.permissions' statements for these options, the Parameter Store read included."""
+    """tdgc.permissions' statements for these options, the Parameter Store and usage store reads included."""
     expected = statements(permissions.policy_document(bucket=bucket, role_arns=role_arns or ()))
     if parameter_arn:
         expected.add((frozenset(permissions.POLICY_PARAMETER), frozenset({parameter_arn})))
+    if table_arn:
+        expected.add((frozenset(permissions.USAGE_READ), frozenset({table_arn})))
     return expected
 
 
@@ -165,6 +175,12 @@ REGIONS = ["eu-west-1", "us-east-1"]
 MEMBER_ROLES = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
 EXTERNAL_ID = "tdgc-external"
 CRON = "cron(0 3 * * ? *)"
+USAGE_TABLE = "tdgc-usage"  # created by the deployment
+EXISTING_TABLE = "tdgc-usage-existing"  # named only: the deployment grants on it, and creates nothing
+
+
+def table_arn(region: str, account: str, table: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
 
 
 def put_policy_parameter(client: Client) -> None:
@@ -191,4 +207,57 @@ def check_every_option(deployed: Deployment, region: str, account: str) -> None:
     assert (job.regions, job.role_arns, job.external_id) == (tuple(REGIONS), tuple(MEMBER_ROLES), EXTERNAL_ID)
     assert (job.archive, job.report) == (environment["TDGC_ARCHIVE"], environment["TDGC_REPORT"])
     parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
-    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(BUCKET, MEMBER_ROLES, parameter_arn)
+    table = table_arn(region, account, USAGE_TABLE)  # the policy names the table: not the environment
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(BUCKET, MEMBER_ROLES, parameter_arn, table)
+
+
+def check_existing_table(deployed: Deployment, region: str, account: str) -> None:
+    """A table named but not created: the function may scan it, and nothing else changes."""
+    assert deployed.function["Environment"]["Variables"] == {"TDGC_DRY_RUN": "true"}
+    table = table_arn(region, account, EXISTING_TABLE)
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(table_arn=table)
+
+
+def check_register_policy(client: Client, policy_arn: str, table: str) -> None:
+    """The orchestrator's managed policy is tdgc.permissions.register_policy_document on the table."""
+    iam = client("iam")
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+    assert statements(document) == statements(permissions.register_policy_document(table))
+
+
+def check_usage_table(client: Client, table: str, region: str, account: str) -> None:
+    """The created table is the one tdgc register would create on first use (tdgc.usage_store.DynamoStore),
+    kept safe besides (point-in-time recovery, deletion protection); tdgc reads and writes it."""
+    dynamodb = client("dynamodb")
+    reference_name = f"{table}-as-tdgc-creates-it"
+    DynamoStore(dynamodb, reference_name).create()
+    try:
+        reference = dynamodb.describe_table(TableName=reference_name)["Table"]
+        reference_ttl = dynamodb.describe_time_to_live(TableName=reference_name)["TimeToLiveDescription"]
+    finally:
+        dynamodb.delete_table(TableName=reference_name)
+
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    assert described["TableArn"] == table_arn(region, account, table)
+    for key in ("KeySchema", "AttributeDefinitions"):
+        assert sorted(described[key], key=str) == sorted(reference[key], key=str), key
+    assert described["BillingModeSummary"]["BillingMode"] == reference["BillingModeSummary"]["BillingMode"]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert not described.get("GlobalSecondaryIndexes") and not described.get("LocalSecondaryIndexes")
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl == reference_ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    assert "SSEDescription" not in described  # DynamoDB's default: the AWS owned key
+    # The usage history cannot be rebuilt.
+    assert described["DeletionProtectionEnabled"] is True
+    backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+    # tdgc register records a registration in it; the run's reader (no create) finds its last use there.
+    store = DynamoStore(dynamodb, table, create_missing=False)
+    claim = store.claim("sha256:" + "0" * 64, "web")
+    assert isinstance(claim, Claim)
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    arn = f"arn:aws:ecs:{region}:{account}:task-definition/web:1"
+    store.fill(claim, arn, 1, now=now, who="deploy-check", how="registered")
+    assert last_uses(DynamoStore(dynamodb, table, create_missing=False)) == {arn: now}

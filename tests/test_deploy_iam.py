@@ -16,10 +16,14 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SAM = DEPLOY / "sam" / "template.yaml"
 TERRAFORM = DEPLOY / "terraform"
 
-# The statements that depend on an option (bucket, member roles, parameter), beside the account-wide ones.
+# The statements that depend on an option (bucket, member roles, parameter, usage table), beside the
+# account-wide ones.
 CONDITIONAL = [
     permissions.ARCHIVE_OBJECTS, permissions.ARCHIVE_BUCKET, permissions.ASSUME, permissions.POLICY_PARAMETER,
+    permissions.USAGE_READ,
 ]  # fmt: skip
+# The usage store's table, whether the stack creates it or not.
+SAM_TABLE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${UsageTable}"}
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -80,6 +84,24 @@ def test_sam_grants_account_wide_exactly_the_permissions_and_the_rest_only_when_
         assert statement["Resource"] != "*", f"{statement['Sid']} is scoped to what its option names"
         assert condition in conditions
     assert {a for _, s in statements for a in _as_list(s["Action"])} == set(permissions.actions())
+    [(condition, usage)] = [(c, s) for c, s in optional if _as_list(s["Action"]) == list(permissions.USAGE_READ)]
+    assert (condition, usage["Resource"]) == ("HasUsageTable", SAM_TABLE_ARN)
+
+
+def test_sam_offers_the_orchestrator_exactly_the_register_policy_on_the_same_table() -> None:
+    resources = _sam()["Resources"]
+    policy = resources["RegisterPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy" and policy["Condition"] == "HasUsageTable"
+    assert "Roles" not in policy["Properties"]  # for the orchestrator's role, never the function's
+    expected = permissions.register_policy_document("TABLE")
+    for statement in expected["Statement"]:
+        statement["Resource"] = SAM_TABLE_ARN if statement["Resource"] == "TABLE" else statement["Resource"]
+    assert policy["Properties"]["PolicyDocument"] == expected
+    table = resources["UsageStoreTable"]
+    assert (table["Condition"], table["DeletionPolicy"], table["UpdateReplacePolicy"]) == (
+        "CreatesUsageTable", "Retain", "Retain",
+    )  # fmt: skip
+    assert table["Properties"]["TableName"] == {"Ref": "UsageTable"}
 
 
 def _terraform_permissions() -> dict[str, Any]:
@@ -90,9 +112,11 @@ def _terraform_permissions() -> dict[str, Any]:
 def test_terraform_module_carries_exactly_the_permissions() -> None:
     carried = _terraform_permissions()
     assert carried["account_wide"] == {sid: list(actions) for sid, actions in permissions.ACCOUNT_WIDE.items()}
-    assert [carried[key] for key in ("archive_objects", "archive_bucket", "assume", "policy_parameter")] == [
-        list(actions) for actions in CONDITIONAL
-    ]
+    optional = ("archive_objects", "archive_bucket", "assume", "policy_parameter", "usage_read")
+    assert [carried[key] for key in optional] == [list(actions) for actions in CONDITIONAL]
+    # The orchestrator's, for the register policy the module offers.
+    assert (carried["register"], carried["usage_write"]) == (list(permissions.REGISTER), list(permissions.USAGE_WRITE))
+    assert set(carried) == {"description", "account_wide", *optional, "register", "usage_write"}
 
 
 def _block(text: str, header: str) -> str:
@@ -101,7 +125,7 @@ def _block(text: str, header: str) -> str:
 
 
 def test_terraform_module_takes_its_actions_from_permissions_json_alone() -> None:
-    """The tdgc policy is built from the file, and spells no action itself that could drift from it."""
+    """The tdgc and register policies are built from the file; the module spells no action that could drift."""
     main = (TERRAFORM / "main.tf").read_text()
     built = _block(main, "locals {")
     policy = _block(main, 'resource "aws_iam_role_policy" "tdgc" {')
@@ -111,6 +135,9 @@ def test_terraform_module_takes_its_actions_from_permissions_json_alone() -> Non
         if key != "description":
             assert f"local.permissions.{key}" in built, f"permissions.json's {key} is granted"
     assert [action for action in permissions.actions() if f'"{action}"' in built + policy] == []
+    # Nor anywhere else in the module (the roles' trust policies name sts:AssumeRole: that one is theirs).
+    spelled = {*permissions.actions(), *permissions.REGISTER, *permissions.USAGE_WRITE} - set(permissions.ASSUME)
+    assert sorted(action for action in spelled if f'"{action}"' in main) == []
 
 
 def test_sam_and_terraform_deploy_the_runtime_the_zip_is_built_for() -> None:

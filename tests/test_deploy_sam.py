@@ -26,6 +26,8 @@ from cfnlint.api import lint_file
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
 from moto.iam.models import Role
 from moto.scheduler.models import scheduler_backends
 from samtranslator.parser.parser import Parser
@@ -37,14 +39,20 @@ from tdgc import package
 from .deploy_checks import (
     BUCKET,
     CRON,
+    EXISTING_TABLE,
     EXTERNAL_ID,
     MEMBER_ROLES,
     PARAMETER,
     REGIONS,
+    USAGE_TABLE,
     check_defaults,
     check_deployment,
     check_every_option,
+    check_existing_table,
+    check_register_policy,
+    check_usage_table,
     put_policy_parameter,
+    table_arn,
 )
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "sam" / "template.yaml"
@@ -77,8 +85,10 @@ def test_cfn_lint_finds_nothing_in_the_translation(tmp_path: Path) -> None:
 # moto 5.2's CloudFormation has no AWS::Scheduler::Schedule nor AWS::Lambda::EventInvokeConfig, and hands
 # AWS::Lambda::Function only some properties (no Architectures). For these resource types the CloudFormation
 # properties are the service API's parameters under the same names, so the resolved properties are handed
-# to moto's backend for that API, as CloudFormation hands them to the service. Two more gaps: a list item
-# that resolves to AWS::NoValue stays as null, and IAM policy documents come back as a Python repr.
+# to moto's backend for that API, as CloudFormation hands them to the service. AWS::DynamoDB::Table is
+# created without its TimeToLiveSpecification and PointInTimeRecoverySpecification, which are likewise the
+# parameters of UpdateTimeToLive and UpdateContinuousBackups. Two more gaps: a list item that resolves to
+# AWS::NoValue stays as null, and IAM policy documents come back as a Python repr.
 # Nothing else is changed: Ref, GetAtt, Sub, If and Conditions are moto's own.
 
 
@@ -137,6 +147,26 @@ class _Schedule:
         return _Created(schedule.name)
 
 
+def _table_settings_applied(original: Any) -> Any:
+    """What moto's CloudFormation leaves out of a table, handed to the backend's UpdateTimeToLive and
+    UpdateContinuousBackups as CloudFormation does once the table is created."""
+
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        table = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json["Properties"]
+        backend = dynamodb_backends[account_id][region_name]
+        if "TimeToLiveSpecification" in properties:
+            backend.update_time_to_live(table.name, properties["TimeToLiveSpecification"])
+        if "PointInTimeRecoverySpecification" in properties:
+            backend.update_continuous_backups(table.name, properties["PointInTimeRecoverySpecification"])
+        return table
+
+    return classmethod(create)
+
+
 def _documents_as_json(original: Any) -> Any:
     """CloudFormation sends IAM its policy documents as JSON; moto keeps them as dicts and answers their repr."""
 
@@ -173,6 +203,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setattr(parsing, "clean_json", _no_value_dropped(parsing.clean_json))
         create_role = Role.create_from_cloudformation_json
         monkeypatch.setattr(Role, "create_from_cloudformation_json", _documents_as_json(create_role))
+        create_table = Table.create_from_cloudformation_json
+        monkeypatch.setattr(Table, "create_from_cloudformation_json", _table_settings_applied(create_table))
         yield
 
 
@@ -199,7 +231,8 @@ def _deploy(stack: str, parameters: dict[str, str]) -> dict[str, Any]:
     )
     assert cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
-    return {resource["LogicalResourceId"]: resource["PhysicalResourceId"] for resource in resources}
+    # moto lists a resource that its condition left out as an entry with no ids: not created, so not listed.
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if "LogicalResourceId" in r}
 
 
 def _client(service: str) -> Any:
@@ -213,6 +246,8 @@ def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_on
     assert deployed.function["CodeSha256"] == base64.b64encode(sha256(_stand_in_code()).digest()).decode()
     queue = _client("sqs").get_queue_attributes(QueueUrl=ids["DeadLetterQueue"], AttributeNames=["QueueArn"])
     assert deployed.queue_arn == queue["Attributes"]["QueueArn"]
+    assert "UsageStoreTable" not in ids and "RegisterPolicy" not in ids  # no usage store unless asked
+    assert _client("dynamodb").list_tables()["TableNames"] == []
 
 
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: None) -> None:
@@ -224,10 +259,35 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
         "Regions": ",".join(REGIONS),
         "MemberRoleArns": ",".join(MEMBER_ROLES),
         "ExternalId": EXTERNAL_ID,
+        "UsageTable": USAGE_TABLE,
+        "CreateUsageTable": "true",
     }
     ids = _deploy("tdgc-org", parameters)
     put_policy_parameter(_client)
     check_every_option(check_deployment(_client, ids["Function"], ids["LogGroup"]), REGION, ACCOUNT)
+    assert ids["UsageStoreTable"] == USAGE_TABLE
+    check_usage_table(_client, USAGE_TABLE, REGION, ACCOUNT)
+    check_register_policy(_client, ids["RegisterPolicy"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
+    outputs = _outputs("tdgc-org")
+    assert (outputs["UsageTableName"], outputs["UsageTableArn"]) == (
+        USAGE_TABLE,
+        table_arn(REGION, ACCOUNT, USAGE_TABLE),
+    )
+    assert outputs["RegisterPolicyArn"] == ids["RegisterPolicy"]
+
+
+def test_an_existing_usage_table_is_granted_and_left_alone(aws: None) -> None:
+    ids = _deploy("tdgc-existing", {"UsageTable": EXISTING_TABLE})
+    check_existing_table(check_deployment(_client, ids["Function"], ids["LogGroup"]), REGION, ACCOUNT)
+    assert "UsageStoreTable" not in ids
+    assert _client("dynamodb").list_tables()["TableNames"] == []
+    check_register_policy(_client, ids["RegisterPolicy"], table_arn(REGION, ACCOUNT, EXISTING_TABLE))
+    assert _outputs("tdgc-existing")["UsageTableArn"] == table_arn(REGION, ACCOUNT, EXISTING_TABLE)
+
+
+def _outputs(stack: str) -> dict[str, str]:
+    described = _client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
 
 
 @pytest.mark.parametrize(
@@ -258,11 +318,16 @@ def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     return operations[function]()
 
 
-def test_two_policy_sources_are_refused_at_deploy_time() -> None:
-    """The handler refuses to run with two policy sources; the template's rules refuse to deploy them."""
+def _rules() -> tuple[dict[str, str], list[Any]]:
+    """The parameters' defaults, and every rule's assertions."""
     template = yaml_parse(TEMPLATE.read_text())
     defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-    assertions = [a["Assert"] for rule in template["Rules"].values() for a in rule["Assertions"]]
+    return defaults, [a["Assert"] for rule in template["Rules"].values() for a in rule["Assertions"]]
+
+
+def test_two_policy_sources_are_refused_at_deploy_time() -> None:
+    """The handler refuses to run with two policy sources; the template's rules refuse to deploy them."""
+    defaults, assertions = _rules()
     sources = {"PolicyText": "defaults = { keep_last = 3 }", "PolicyParameterName": "/tdgc/policy"}
     sources["PolicyFile"] = package.POLICY_NAME
     for count in range(len(sources) + 1):
@@ -270,3 +335,13 @@ def test_two_policy_sources_are_refused_at_deploy_time() -> None:
             parameters = defaults | {name: sources[name] for name in chosen}
             passes = all(_evaluate(assertion, parameters) for assertion in assertions)
             assert passes == (count <= 1), chosen
+
+
+@pytest.mark.parametrize(
+    ("table", "create", "passes"),
+    [("", "false", True), (USAGE_TABLE, "false", True), (USAGE_TABLE, "true", True), ("", "true", False)],
+)
+def test_a_usage_table_to_create_needs_its_name(table: str, create: str, passes: bool) -> None:
+    defaults, assertions = _rules()
+    parameters = defaults | {"UsageTable": table, "CreateUsageTable": create}
+    assert all(_evaluate(assertion, parameters) for assertion in assertions) == passes

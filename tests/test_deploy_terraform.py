@@ -23,14 +23,20 @@ import pytest
 from .deploy_checks import (
     BUCKET,
     CRON,
+    EXISTING_TABLE,
     EXTERNAL_ID,
     MEMBER_ROLES,
     PARAMETER,
     REGIONS,
+    USAGE_TABLE,
     check_defaults,
     check_deployment,
     check_every_option,
+    check_existing_table,
+    check_register_policy,
+    check_usage_table,
     put_policy_parameter,
+    table_arn,
 )
 
 MODULE = Path(__file__).resolve().parent.parent / "deploy" / "terraform"
@@ -120,6 +126,7 @@ provider "aws" {{
   skip_metadata_api_check     = true
   skip_region_validation      = true
   endpoints {{
+    dynamodb  = "{endpoint}"
     iam       = "{endpoint}"
     lambda    = "{endpoint}"
     logs      = "{endpoint}"
@@ -147,6 +154,27 @@ module "full" {{
   regions               = {regions}
   member_role_arns      = {roles}
   external_id           = {external_id}
+  usage_table           = {usage_table}
+  create_usage_table    = true
+}}
+
+module "existing" {{
+  source       = "./tdgc"
+  name         = "tdgc-existing"
+  package_path = "${{path.root}}/code.zip"
+  usage_table  = {existing_table}
+}}
+
+output "full" {{
+  value = module.full
+}}
+
+output "existing" {{
+  value = module.existing
+}}
+
+output "minimal" {{
+  value = module.minimal
 }}
 """
 
@@ -165,8 +193,9 @@ def endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The module applied twice over, with nothing optional and with everything; returns the endpoint."""
+def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """The module applied three times over: with nothing optional, with everything, and with an existing usage
+    table; returns the endpoint and the modules' outputs."""
     root = tmp_path_factory.mktemp("root")
     _copy_module(root)
     # moto stores the code and never runs it: a stand-in is enough (the real zip is test_package.py's business).
@@ -174,33 +203,43 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
         archive.writestr(zipfile.ZipInfo("tdgc/lambda_handler.py"), "def handler(event, context):\n    return None\n")
     # JSON's strings and lists are HCL's too.
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
-    options |= {"external_id": EXTERNAL_ID}
+    options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
     hcl = {name: json.dumps(value) for name, value in options.items()}
     (root / "main.tf").write_text((PROVIDER + MODULES).format(region=REGION, endpoint=endpoint, **hcl))
     terraform(root, "init")
     terraform(root, "apply", "-auto-approve")
-    return endpoint
+    outputs = json.loads(terraform(root, "output", "-json").stdout)
+    return endpoint, {name: output["value"] for name, output in outputs.items()}
 
 
-def test_two_policy_sources_are_refused_at_plan_time(
+def test_contradictory_inputs_are_refused_at_plan_time(
     terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The handler refuses to run with two policy sources; the module refuses to plan them."""
+    """The handler refuses to run with two policy sources; the module refuses to plan them, and a table to
+    create without its name."""
     root = tmp_path_factory.mktemp("refused")
     _copy_module(root)
-    both = """
-module "tdgc" {{
+    wrong = """
+module "two_policies" {{
   source                = "./tdgc"
   package_path          = "${{path.root}}/code.zip"
   policy_text           = "defaults = {{ keep_last = 3 }}"
   policy_parameter_name = "/tdgc/policy"
 }}
+
+module "nameless_table" {{
+  source             = "./tdgc"
+  name               = "tdgc-nameless"
+  package_path       = "${{path.root}}/code.zip"
+  create_usage_table = true
+}}
 """
-    (root / "main.tf").write_text((PROVIDER + both).format(region=REGION, endpoint=endpoint))
+    (root / "main.tf").write_text((PROVIDER + wrong).format(region=REGION, endpoint=endpoint))
     (root / "code.zip").write_bytes(b"")
     terraform(root, "init")
     refused = terraform(root, "plan", succeeds=False)
     assert "Set one of policy_text, policy_parameter_name and policy_file" in refused.stderr
+    assert "create_usage_table needs usage_table" in refused.stderr
 
 
 def _client(endpoint: str) -> Any:
@@ -213,17 +252,38 @@ def _client(endpoint: str) -> Any:
     return client
 
 
-def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_only(applied: str) -> None:
-    check_defaults(check_deployment(_client(applied), "tdgc-minimal", "/aws/lambda/tdgc-minimal"))
+def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_only(
+    applied: tuple[str, dict[str, Any]],
+) -> None:
+    endpoint, outputs = applied
+    check_defaults(check_deployment(_client(endpoint), "tdgc-minimal", "/aws/lambda/tdgc-minimal"))
+    minimal = outputs["minimal"]
+    assert (minimal["usage_table_name"], minimal["usage_table_arn"], minimal["register_policy_arn"]) == (None,) * 3
 
 
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(
-    applied: str, monkeypatch: pytest.MonkeyPatch
+    applied: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    endpoint, outputs = applied
     # The handler reads its policy parameter through tdgc's own session: point it at the server too.
-    for name, value in {"AWS_ENDPOINT_URL": applied, "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION}.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
-    put_policy_parameter(_client(applied))
-    check_every_option(check_deployment(_client(applied), "tdgc-full", "/aws/lambda/tdgc-full"), REGION, ACCOUNT)
+    client = _client(endpoint)
+    put_policy_parameter(client)
+    check_every_option(check_deployment(client, "tdgc-full", "/aws/lambda/tdgc-full"), REGION, ACCOUNT)
+    check_usage_table(client, USAGE_TABLE, REGION, ACCOUNT)
+    full = outputs["full"]
+    assert (full["usage_table_name"], full["usage_table_arn"]) == (USAGE_TABLE, table_arn(REGION, ACCOUNT, USAGE_TABLE))
+    check_register_policy(client, full["register_policy_arn"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
+
+
+def test_an_existing_usage_table_is_granted_and_left_alone(applied: tuple[str, dict[str, Any]]) -> None:
+    endpoint, outputs = applied
+    client = _client(endpoint)
+    check_existing_table(check_deployment(client, "tdgc-existing", "/aws/lambda/tdgc-existing"), REGION, ACCOUNT)
+    assert EXISTING_TABLE not in client("dynamodb").list_tables()["TableNames"]
+    existing = outputs["existing"]
+    assert existing["usage_table_arn"] == table_arn(REGION, ACCOUNT, EXISTING_TABLE)
+    check_register_policy(client, existing["register_policy_arn"], table_arn(REGION, ACCOUNT, EXISTING_TABLE))

@@ -8,6 +8,9 @@ locals {
   region    = data.aws_arn.dead_letters.region
   account   = data.aws_arn.dead_letters.account
 
+  # The usage store's table, created here or not: the policy names it ([usage] store = "dynamodb://TABLE").
+  usage_table_arn = var.usage_table == null ? null : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${var.usage_table}"
+
   tdgc_statements = concat(
     [for sid, actions in local.permissions.account_wide : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
     var.archive_bucket == null ? [] : [
@@ -20,7 +23,17 @@ locals {
     var.policy_parameter_name == null ? [] : [
       { Sid = "PolicyParameter", Effect = "Allow", Action = local.permissions.policy_parameter, Resource = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${var.policy_parameter_name}" },
     ],
+    # A policy with unused_for reads each revision's last use from the table.
+    var.usage_table == null ? [] : [
+      { Sid = "UsageRead", Effect = "Allow", Action = local.permissions.usage_read, Resource = local.usage_table_arn },
+    ],
   )
+
+  # Not the function's: what the orchestrator's role needs (tdgc register, the Airflow operator).
+  register_statements = [
+    { Sid = "Register", Effect = "Allow", Action = local.permissions.register, Resource = "*" },
+    { Sid = "UsageStore", Effect = "Allow", Action = local.permissions.usage_write, Resource = local.usage_table_arn },
+  ]
 
   # Only what is set: the handler treats a missing variable as "use the default". TDGC_REPORT ends in a
   # slash, which makes it a folder: each run's report gets a name of its own inside it.
@@ -49,6 +62,61 @@ resource "aws_sqs_queue" "dead_letters" {
   message_retention_seconds = 1209600 # 14 days, the most SQS keeps: time to notice
   sqs_managed_sse_enabled   = true
   tags                      = var.tags
+}
+
+# The usage store, if the module is to manage it: the table tdgc.usage_store.DynamoStore creates on first use,
+# with point-in-time recovery besides. The usage history cannot be rebuilt: DynamoDB refuses to delete the
+# table while deletion protection is on, so `terraform destroy` (or create_usage_table = false) fails on it
+# and leaves it be (README: how to let it go). prevent_destroy would refuse the whole plan instead, with no
+# way to turn it off from outside the module.
+resource "aws_dynamodb_table" "usage" {
+  count = var.create_usage_table ? 1 : 0
+
+  name         = var.usage_table
+  hash_key     = "pk"
+  range_key    = "sk"
+  billing_mode = "PAY_PER_REQUEST"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  # Each use's audit item carries its own expiry (tdgc register's audit_days).
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  deletion_protection_enabled = true
+  # No server_side_encryption block: encrypted at rest under the AWS owned key, DynamoDB's default.
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.usage_table != null
+      error_message = "create_usage_table needs usage_table, the name of the table to create."
+    }
+  }
+}
+
+resource "aws_iam_policy" "register" {
+  count = var.usage_table == null ? 0 : 1
+
+  name        = "${var.name}-register"
+  description = "tdgc register and the Airflow operator, with this module's usage store (tdgc.permissions.register_policy_document)"
+  policy      = jsonencode({ Version = "2012-10-17", Statement = local.register_statements })
+  tags        = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "function" {

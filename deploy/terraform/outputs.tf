@@ -32,3 +32,18 @@ output "log_group_name" {
   description = "The function's logs."
   value       = aws_cloudwatch_log_group.function.name
 }
+
+output "usage_table_name" {
+  description = "The usage store (null: none): name it in the policy as [usage] store = \"dynamodb://NAME\", and in tdgc register --store."
+  value       = try(aws_dynamodb_table.usage[0].name, var.usage_table)
+}
+
+output "usage_table_arn" {
+  description = "The usage store's table ARN (null: none)."
+  value       = try(aws_dynamodb_table.usage[0].arn, local.usage_table_arn)
+}
+
+output "register_policy_arn" {
+  description = "A managed policy for the orchestrator's role (tdgc register, the Airflow operator), scoped to the table (null: no table)."
+  value       = one(aws_iam_policy.register[*].arn)
+}

@@ -90,6 +90,23 @@ variable "external_id" {
   default     = null
 }
 
+variable "usage_table" {
+  description = "The usage store's DynamoDB table, which `tdgc register` writes and a policy's unused_for reads; the function may scan only it. The policy names it ([usage] store = \"dynamodb://TABLE\"). null: no usage store."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.usage_table == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.usage_table))
+    error_message = "usage_table must be a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ . -"
+  }
+}
+
+variable "create_usage_table" {
+  description = "true: the module creates usage_table (deletion-protected). false: an existing table, or the one `tdgc register` creates on first use."
+  type        = bool
+  default     = false
+}
+
 variable "log_retention_in_days" {
   description = "How long the function's logs are kept."
   type        = number
