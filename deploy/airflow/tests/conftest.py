@@ -25,6 +25,12 @@ sys.path.insert(0, str(DAG_FOLDER))  # the DAG module's plain functions, for the
 from tdgc.simulator import Simulator, without_real_aws  # noqa: E402
 
 DAG_ID = "tdgc_maintenance"
+TIMINGS: list[str] = []  # lines for the end of pytest's report (the reuse example's 100 runs)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in TIMINGS:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +63,7 @@ def dag() -> Any:
     return dag_bag().dags[DAG_ID]
 
 
-def xcoms(run_id: str, task_id: str, key: str = "return_value") -> dict[int, Any]:
+def xcoms(run_id: str, task_id: str, key: str = "return_value", dag_id: str = DAG_ID) -> dict[int, Any]:
     """The XComs a task pushed in a run, by map index (-1: not mapped), read from the metadata DB."""
     from airflow.utils.session import create_session
 
@@ -69,7 +75,7 @@ def xcoms(run_id: str, task_id: str, key: str = "return_value") -> dict[int, Any
     with create_session() as session:
         rows = (
             session.query(XCom)
-            .filter(XCom.dag_id == DAG_ID, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == key)
+            .filter(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == key)
             .all()
         )
         for row in rows:
