@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import contextlib
 import json
 import logging
 import os
@@ -97,6 +98,21 @@ def without_real_aws(empty_dir: str | os.PathLike[str]) -> dict[str, str | None]
     return changes
 
 
+@contextmanager
+def serve() -> Iterator[str]:
+    """moto's backends over HTTP on loopback (for a subprocess, Terraform); yields the endpoint URL."""
+    from moto.server import ThreadedMotoServer  # needs moto[server]
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
 class Simulator:
     """The simulated account. Enter it to start moto with tdgc's additions."""
 
@@ -141,19 +157,9 @@ class Simulator:
             self._stack.close()
             self._stack = None
 
-    @contextmanager
-    def serve(self) -> Iterator[str]:
+    def serve(self) -> contextlib.AbstractContextManager[str]:
         """Serve this simulated account over HTTP on loopback (for a subprocess); yields the endpoint URL."""
-        from moto.server import ThreadedMotoServer  # needs moto[server]
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+        return serve()
 
     def reset(self) -> None:
         """Forget every task definition, call and fault, as a fresh account (for tests that loop)."""

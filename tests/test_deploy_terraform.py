@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tdgc.simulator import serve
+
 from .deploy_checks import (
     BUCKET,
     CRON,
@@ -181,15 +183,8 @@ output "minimal" {{
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with serve() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
