@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import botocore.exceptions
 
 from tdgc import TOOL, __version__
-from tdgc.aws import Connection, error_text
+from tdgc.aws import Connection, check_bucket, error_text
 from tdgc.errors import UsageError
 from tdgc.model import parse_arn
 from tdgc.pacing import Pacer
@@ -100,10 +100,7 @@ class S3Archive:
         return f"{self.prefix}/{relative_key(arn)}" if self.prefix else relative_key(arn)
 
     def check(self) -> None:
-        try:
-            self._s3.head_bucket(Bucket=self.bucket)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise UsageError(f"--archive {self.url}: cannot use the bucket ({error_text(exc)})") from None
+        check_bucket(self._s3, self.bucket, f"--archive {self.url}")
 
     def write(self, arn: str, description: Mapping[str, Any], region: str) -> str:
         body = document(arn, description, region)

@@ -234,6 +234,14 @@ def _known_regions(session: boto3.Session) -> set[str]:
     return regions
 
 
+def check_bucket(s3: Any, bucket: str, label: str) -> None:
+    """Fail before any change if the bucket cannot be used (missing, or not ours); `label` names the option."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise UsageError(f"{label}: cannot use the bucket ({error_text(exc)})") from None
+
+
 def error_text(exc: BaseException) -> str:
     """One line for an AWS error: its code and message."""
     if isinstance(exc, botocore.exceptions.ClientError):

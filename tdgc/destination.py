@@ -16,7 +16,7 @@ from typing import IO
 
 import botocore.exceptions
 
-from tdgc.aws import Connection, error_text
+from tdgc.aws import Connection, check_bucket, error_text
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
 
@@ -71,9 +71,6 @@ def check(location: str, connection: Connection | None) -> None:
         if connection is None:
             raise UsageError(f"report {location}: S3 needs an AWS connection")
         bucket = location.removeprefix("s3://").partition("/")[0]
-        try:
-            connection.client("s3", Pacer({})).head_bucket(Bucket=bucket)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise UsageError(f"report {location}: cannot use the bucket ({error_text(exc)})") from None
+        check_bucket(connection.client("s3", Pacer({})), bucket, f"report {location}")
     elif not Path(location).parent.exists():
         raise UsageError(f"report {location}: no such directory {Path(location).parent}")

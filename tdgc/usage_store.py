@@ -273,35 +273,15 @@ class DynamoStore:
         return record
 
     def records(self) -> Iterator[Record]:
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._call(
-                "scan",
-                FilterExpression="#sk = :record AND attribute_exists(#arn)",
-                **_expression(["sk", "arn"], {":record": {"S": RECORD}}),
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            for item in page.get("Items", []):
-                yield self._record(item)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        filtered = _expression(["sk", "arn"], {":record": {"S": RECORD}})
+        for item in self._items("scan", FilterExpression="#sk = :record AND attribute_exists(#arn)", **filtered):
+            yield self._record(item)
 
     def uses(self, digest: str) -> Iterator[dict[str, str]]:
         """The audit trail of one content, oldest first: arn, how, who, at."""
-        start: dict[str, Any] | None = None
-        while True:
-            page = self._call(
-                "query",
-                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :use)",
-                **_expression(["pk", "sk"], {":pk": {"S": _pk(digest)}, ":use": {"S": "use#"}}),
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            for item in page.get("Items", []):
-                yield {k: str(_s(item, k) or "") for k in ("arn", "how", "who", "at")}
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        keyed = _expression(["pk", "sk"], {":pk": {"S": _pk(digest)}, ":use": {"S": "use#"}})
+        for item in self._items("query", KeyConditionExpression="#pk = :pk AND begins_with(#sk, :use)", **keyed):
+            yield {k: str(_s(item, k) or "") for k in ("arn", "how", "who", "at")}
 
     # ---- the table ----
 
@@ -338,6 +318,16 @@ class DynamoStore:
                 raise
         self.create()
         return method(TableName=self.table, **kwargs)
+
+    def _items(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a scan or query, through botocore's paginator; a missing table as for `_call`."""
+        try:
+            for page in self.client.get_paginator(operation).paginate(TableName=self.table, **kwargs):
+                yield from page.get("Items", [])
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException" or not self.create_missing:
+                raise
+            self.create()  # a table just created holds nothing to list
 
     # ---- items ----
 
@@ -509,14 +499,9 @@ class TagStore:
 
     def records(self) -> Iterator[Record]:
         """Each ACTIVE family's tagged revisions within the look-back: about families x (1 + lookback) reads."""
-        token: str | None = None
-        while True:
-            page = self.ecs.list_task_definition_families(status="ACTIVE", **({"nextToken": token} if token else {}))
+        for page in self.ecs.get_paginator("list_task_definition_families").paginate(status="ACTIVE"):
             for family in page.get("families", []):
                 yield from self._tagged(family)
-            token = page.get("nextToken")
-            if not token:
-                return
 
     def _tagged(self, family: str) -> Iterator[Record]:
         """The family's newest ACTIVE revisions that carry a hash tag, newest first, within the look-back."""
@@ -537,16 +522,9 @@ class TagStore:
                 )  # fmt: skip
 
     def _newest(self, family: str) -> Iterator[str]:
-        token: str | None = None
-        left = self.lookback
-        while left > 0:
-            page = self.ecs.list_task_definitions(
-                familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=min(100, left),
-                **({"nextToken": token} if token else {}),
-            )  # fmt: skip
-            arns = page.get("taskDefinitionArns", [])[:left]
-            yield from arns
-            left -= len(arns)
-            token = page.get("nextToken")
-            if not token or not arns:
-                return
+        pages = self.ecs.get_paginator("list_task_definitions").paginate(
+            familyPrefix=family, status="ACTIVE", sort="DESC",
+            PaginationConfig={"MaxItems": self.lookback, "PageSize": min(100, self.lookback)},
+        )  # fmt: skip
+        for page in pages:
+            yield from page.get("taskDefinitionArns", [])
