@@ -1,6 +1,6 @@
 """A new user's first plan: 7,000 revisions in 400 families, the built-in policy, default rates. Prints figures.
 
-Checks what DESIGN asks of the read economy: describes <= revisions acted on + about 2·log2(n) per family.
+Checks what docs/design.md §8 asks of the read economy: describes <= revisions acted on + about 2·log2(n) per family.
 Takes about eight minutes: the default read share (10/s) paces it, as it would against AWS.
 
     python bench/first_plan.py

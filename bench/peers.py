@@ -1,6 +1,6 @@
 """Peers: tdgc, cloud-custodian and a plain boto3 script on the same throttled accounts. Prints figures.
 
-Each account is built in the simulator with AWS's throttling on (DESIGN §2 buckets, refilled TIME_SCALE
+Each account is built in the simulator with AWS's throttling on (docs/design.md §2 buckets, refilled TIME_SCALE
 times faster so that a run takes a minute rather than an hour), served by a process of its own; each tool
 runs as a subprocess against it (bench/harness.py). tdgc's rates are its defaults scaled by the same factor.
 During every apply a deployer registers revisions at a steady rate (a quarter of the modify bucket, as a busy

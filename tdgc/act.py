@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 DELETE_BATCH = 10  # the most DeleteTaskDefinitions takes in one call
+_FAILED = {Action.DEREGISTER: "deregister failed", Action.DELETE: "delete failed"}  # log events
 log = structlog.get_logger("tdgc.act")
 
 
@@ -47,6 +48,13 @@ class Budget:
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and self._clock() >= self.deadline - self.reserve
+
+    def halfway(self) -> float | None:
+        """The moment halfway from now to the last moment a mutation may start; None without a deadline."""
+        if self.deadline is None:
+            return None
+        now = self._clock()
+        return now + max(0.0, self.deadline - self.reserve - now) / 2
 
     def stop(self, why: str) -> None:
         self.stopped = why
@@ -157,8 +165,7 @@ class Actor:
         try:
             self._ecs.deregister_task_definition(taskDefinition=arn)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            log.warning("deregister failed", arn=arn, error=error_text(exc))
-            return Outcome(arn, Action.DEREGISTER, Result.FAILED, error_text(exc))
+            return self._settled(decision, error_text(exc))
         log.info("deregistered", arn=arn, reason=decision.reason)
         return Outcome(arn, Action.DEREGISTER, Result.DONE)
 
@@ -175,16 +182,21 @@ class Actor:
                 outcomes.append(Outcome(decision.revision.arn, Action.DELETE, result, skip or problem))
             else:
                 ready.append(decision)
-        if not ready:
-            return outcomes
-        arns = [d.revision.arn for d in ready]
+        return outcomes + (self._send_delete(ready, again=True) if ready else [])
+
+    def _send_delete(self, ready: Sequence[Decision], *, again: bool) -> list[Outcome]:
         try:
-            answer = self._ecs.delete_task_definitions(taskDefinitions=arns)
+            answer = self._ecs.delete_task_definitions(taskDefinitions=[d.revision.arn for d in ready])
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            log.warning("delete failed", arns=arns, error=error_text(exc))
-            return outcomes + [Outcome(a, Action.DELETE, Result.FAILED, error_text(exc)) for a in arns]
+            settled = [self._settled(d, error_text(exc)) for d in ready]
+            unsettled = [d for d, o in zip(ready, settled, strict=True) if o.result is Result.FAILED]
+            if again and unsettled and len(unsettled) < len(ready):
+                # Refused whole for the sake of revisions already being deleted: once more without them.
+                return [o for o in settled if o.result is not Result.FAILED] + self._send_delete(unsettled, again=False)
+            return settled
         accepted = {td.get("taskDefinitionArn"): td.get("status") for td in answer.get("taskDefinitions", [])}
         failed = {f.get("arn"): f.get("reason") or f.get("detail") or "failed" for f in answer.get("failures", [])}
+        outcomes = []
         for decision in ready:
             arn = decision.revision.arn
             if arn in accepted:
@@ -193,10 +205,32 @@ class Actor:
                 log.info("delete accepted", arn=arn, result=result.value, reason=decision.reason)
                 outcomes.append(Outcome(arn, Action.DELETE, result))
             else:
-                error = failed.get(arn, "not in DeleteTaskDefinitions' answer")
-                log.warning("delete failed", arn=arn, error=error)
-                outcomes.append(Outcome(arn, Action.DELETE, Result.FAILED, error))
+                outcomes.append(self._settled(decision, failed.get(arn, "not in DeleteTaskDefinitions' answer")))
         return outcomes
+
+    def _settled(self, decision: Decision, error: str) -> Outcome:
+        """The outcome of a mutation ECS refused, or whose answer was lost, read from the revision itself.
+
+        What ECS answers when a revision is already past the mutation (a repeated delete, a deregister of an
+        INACTIVE revision, a retry after a dropped connection) is not documented (docs/design.md §8), and
+        its messages are no contract; the revision's state is. One describe, only on this path.
+        """
+        arn, action = decision.revision.arn, decision.action
+        try:
+            now = self._describe(arn) if self._describe is not None else decision.revision
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+            now = decision.revision  # unknown: the error stands
+        if now is None:  # gone: ECS has finished deleting it
+            result = Result.DONE
+        elif now.status is Status.DELETE_IN_PROGRESS:
+            result = Result.PENDING
+        elif now.status is Status.INACTIVE and action is Action.DEREGISTER:
+            result = Result.DONE
+        else:
+            log.warning(_FAILED[action], arn=arn, error=error)
+            return Outcome(arn, action, Result.FAILED, error)
+        log.info("already done", action=action.value, arn=arn, result=result.value, answer=error)
+        return Outcome(arn, action, result)
 
     def _archived(self, revision: Revision) -> str | None:
         """Archive before delete; the problem that prevents it, if any."""

@@ -394,7 +394,7 @@ def _progress_done() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: every error is one line on stderr and an exit status of DESIGN §5."""
+    """Entry point: every error is one line on stderr and an exit status of docs/design.md §5."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="tdgc", standalone_mode=False)
     except click.exceptions.Exit as exc:

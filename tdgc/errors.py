@@ -1,4 +1,4 @@
-"""Errors that end a run with a documented exit status (DESIGN §5)."""
+"""Errors that end a run with a documented exit status (docs/design.md §5)."""
 
 from __future__ import annotations
 

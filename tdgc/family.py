@@ -20,7 +20,7 @@ from tdgc.decide import decide, needs_description, ranks_kept
 from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Policy, Rule
 from tdgc.references import References
-from tdgc.scan import PAGE_SIZE, STATUSES, RevisionList, Scanner, list_revisions
+from tdgc.scan import PAGE_SIZE, STATUSES, RevisionList, Scanner
 
 
 def decide_pages(
@@ -39,7 +39,7 @@ def decide_pages(
     is each revision's last use (ARN -> time) where the usage store knows it.
     """
     rule, glob = policy.rule_for(family)
-    lists = lists or {status: list_revisions(scanner, family, status) for status in STATUSES}
+    lists = lists or scanner.family_lists(family)
     for status in STATUSES:
         reader = _Reader(scanner, rule, status, lists[status], now, refs or References())
         for start in range(0, len(reader.revisions), PAGE_SIZE):

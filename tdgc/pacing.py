@@ -1,7 +1,7 @@
 """Pacing: the one place that decides how fast tdgc calls AWS.
 
 ECS throttles per account and Region with a token bucket per category, shared with every other caller in
-the account, deploy pipelines included (DESIGN §2). tdgc keeps its own bucket per category, set to a share
+the account, deploy pipelines included (docs/design.md §2). tdgc keeps its own bucket per category, set to a share
 of AWS's, and draws a token before every call it makes. A ThrottlingException means others are using the
 same bucket: that category's rate halves, then recovers by a twentieth of its setting per successful call
 (AIMD), the other categories untouched. botocore's standard retry mode backs off and retries the call.
@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# Operation -> ECS throttling category (DESIGN §2).
+# Operation -> ECS throttling category (docs/design.md §2).
 CATEGORY = {
     "DescribeTaskDefinition": "read",
     "ListTaskDefinitions": "read",
@@ -33,7 +33,7 @@ CATEGORY = {
 THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"})
 RECOVERY_STEPS = 20  # successful calls to climb back from a halving to the configured rate, at most
 FLOOR = 1 / 64  # of the configured rate: a rate never falls below this
-# AWS's buckets per account and Region (DESIGN §2): category -> (burst, sustained calls per second).
+# AWS's buckets per account and Region (docs/design.md §2): category -> (burst, sustained calls per second).
 AWS_BUCKETS: dict[str, tuple[float, float]] = {
     "read": (50, 20), "modify": (20, 1), "delete": (5, 1),
     "cluster_read": (50, 20), "service_read": (100, 20), "task_read": (100, 20),

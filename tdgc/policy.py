@@ -1,4 +1,4 @@
-"""The retention policy: a TOML file (DESIGN §4) with command-line flags laid over it.
+"""The retention policy: a TOML file (docs/design.md §4) with command-line flags laid over it.
 
 Everything is validated here, before any AWS call: an unknown key, a wrong type or a bad duration is a
 PolicyError naming the file, the key and its line.
@@ -18,12 +18,12 @@ from tdgc.durations import Duration, parse_duration
 from tdgc.errors import PolicyError
 
 ANY_VALUE = "*"
-# Our share of AWS's per-account, per-Region buckets (DESIGN §2): calls per second that tdgc may use, so
+# Our share of AWS's per-account, per-Region buckets (docs/design.md §2): calls per second that tdgc may use, so
 # that deploys sharing the same buckets keep the rest.
 DEFAULT_RATES: Mapping[str, float] = {
     "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
 }  # fmt: skip
-# Where a revision can be in use (DESIGN §2); each source can be switched off.
+# Where a revision can be in use (docs/design.md §2); each source can be switched off.
 REFERENCE_SOURCES = ("services", "tasks", "rules", "schedules", "state_machines", "stacks")
 _UNSET: Any = object()
 

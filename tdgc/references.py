@@ -1,6 +1,6 @@
 """Reference discovery: which revisions something still uses, found once per region before deciding.
 
-Six sources (DESIGN §2): services (their task definition, every deployment and task set) and running or
+Six sources (docs/design.md §2): services (their task definition, every deployment and task set) and running or
 pending tasks in every cluster; EventBridge rule targets on every event bus; EventBridge Scheduler
 schedules; Step Functions state machines (their definitions, versions included); CloudFormation stacks that
 own an AWS::ECS::TaskDefinition. A reference by family name alone means the family's newest ACTIVE

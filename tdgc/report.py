@@ -1,6 +1,6 @@
 """Reports: every decision and outcome, streamed to one writer per destination, one format each.
 
-Formats (DESIGN §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
+Formats (docs/design.md §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
 `json` (one document), `jsonl` (a line per decision and outcome, the summary last), `csv` (a row per
 decision). The machine formats are stable: fields are only ever added, and `version` says which schema.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
-from tdgc.scan import ScanError, Scanner
+from tdgc.scan import RevisionList, Scanner
 from tdgc.usage_store import last_uses, open_store
 
 log = structlog.get_logger("tdgc.run")
@@ -62,7 +62,7 @@ class RunResult:
     incomplete: list[str] = field(default_factory=list)
 
 
-_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ScanError)
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
 def run(
@@ -221,7 +221,22 @@ class _Region:
         return self.acting or not self.options.apply
 
     def _scan(self, progress: Progress | None) -> None:
-        for family, lists in self.scanner.revision_lists():
+        # The account is listed before anything is decided (tdgc.scan says why); with a time budget, the
+        # listing may take half of what is left, so that a huge account still gets acted on every run.
+        listing_ends = self.budget.halfway()
+        stop = (lambda: self.clock() >= listing_ends) if listing_ends is not None else None
+        families = self.scanner.revision_lists(stop)
+        try:
+            self._decide(families, progress)
+        finally:
+            if self.scanner.truncated:
+                self.report.notes.append(
+                    f"{self.target.label}: time budget: the listing stopped halfway through the account; "
+                    "the families after it wait for a run with more time"
+                )
+
+    def _decide(self, families: Iterator[tuple[str, dict[Status, RevisionList]]], progress: Progress | None) -> None:
+        for family, lists in families:
             if not self.policy.in_scope(family):
                 continue
             if self._out_of_time(f"before family {family}"):

@@ -1,34 +1,41 @@
 """Scanning: families and revisions from the paginated list calls, descriptions only where needed.
 
-Everything streams: families come one at a time, revisions a page (at most 100) at a time, so memory does
-not grow with the account.
+ECS's `nextToken` is opaque (docs/design.md §8): it may name the last item returned, or an offset into the
+result list as it stands at the next call. Under offsets, a revision that leaves a listing while it is being
+paged (deregistered out of ACTIVE, deleted out of INACTIVE) moves every later item one place back, and the
+next page silently skips one. So no listing is still being paged while this run mutates what it lists:
+
+- without --family globs, the account is listed whole (three account-wide listings, ACTIVE, INACTIVE and
+  DELETE_IN_PROGRESS, at a page per 100 revisions) before the first family is given;
+- with globs, the matching families' names are listed whole first, and each family's own listings are
+  complete before it is given (this run only ever mutates the family it has been given).
+
+Nothing relies on the order ECS lists in, and a revision listed twice (an offset page that moved back under
+someone else's register) counts once. Revisions are kept as 4-byte numbers: an account of a million
+revisions lists into a few megabytes.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from tdgc.errors import TdgcError
 from tdgc.model import Revision, Status, parse_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 PAGE_SIZE = 100  # the most ECS returns in one page
-STATUSES = (Status.INACTIVE, Status.ACTIVE)  # what is listed and decided; DELETE_IN_PROGRESS is ECS's to finish
-
-
-class ScanError(TdgcError):
-    """ECS answered in a shape the scan cannot rely on."""
-
+STATUSES = (Status.INACTIVE, Status.ACTIVE)  # what is decided; DELETE_IN_PROGRESS is ECS's to finish
+# What is listed: DELETE_IN_PROGRESS too, since a listing of INACTIVE may include those (docs/design.md §8)
+# and deciding them again would describe each one; a page per 100 of them is cheaper.
+LISTED = (Status.ACTIVE, Status.INACTIVE, Status.DELETE_IN_PROGRESS)
 
 _GONE = ("ClientException", "InvalidParameterException")
+Stop = Callable[[], bool]  # asked between pages: whether to stop listing
 
 
 def literal_prefix(glob: str) -> str:
@@ -43,61 +50,73 @@ class Scanner:
     def __init__(self, ecs: ECSClient, only_families: Iterable[str] = ()) -> None:
         self._ecs = ecs
         self._globs = tuple(only_families)
+        # Set when a `stop` cut the account-wide listing short: what was given is a part of the account.
+        self.truncated = False
 
-    def families(self) -> Iterator[str]:
-        """Every family with an ACTIVE or INACTIVE revision, sorted, narrowed to the --family globs."""
+    def families(self) -> list[str]:
+        """Every family with an ACTIVE or INACTIVE revision, sorted, narrowed to the --family globs' prefixes."""
         prefixes = sorted({literal_prefix(g) for g in self._globs}) if self._globs else [""]
         # A prefix that starts with a shorter one adds nothing; "" covers everything.
         prefixes = [p for n, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:n])]
-        streams = [self._families_with(prefix) for prefix in prefixes]
-        last = None
-        for name in heapq.merge(*streams):
-            if name != last:
-                last = name
-                yield name
+        names: set[str] = set()
+        for prefix in prefixes:
+            kwargs: dict[str, Any] = {"status": "ALL", "PaginationConfig": {"PageSize": PAGE_SIZE}}
+            if prefix:
+                kwargs["familyPrefix"] = prefix
+            for page in self._ecs.get_paginator("list_task_definition_families").paginate(**kwargs):
+                names.update(page.get("families", []))
+        return sorted(names)
 
-    def _families_with(self, prefix: str) -> Iterator[str]:
-        kwargs: dict[str, Any] = {"status": "ALL", "PaginationConfig": {"PageSize": PAGE_SIZE}}
-        if prefix:
-            kwargs["familyPrefix"] = prefix
-        for page in self._ecs.get_paginator("list_task_definition_families").paginate(**kwargs):
-            yield from page.get("families", [])
+    def revision_lists(self, stop: Stop | None = None) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
+        """Every family with its INACTIVE and ACTIVE revision numbers (newest first), family by family.
 
-    def revision_lists(self) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
-        """Every family with its INACTIVE and ACTIVE revision numbers, family by family.
-
-        Without --family globs, two account-wide listings (ACTIVE, INACTIVE) give every family at a page per
-        100 revisions, where listing family by family costs two calls a family however small it is. With
-        globs, only the families they match are listed.
+        Without --family globs, three account-wide listings give every family at a page per 100 revisions,
+        where listing family by family costs three calls a family however small it is; `stop`, asked between
+        pages, cuts that listing short (a time budget), and the families are then given as far as they were
+        listed: a part of a family is safe to decide, since the revisions missed can only make a listed one
+        look newer than it is. With globs, only the families they match are listed.
         """
         if self._globs:
             for family in self.families():
-                yield family, {s: list_revisions(self, family, s) for s in STATUSES}
+                yield family, self.family_lists(family)
             return
-        streams = [self._account_wide(status) for status in STATUSES]
-        for family, groups in itertools.groupby(heapq.merge(*streams), key=lambda group: group[0]):
-            found = {status: RevisionList(family, prefix, numbers) for _, status, prefix, numbers in groups}
-            yield family, {s: found.get(s, RevisionList(family, "", array("I"))) for s in STATUSES}
+        listed = self._account(stop or (lambda: False))
+        for family in sorted(listed):
+            prefix, numbers = listed.pop(family)  # given away as it goes: memory falls as the run goes on
+            lists = _without_deleting(family, prefix, numbers)
+            if lists[Status.ACTIVE] or lists[Status.INACTIVE]:
+                yield family, lists
 
-    def _account_wide(self, status: Status) -> Iterator[tuple[str, Status, str, array[int]]]:
-        """(family, status, ARN prefix, numbers newest first) per family, from one account-wide listing."""
-        family, prefix, numbers = "", "", array("I")
+    def _account(self, stop: Stop) -> dict[str, tuple[str, dict[Status, array[int]]]]:
+        """The whole account: family -> (ARN prefix, numbers by listed status, as listed)."""
+        found: dict[str, tuple[str, dict[Status, array[int]]]] = {}
         paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(status=status.value, sort="ASC", PaginationConfig={"PageSize": PAGE_SIZE}):
-            for arn in page.get("taskDefinitionArns", []):
-                head, _, number = arn.rpartition(":")
-                name = head.rsplit("/", 1)[-1]
-                if name != family:
-                    if family:
-                        numbers.reverse()
-                        yield family, status, prefix, numbers
-                    if name < family:  # the merge with the other status relies on this order
-                        raise ScanError(f"ECS listed family {name!r} after {family!r}: run with --family '*'")
-                    family, prefix, numbers = name, head + ":", array("I")
-                numbers.append(int(number))
-        if family:
-            numbers.reverse()
-            yield family, status, prefix, numbers
+        for status in LISTED:
+            for page in paginator.paginate(status=status.value, PaginationConfig={"PageSize": PAGE_SIZE}):
+                for arn in page.get("taskDefinitionArns", []):
+                    head, _, number = arn.rpartition(":")
+                    family = head.rsplit("/", 1)[-1]
+                    if family not in found:
+                        found[family] = (head + ":", {s: array("I") for s in LISTED})
+                    found[family][1][status].append(int(number))
+                if stop():
+                    self.truncated = True
+                    return found
+        return found
+
+    def family_lists(self, family: str) -> dict[Status, RevisionList]:
+        """One family's INACTIVE and ACTIVE revisions, newest first, each listing complete."""
+        numbers: dict[Status, array[int]] = {}
+        prefix = ""
+        for status in LISTED:
+            if status is Status.DELETE_IN_PROGRESS and not numbers[Status.INACTIVE]:
+                numbers[status] = array("I")  # nothing to take out of an empty INACTIVE listing: no call
+                continue
+            numbers[status] = array("I")
+            for arns in self.pages(family, status):
+                prefix = prefix or arns[0].rsplit(":", 1)[0] + ":"
+                numbers[status].extend(int(arn.rsplit(":", 1)[1]) for arn in arns)
+        return _without_deleting(family, prefix, numbers)
 
     def pages(self, family: str, status: Status) -> Iterator[list[str]]:
         """The family's revision ARNs with `status`, newest first, a page at a time."""
@@ -150,10 +169,13 @@ class RevisionList:
         return f"{self.prefix}{self.numbers[index]}"
 
 
-def list_revisions(scanner: Scanner, family: str, status: Status) -> RevisionList:
-    numbers: array[int] = array("I")  # revision numbers are below 2**32
-    prefix = ""
-    for arns in scanner.pages(family, status):
-        prefix = prefix or arns[0].rsplit(":", 1)[0] + ":"
-        numbers.extend(int(arn.rsplit(":", 1)[1]) for arn in arns)
-    return RevisionList(family, prefix, numbers)
+def _without_deleting(family: str, prefix: str, listed: dict[Status, array[int]]) -> dict[Status, RevisionList]:
+    """ACTIVE and INACTIVE revision lists, newest first, each number once, without those being deleted."""
+    deleting = set(listed[Status.DELETE_IN_PROGRESS])
+
+    def ordered(status: Status) -> RevisionList:
+        numbers = sorted(set(listed[status]) - deleting if status is Status.INACTIVE else set(listed[status]))
+        numbers.reverse()
+        return RevisionList(family, prefix, array("I", numbers))
+
+    return {status: ordered(status) for status in STATUSES}

@@ -1,4 +1,4 @@
-"""A local ECS for tests, the demo and the benchmark: moto, plus the fidelity moto lacks (DESIGN §6).
+"""A local ECS for tests, the demo and the benchmark: moto, plus the fidelity moto lacks (docs/design.md §6).
 
 On top of moto's ECS it adds: paging (`maxResults` 1 to 100, `nextToken`) and `sort` on the list calls, the
 family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamped from the (freezable)
@@ -6,6 +6,10 @@ clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that
 describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, Step Functions'
 ListStateMachineVersions (which moto lacks), AWS's per-category throttling when asked, fault injection (a
 throttle, a 5xx, a dropped connection, a per-item delete failure) and a count of every API call.
+
+Where AWS leaves an answer undocumented (docs/design.md §8), the simulator gives each plausible one, chosen
+by a `Behaviour`; the default is the combination hardest for tdgc, and `Behaviour.pairwise()` is a small set
+that together gives every pair of answers, for tests that must hold under all of them.
 
     with Simulator() as sim:
         sim.seed("web", registered_at=...)
@@ -21,6 +25,8 @@ import base64
 import binascii
 import bisect
 import contextlib
+import copy
+import enum
 import json
 import logging
 import os
@@ -35,7 +41,10 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+import botocore
 import botocore.exceptions
+import botocore.session
+from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
@@ -66,6 +75,88 @@ class _Error(ServiceException):
     def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(code, message)
         self.status = status
+
+
+class Tokens(enum.StrEnum):
+    """What a list call's `nextToken` names (AWS: "opaque")."""
+
+    KEY = "key"  # the last item returned: a mutation between pages skips nothing
+    OFFSET = "offset"  # a position in the result list as it stands at each call: a removal before it skips
+
+
+class Refusal(enum.StrEnum):
+    """How ECS answers a mutation of a revision already past it (AWS does not say)."""
+
+    ACCEPTED = "accepted"  # as if it had just happened
+    FAILURE = "failure"  # DeleteTaskDefinitions: a `failures[]` entry for that revision, the rest go through
+    ERROR = "error"  # a ClientException for the whole call
+
+
+class Finish(enum.StrEnum):
+    """When a deleted revision is gone (AWS: once nothing references it; no time given without references)."""
+
+    SWEEP = "sweep"  # it stays DELETE_IN_PROGRESS until Simulator.finish_deletes()
+    AT_ONCE = "at_once"  # gone as soon as the delete is accepted
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One answer to each question about ECS that AWS leaves open (docs/design.md §8).
+
+    The defaults are the hardest combination for tdgc: pages that shift when it mutates, listings that mix
+    deleted revisions in, refusals for anything repeated, and a family that vanishes from the families
+    listing once its last revision is being deleted.
+    """
+
+    tokens: Tokens = Tokens.OFFSET
+    # ListTaskDefinitions status=INACTIVE also returns the DELETE_IN_PROGRESS revisions
+    inactive_lists_deleting: bool = True
+    # DeleteTaskDefinitions of a revision already DELETE_IN_PROGRESS, or gone
+    repeat_delete: Refusal = Refusal.FAILURE
+    # DeregisterTaskDefinition of an INACTIVE revision (a FAILURE has no per-item form here: it is an error)
+    deregister_inactive: Refusal = Refusal.ERROR
+    # DeregisterTaskDefinition's answer carries `deregisteredAt` (one recorded real answer had none)
+    deregistered_at_in_response: bool = False
+    # ListTaskDefinitionFamilies still returns a family whose every revision is being deleted or gone
+    deleting_families_listed: bool = False
+    deletes_finish: Finish = Finish.SWEEP
+
+    def label(self) -> str:
+        """Short and stable, for test ids: one letter or word per answer, in field order."""
+        return "-".join((
+            self.tokens.value, "inact+del" if self.inactive_lists_deleting else "inact",
+            f"redel:{self.repeat_delete.value}", f"dereg:{self.deregister_inactive.value}",
+            "at" if self.deregistered_at_in_response else "no-at",
+            "fam-kept" if self.deleting_families_listed else "fam-dropped", self.deletes_finish.value,
+        ))  # fmt: skip
+
+    @staticmethod
+    def choices() -> dict[str, tuple[Any, ...]]:
+        """Every plausible answer to each question, by field."""
+        return {
+            "tokens": tuple(Tokens), "inactive_lists_deleting": (True, False), "repeat_delete": tuple(Refusal),
+            "deregister_inactive": (Refusal.ERROR, Refusal.ACCEPTED), "deregistered_at_in_response": (False, True),
+            "deleting_families_listed": (False, True), "deletes_finish": tuple(Finish),
+        }  # fmt: skip
+
+    @classmethod
+    def pairwise(cls) -> list[Behaviour]:
+        """Eight behaviours, the hardest first, that between them give every pair of answers to two questions
+        (the whole product is 192): what breaks code is most often two answers together. A test checks the
+        cover; six binary questions need at least seven rows whatever the third-answer question does."""
+        o, k, a, f, e = Tokens.OFFSET, Tokens.KEY, Refusal.ACCEPTED, Refusal.FAILURE, Refusal.ERROR
+        sweep, now = Finish.SWEEP, Finish.AT_ONCE
+        rows = [
+            (o, True, f, e, False, False, sweep),
+            (k, False, e, a, True, True, now),
+            (o, False, a, a, False, True, sweep),
+            (k, True, a, e, True, False, now),
+            (o, False, f, a, True, False, now),
+            (k, True, e, e, False, True, sweep),
+            (k, True, f, a, False, True, now),
+            (o, False, e, e, True, False, sweep),
+        ]  # fmt: skip
+        return [cls(*row) for row in rows]
 
 
 def _now() -> datetime:
@@ -116,9 +207,11 @@ def serve() -> Iterator[str]:
 class Simulator:
     """The simulated account. Enter it to start moto with tdgc's additions."""
 
-    def __init__(self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT) -> None:
+    def __init__(self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT,
+                 behaviour: Behaviour | None = None) -> None:  # fmt: skip
         self.region = region
         self.account_id = account_id
+        self.behaviour = behaviour or Behaviour()
         self.calls: Counter[str] = Counter()
         # Every mutating request (operation, parameters), in order, including those answered with an error.
         self.mutations: list[tuple[str, dict[str, Any]]] = []
@@ -129,11 +222,14 @@ class Simulator:
         self._high_water: dict[tuple[str, str, str], int] = {}  # (account, region, family) -> revision
         # (account, region, family, status) -> its revision numbers, ascending: paging in O(page), not O(family)
         self._index: dict[tuple[str, str, str, str], list[int]] = {}
+        self.gone: set[str] = set()  # ARNs of deleted revisions ECS has finished with
         self._stack: ExitStack | None = None
         self._buckets: dict[tuple[str, str, str], list[float]] | None = None  # throttling, when asked
         self._time_scale = 1.0
         self._bucket_clock: Callable[[], float] = time.monotonic
         self.throttled: Counter[str] = Counter()  # ThrottlingExceptions the buckets gave, by operation
+        # Successful answers that do not fit botocore's output model (field names, types): should stay empty.
+        self.shape_errors: list[str] = []
 
     # ---- lifecycle ----
 
@@ -168,6 +264,7 @@ class Simulator:
                 backend.task_definitions.clear()
         self._high_water.clear()
         self._index.clear()
+        self.gone.clear()
         self.calls.clear()
         self.mutations.clear()
         self.clear_faults()
@@ -190,7 +287,7 @@ class Simulator:
         self._faults[operation].append(_Fault(code, message, status, times))
 
     def throttle(self, time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        """Throttle as AWS does: a token bucket per category, account and Region (DESIGN §2).
+        """Throttle as AWS does: a token bucket per category, account and Region (docs/design.md §2).
 
         `time_scale` speeds the buckets' refill up, so that a benchmark takes seconds rather than hours
         (10: ten times AWS's sustained rates, the same bursts).
@@ -233,10 +330,14 @@ class Simulator:
         self._after.clear()
 
     def numbers(self, backend: EC2ContainerServiceBackend, family: str, status: str) -> list[int]:
+        """The family's revision numbers that ListTaskDefinitions gives for `status`, ascending."""
         key = (backend.account_id, backend.region_name, family, status)
         if key not in self._index:
             revisions = backend.task_definitions.get(family, {})
-            self._index[key] = sorted(n for n, td in revisions.items() if td.status == status)
+            shown = {status}
+            if status == "INACTIVE" and self.behaviour.inactive_lists_deleting:
+                shown.add("DELETE_IN_PROGRESS")
+            self._index[key] = sorted(n for n, td in revisions.items() if td.status in shown)
         return self._index[key]
 
     def _changed(self, backend: EC2ContainerServiceBackend, family: str) -> None:
@@ -300,10 +401,23 @@ class Simulator:
             for backend in account.values():
                 for revisions in backend.task_definitions.values():
                     for number in [n for n, td in revisions.items() if td.status == "DELETE_IN_PROGRESS"]:
-                        del revisions[number]
+                        self.gone.add(revisions.pop(number).arn)
                         gone += 1
         self._index.clear()
         return gone
+
+    def statuses(self, region: str | None = None, account: str | None = None) -> dict[str, str]:
+        """Every revision's status by ARN, "GONE" for a deleted one ECS has finished with: an end state that
+        reads the same whether deletes finish at once or later (compare with `deleted()`)."""
+        found = {td.arn: td.status for td in self.revisions(region=region, account=account)}
+        prefix = f":{region or self.region}:{account or self.account_id}:"
+        found.update({arn: "GONE" for arn in self.gone if prefix in arn})
+        return found
+
+    @staticmethod
+    def deleted(status: str) -> bool:
+        """Whether a status from `statuses()` means DeleteTaskDefinitions took the revision."""
+        return status in ("DELETE_IN_PROGRESS", "GONE")
 
     def revisions(self, status: str | None = None, region: str | None = None,
                   account: str | None = None) -> Iterator[TaskDefinition]:  # fmt: skip
@@ -340,9 +454,45 @@ def _call_action(self: BaseResponse) -> Any:
             _, headers, body = self.serialized(ActionResult(_Error(fault.code, fault.message, fault.status)))
         return fault.status, headers, body
     answer = _orig_call_action(self)
+    sim.shape_errors += _shape_errors(self.boto3_service_name, operation, answer)
     for action in sim._after.pop(operation, []):
         action()
     return answer
+
+
+def _without_nulls(value: Any) -> Any:
+    """JSON nulls dropped: botocore's parser reads a null member as an absent one."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+_CHECKERS: dict[str, Any] = {}  # service -> a client whose model checks that service's answers
+# The services whose answers the simulator writes or changes; the others are moto's own (which, e.g., adds
+# `CreatedBy` to EventBridge rules, and whose DynamoDB answers trip a bound of botocore's model that AWS's
+# own answers trip too).
+CHECKED_SERVICES = frozenset({"ecs", "stepfunctions"})
+
+
+def _shape_errors(service: str, operation: str, answer: Any) -> list[str]:
+    """What in a successful JSON answer does not fit botocore's output model: unknown field names and wrong
+    types, found by the very validation botocore's Stubber applies to a stubbed response."""
+    if service not in CHECKED_SERVICES or not (isinstance(answer, tuple) and answer[0] == 200 and answer[2]):
+        return []
+    if service not in _CHECKERS:
+        client = botocore.session.get_session().create_client(
+            service, region_name="us-east-1", aws_access_key_id="checker", aws_secret_access_key="checker")  # fmt: skip
+        _CHECKERS[service] = client if client.meta.service_model.protocol == "json" else None
+    client = _CHECKERS[service]
+    if client is None:
+        return []  # XML and REST protocols: the body is not the whole answer
+    try:
+        Stubber(client).add_response(botocore.xform_name(operation), _without_nulls(json.loads(answer[2])))
+    except botocore.exceptions.ParamValidationError as exc:
+        return [f"{service}:{operation}: {exc}"]
+    return []
 
 
 def _last_revision(self: EC2ContainerServiceBackend, family: str) -> int | None:
@@ -376,13 +526,23 @@ def _deregister(self: EC2ContainerServiceBackend, task_definition_str: str) -> T
     family_rev = task_definition_str.split("/")[-1]
     family, _, rev = family_rev.partition(":")
     existing = self.task_definitions.get(family, {}).get(int(rev)) if rev.isdigit() else None
-    if existing is not None and existing.status == "DELETE_IN_PROGRESS":
-        raise EcsClientException("The specified task definition is already being deleted.")
+    if existing is not None and existing.status == "DELETE_IN_PROGRESS":  # documented (docs/design.md §8)
+        raise EcsClientException("The specified task definition is in the process of being deleted.")
+    if existing is not None and existing.status == "INACTIVE" and _sim().behaviour.deregister_inactive != "accepted":
+        raise EcsClientException("The specified task definition is already INACTIVE.")
     td: Any = _orig_deregister(self, task_definition_str)
     _sim()._changed(self, td.family)
     if getattr(td, "deregistered_at", None) is None:
         td.deregistered_at = _now()
     return td  # type: ignore[no-any-return]
+
+
+def _deregister_answer(self: EC2ContainerServiceResponse) -> ActionResult:
+    td: Any = self.ecs_backend.deregister_task_definition(self._get_param("taskDefinition"))
+    if not _sim().behaviour.deregistered_at_in_response:
+        td = copy.copy(td)  # the answer only: describing it still gives the time
+        td.deregistered_at = None
+    return ActionResult({"taskDefinition": td})
 
 
 def _describe(self: EC2ContainerServiceBackend, task_definition_str: str) -> TaskDefinition:
@@ -407,15 +567,25 @@ def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tu
         raise InvalidParameterException("size of TaskDefinition references list must be greater than 0")
     if len(task_definitions) > 10:
         raise InvalidParameterException("Size of TaskDefinition references list cannot exceed 10")
-    deleted, failures = [], []
+    deleted: list[Any] = []
+    failures: list[Any] = []
+    prefix = f"arn:{get_partition(self.region_name)}:ecs:{self.region_name}:{self.account_id}:task-definition/"
 
     def fail(ref: str, reason: str) -> None:
         failures.append(DeleteTaskDefinitionFailure(reason, ref, self.account_id, self.region_name))
 
+    found = []
     for ref in task_definitions:
         family, _, rev = ref.split("/")[-1].partition(":")
         td = self.task_definitions.get(family, {}).get(int(rev)) if rev.isdigit() else None
-        if td is None:
+        repeated = td is None or td.status == "DELETE_IN_PROGRESS"
+        if repeated and sim.behaviour.repeat_delete == "error":  # the whole call refused, nothing done
+            raise EcsClientException(f"The specified task definition {ref} is not in INACTIVE status.")
+        found.append((ref, family, td))
+    for ref, family, td in found:
+        if td is None and sim.behaviour.repeat_delete == "accepted":
+            deleted.append({"taskDefinitionArn": prefix + ref.split("/")[-1], "status": "DELETE_IN_PROGRESS"})
+        elif td is None:
             fail(ref, "The specified task definition does not exist. Specify a valid account, family, "
                       "revision and try again.")  # fmt: skip
         elif td.status == "ACTIVE":
@@ -423,14 +593,23 @@ def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tu
                       "target and try again.")  # fmt: skip
         elif td.arn in sim._delete_failures:
             fail(ref, sim._delete_failures[td.arn])
+        elif td.status == "DELETE_IN_PROGRESS" and sim.behaviour.repeat_delete == "failure":
+            fail(ref, "The specified task definition is already being deleted.")
         else:
             td.status = "DELETE_IN_PROGRESS"
-            sim._changed(self, family)
             deleted.append(td)
+            if sim.behaviour.deletes_finish == "at_once":
+                del self.task_definitions[family][td.revision]
+                sim.gone.add(td.arn)
+            sim._changed(self, family)
     return deleted, failures
 
 
 # ---- paging for the two list calls ----
+#
+# A token is base64 JSON: the query it belongs to, and either the key of the last item returned (Tokens.KEY)
+# or the offset of the next page in the result list as it will stand then (Tokens.OFFSET). A token from
+# another query or of the other kind is refused, as ECS refuses one it did not give.
 
 
 def _max_results(params: dict[str, Any]) -> int:
@@ -442,55 +621,42 @@ def _max_results(params: dict[str, Any]) -> int:
     return max_results
 
 
-def _token_after(params: dict[str, Any], query: str) -> Any:
-    """The key a nextToken says the last page ended at (None without one); a token from elsewhere is refused."""
+def _token_value(params: dict[str, Any], query: str) -> Any:
+    """What a nextToken says (a key, or an offset), None without one; a token from elsewhere is refused."""
     token = params.get("nextToken")
     if not token:
         return None
+    kind = _sim().behaviour.tokens
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
         if decoded["q"] != query:
             raise ValueError("token from another query")
-        after = decoded["after"]
+        value = decoded[kind]
+        if kind == "offset" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError("not an offset")
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidParameterException("The nextToken is invalid.") from None
-    return tuple(after) if isinstance(after, list) else after
+    return tuple(value) if isinstance(value, list) else value
 
 
-def _revision_after(params: dict[str, Any], query: str, family: str | None = None) -> tuple[str, int] | None:
-    """The (family, revision) a list_task_definitions token says the last page ended at; None without one."""
-    key = _token_after(params, query)
-    if key is None:
-        return None
-    if (not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str) or not isinstance(key[1], int)
-            or (family is not None and key[0] != family)):  # fmt: skip
-        raise InvalidParameterException("The nextToken is invalid.")
-    return key
-
-
-def _token(query: str, after: Any) -> str:
-    payload = {"q": query, "after": list(after) if isinstance(after, tuple) else after}
+def _token(query: str, last: Any, offset: int) -> str:
+    """The token for the page after one that ended with `last`, at `offset` in the result list."""
+    if _sim().behaviour.tokens == "offset":
+        payload: dict[str, Any] = {"q": query, "offset": offset}
+    else:
+        payload = {"q": query, "key": list(last) if isinstance(last, tuple) else last}
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _page(items: list[Any], key_of: Any, params: dict[str, Any], query: str) -> tuple[list[Any], str | None]:
-    """Key-based pages: a token names the last item returned, so mutations between pages skip nothing."""
-    max_results = _max_results(params)
-    after = _token_after(params, query)
-    start = 0
-    if after is not None:
-        descending = params.get("sort") == "DESC"
-        try:
-            start = next((n for n, i in enumerate(items) if _after(key_of(i), after, descending)), len(items))
-        except TypeError:
-            raise InvalidParameterException("The nextToken is invalid.") from None
-    page = items[start : start + max_results]
-    more = start + max_results < len(items)
-    return page, _token(query, key_of(page[-1])) if more else None
-
-
-def _after(key: Any, after: Any, descending: bool) -> bool:
-    return bool(key < after) if descending else bool(key > after)
+def _revision_key(params: dict[str, Any], query: str, family: str | None = None) -> tuple[str, int] | int | None:
+    """A list_task_definitions token: the (family, revision) the last page ended at, or an offset."""
+    value = _token_value(params, query)
+    if value is None or isinstance(value, int):
+        return value
+    if (not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], str)
+            or not isinstance(value[1], int) or (family is not None and value[0] != family)):  # fmt: skip
+        raise InvalidParameterException("The nextToken is invalid.")
+    return value
 
 
 def _list_task_definitions(self: EC2ContainerServiceResponse) -> ActionResult:
@@ -512,10 +678,12 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
     """A page of the whole account (families lexicographically, then revisions), from the families' indexes."""
     max_results = _max_results(params)
     query = f"None|{status}|{sort}"
-    key = _revision_after(params, query)
+    key = _revision_key(params, query)
     descending = sort == "DESC"
     families = sorted(backend.task_definitions)
-    if key is None:
+    passed = key if isinstance(key, int) else 0  # an offset: how many were given already
+    skip = passed  # whole families are passed over by their counts, the rest within the next one
+    if not isinstance(key, tuple):
         order = families[::-1] if descending else families
     elif descending:
         order = families[: bisect.bisect_right(families, key[0])][::-1]
@@ -526,11 +694,18 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
     for fam in order:
         numbers = _sim().numbers(backend, fam, status)
         start, end = 0, len(numbers)  # what is left of this family: indexes, no copy (a family may be huge)
-        if key is not None and fam == key[0]:
+        if isinstance(key, tuple) and fam == key[0]:
             if descending:
                 end = bisect.bisect_left(numbers, key[1])
             else:
                 start = bisect.bisect_right(numbers, key[1])
+        if skip:
+            passed = min(skip, end - start)
+            skip -= passed
+            if descending:
+                end -= passed
+            else:
+                start += passed
         if len(page) == max_results:
             more = start < end
             if more:
@@ -546,30 +721,30 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
     arn = f"arn:{get_partition(region)}:ecs:{region}:{account}:task-definition/"
     result: dict[str, Any] = {"taskDefinitionArns": [f"{arn}{fam}:{n}" for fam, n in page]}
     if more:
-        result["nextToken"] = _token(query, page[-1])
+        result["nextToken"] = _token(query, page[-1], passed + len(page))
     return ActionResult(result)
 
 
 def _list_one_family(backend: Any, family: str, status: str, sort: str, params: dict[str, Any]) -> ActionResult:
-    """One family's page by bisecting its index: the same answers and tokens as _page, in O(page)."""
+    """One family's page by bisecting its index (a key) or slicing it (an offset), in O(page)."""
     numbers = _sim().numbers(backend, family, status)
     max_results = _max_results(params)
     query = f"{family}|{status}|{sort}"
-    key = _revision_after(params, query, family)
-    after = key[1] if key is not None else None
+    key = _revision_key(params, query, family)
+    passed = key if isinstance(key, int) else 0  # an offset: how many were given already
     if sort == "DESC":
-        end = len(numbers) if after is None else bisect.bisect_left(numbers, after)
-        page = numbers[max(0, end - max_results) : end][::-1]
+        end = bisect.bisect_left(numbers, key[1]) if isinstance(key, tuple) else len(numbers) - passed
+        page = numbers[max(0, end - max_results) : max(0, end)][::-1]
         more = end - max_results > 0
     else:
-        start = 0 if after is None else bisect.bisect_right(numbers, after)
+        start = bisect.bisect_right(numbers, key[1]) if isinstance(key, tuple) else passed
         page = numbers[start : start + max_results]
         more = start + max_results < len(numbers)
     region, account = backend.region_name, backend.account_id
     prefix = f"arn:{get_partition(region)}:ecs:{region}:{account}:task-definition/{family}:"
     result: dict[str, Any] = {"taskDefinitionArns": [f"{prefix}{n}" for n in page]}
     if more:
-        result["nextToken"] = _token(query, (family, page[-1]))
+        result["nextToken"] = _token(query, (family, page[-1]), passed + len(page))
     return ActionResult(result)
 
 
@@ -580,18 +755,28 @@ def _list_families(self: EC2ContainerServiceResponse) -> ActionResult:
     status = params.get("status", "ALL")
     if status not in ("ACTIVE", "INACTIVE", "ALL"):
         raise InvalidParameterException(f"Invalid status: {status}")
+    listed = _sim().behaviour.deleting_families_listed
     names = []
     for name in sorted(backend.task_definitions):
         statuses = {td.status for td in backend.task_definitions[name].values()} - {"DELETE_IN_PROGRESS"}
-        if not name.startswith(prefix) or not statuses:
+        if not name.startswith(prefix) or not (statuses or listed):
             continue
         has_active = "ACTIVE" in statuses
         if status == "ALL" or (status == "ACTIVE") == has_active:
             names.append(name)
-    page, token = _page(names, lambda n: n, params, f"{prefix}|{status}")
+    max_results = _max_results(params)
+    query = f"{prefix}|{status}"
+    after = _token_value(params, query)
+    if isinstance(after, int):
+        start = after
+    elif after is None or isinstance(after, str):
+        start = 0 if after is None else bisect.bisect_right(names, after)
+    else:
+        raise InvalidParameterException("The nextToken is invalid.")
+    page = names[start : start + max_results]
     result: dict[str, Any] = {"families": page}
-    if token:
-        result["nextToken"] = token
+    if start + max_results < len(names):
+        result["nextToken"] = _token(query, page[-1], start + len(page))
     return ActionResult(result)
 
 
@@ -608,6 +793,7 @@ _PATCHES: list[tuple[type, str, Any]] = [
     (EC2ContainerServiceBackend, "register_task_definition", _register),
     (EC2ContainerServiceBackend, "_get_last_task_definition_revision_id", _last_revision),
     (EC2ContainerServiceBackend, "deregister_task_definition", _deregister),
+    (EC2ContainerServiceResponse, "deregister_task_definition", _deregister_answer),
     (EC2ContainerServiceBackend, "describe_task_definition", _describe),
     (EC2ContainerServiceBackend, "delete_task_definitions", _delete),
     (EC2ContainerServiceResponse, "list_task_definitions", _list_task_definitions),

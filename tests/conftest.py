@@ -8,15 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import freezegun
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tdgc.cli import main
-from tdgc.simulator import Simulator, without_real_aws
+from tdgc.simulator import Behaviour, Simulator, without_real_aws
 
 # CI machines are shared: how fast examples are generated or run says nothing about tdgc, what they find does.
 settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shared-machine")
+# pytest's own clock stays real under freeze_time, so that --durations tells the truth.
+freezegun.configure(extend_ignore_list=["_pytest"])
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 # Tests run against an unthrottled simulator: let tdgc go as fast as it likes.
@@ -34,9 +37,28 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
+def behaviour(request: pytest.FixtureRequest) -> Behaviour:
+    """How the simulator answers where AWS documents no answer: the hardest combination, unless the test is
+    marked EVERY_BEHAVIOUR."""
+    chosen: Behaviour = getattr(request, "param", Behaviour())
+    return chosen
+
+
+# For the end-to-end tests: each runs under a set of behaviours that gives every pair of answers.
+EVERY_BEHAVIOUR = pytest.mark.parametrize("behaviour", Behaviour.pairwise(), ids=Behaviour.label, indirect=True)
+
+
+@pytest.fixture
+def sim(behaviour: Behaviour) -> Iterator[Simulator]:
+    with Simulator(behaviour=behaviour) as simulator:
         yield simulator
+    assert simulator.shape_errors == [], "every answer fits botocore's output model"
+
+
+def end_state(sim: Simulator) -> dict[str, str]:
+    """Each revision's status, "deleted" for one being deleted or already gone: the same end state whichever
+    way the simulator finishes deletes."""
+    return {arn: "deleted" if sim.deleted(status) else status for arn, status in sim.statuses().items()}
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
 from .account import POLICY, Expected, seed_account
-from .conftest import FAST, NOW, write_policy
+from .conftest import EVERY_BEHAVIOUR, FAST, NOW, end_state, write_policy
 
 
 @pytest.fixture
@@ -30,9 +30,10 @@ def account(sim: Simulator) -> Iterator[Expected]:
 
 
 def statuses(sim: Simulator) -> dict[str, str]:
-    return {td.arn: td.status for td in sim.revisions()}
+    return end_state(sim)
 
 
+@EVERY_BEHAVIOUR
 def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
     policy = write_policy(tmp_path, POLICY)
     archive = tmp_path / "archive"
@@ -45,7 +46,7 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
     assert {d["arn"]: d["action"] for d in report["decisions"]} == planned == account.actions
     after = statuses(sim)
     assert after == {
-        arn: {"keep": before[arn], "deregister": "INACTIVE", "delete": "DELETE_IN_PROGRESS"}[action]
+        arn: {"keep": before[arn], "deregister": "INACTIVE", "delete": "deleted"}[action]
         for arn, action in account.actions.items()
     }
     outcomes = {o["arn"]: (o["action"], o["result"]) for o in report["outcomes"]}
@@ -74,7 +75,11 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
 
     with freeze_time(NOW):
         again = tdgc("plan", policy, "--output", "json", *FAST).json()["summary"]
-    assert (again["deregister"], again["delete"]) == (0, 0), "a second plan has nothing to do"
+        assert (again["deregister"], again["delete"]) == (0, 0), "a second plan has nothing to do"
+        mutations = len(sim.mutations)
+        second = tdgc("apply", policy, "--yes", "--archive", str(archive), "--output", "json", *FAST)
+    assert second.code == 0 and second.json()["summary"]["results"]["failed"] == 0
+    assert len(sim.mutations) == mutations, "a second apply does nothing"
 
 
 def test_archive_is_written_before_each_delete(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path,
@@ -120,7 +125,7 @@ def test_a_revision_that_cannot_be_archived_is_not_deleted(
     assert failed == tagged and len(tagged) == 2
     after = statuses(sim)
     assert all(after[a] == "INACTIVE" for a in tagged)
-    assert all(after[a] == "DELETE_IN_PROGRESS" for a in account.of("delete") - tagged)
+    assert all(after[a] == "deleted" for a in account.of("delete") - tagged)
 
 
 def test_per_item_delete_failures_are_reported_and_the_rest_go_on(
@@ -154,7 +159,7 @@ def test_throttled_calls_are_retried(tdgc: Any, sim: Simulator, account: Expecte
     assert ran.json()["summary"]["results"]["failed"] == 0
     assert sim.count("DeleteTaskDefinitions") == 8 + 2
     assert sim.count("DeregisterTaskDefinition") == len(account.of("deregister")) + 1
-    assert all(s == "DELETE_IN_PROGRESS" for a, s in statuses(sim).items() if a in account.of("delete"))
+    assert all(s == "deleted" for a, s in statuses(sim).items() if a in account.of("delete"))
 
 
 def test_apply_needs_yes_off_a_terminal(tdgc: Any, sim: Simulator, account: Expected) -> None:

@@ -2,7 +2,7 @@
 CloudFormation is the scheduled function the template promises: runtime, schedule, retries, dead letters,
 and an IAM role holding exactly tdgc.permissions.
 
-moto's CloudFormation does not expand the Serverless transform (DESIGN §7), so the template is translated
+moto's CloudFormation does not expand the Serverless transform (docs/design.md §7), so the template is translated
 with aws-sam-translator first, as CloudFormation does, after the CodeUri is pointed at S3, as `sam deploy`
 does. The code uploaded is a small stand-in zip: moto stores the code and never runs it; what the real zip
 holds is tests/test_package.py's business.

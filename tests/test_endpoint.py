@@ -13,7 +13,7 @@ from pathlib import Path
 from tdgc.simulator import Simulator
 
 from .account import POLICY, seed_account
-from .conftest import FAST, write_policy
+from .conftest import EVERY_BEHAVIOUR, FAST, write_policy
 
 
 def tdgc_command() -> list[str]:
@@ -21,6 +21,7 @@ def tdgc_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("tdgc") or "tdgc"]
 
 
+@EVERY_BEHAVIOUR
 def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
     # The subprocess runs on the real clock, so the account is seeded as it stands now; no age in it is
     # within minutes of a limit.
@@ -51,4 +52,10 @@ def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
 
         again = tdgc("plan", policy, "--output", "jsonl")
         summary = json.loads(again.stdout.splitlines()[-1])["summary"]
-        assert (summary["deregister"], summary["delete"]) == (0, 0)
+        assert (summary["deregister"], summary["delete"]) == (0, 0), "a second plan has nothing to do"
+
+        mutations = sim.mutating_calls()
+        second = tdgc("apply", policy, "--yes", "--archive", str(tmp_path / "archive"), "--output", "json")
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout)["summary"]["results"]["failed"] == 0
+        assert sim.mutating_calls() == mutations, "a second apply changes nothing"

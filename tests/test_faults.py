@@ -23,28 +23,31 @@ from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
 from .account import POLICY, Expected, seed_account
-from .conftest import FAST, NOW, Ran, write_policy
+from .conftest import EVERY_BEHAVIOUR, FAST, NOW, Ran, end_state, write_policy
+
+pytestmark = EVERY_BEHAVIOUR
 
 
 @pytest.fixture
 def account(sim: Simulator) -> Iterator[tuple[Expected, dict[str, str]]]:
     with freeze_time(NOW):
         expected = seed_account(sim)
-    before = {td.arn: td.status for td in sim.revisions()}
+    before = end_state(sim)
     with freeze_time(NOW):
         yield expected, before
 
 
 def clean_end_state(expected: Expected, before: dict[str, str]) -> dict[str, str]:
-    final = {"deregister": "INACTIVE", "delete": "DELETE_IN_PROGRESS"}
+    final = {"deregister": "INACTIVE", "delete": "deleted"}
     return {arn: final.get(action, before[arn]) for arn, action in expected.actions.items()}
 
 
 def assert_converged(sim: Simulator, account: tuple[Expected, dict[str, str]], archive: Path | None) -> None:
     expected, before = account
-    assert {td.arn: td.status for td in sim.revisions()} == clean_end_state(expected, before)
+    state = end_state(sim)
+    assert state == clean_end_state(expected, before)
     if archive is not None:
-        deleting = {td.arn for td in sim.revisions("DELETE_IN_PROGRESS")}
+        deleting = {arn for arn, status in state.items() if status == "deleted"}
         archived = {f"arn:aws:ecs:us-east-1:123456789012:task-definition/{p.parent.name}:{p.stem}"
                     for p in archive.rglob("*.json")}  # fmt: skip
         assert deleting <= archived, "nothing deleted that was not archived first"
@@ -108,7 +111,7 @@ def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: A
     monkeypatch.setattr(archive_module.DirectoryArchive, "write", write_then_die)
     killed = apply(tdgc, tmp_path, archive)
     assert killed.code == 130 and "interrupted" in killed.err
-    deleting = {td.arn for td in sim.revisions("DELETE_IN_PROGRESS")}
+    deleting = {arn for arn, status in end_state(sim).items() if status == "deleted"}
     assert deleting and deleting <= set(written[:10]), "only the first full batch went out"
     monkeypatch.setattr(archive_module.DirectoryArchive, "write", original)
     assert apply(tdgc, tmp_path, archive).code == 0

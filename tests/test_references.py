@@ -17,7 +17,7 @@ from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
-from .conftest import FAST, write_policy
+from .conftest import EVERY_BEHAVIOUR, FAST, write_policy
 
 POLICY = '[defaults]\nkeep_last = 1\ndelete_after = "0 days"\nprotect_tags = {}\n'
 ACCOUNT = "123456789012"
@@ -188,6 +188,7 @@ def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> No
     assert parse_reference(text, "us-east-1") == parsed
 
 
+@EVERY_BEHAVIOUR
 @pytest.mark.parametrize(("max_age", "web_10"), [(0.0, "ACTIVE"), (3600.0, "INACTIVE")])
 def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: str, sim: Simulator,
                                                        tmp_path: Path) -> None:  # fmt: skip

@@ -1,7 +1,8 @@
-"""The simulator's ECS fidelity (DESIGN §6): what the rest of the suite relies on."""
+"""The simulator's ECS fidelity (docs/design.md §6): what the rest of the suite relies on."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from botocore.config import Config
 from freezegun import freeze_time
 
-from tdgc.simulator import Simulator
+from tdgc.simulator import Behaviour, Finish, Refusal, Simulator, Tokens, _shape_errors
 
 from .conftest import NOW, days
 
@@ -75,14 +76,126 @@ def test_default_page_is_100_and_max_results_is_bounded(sim: Simulator, ecs: Any
         ecs.list_task_definitions(nextToken="not-a-token")
 
 
-def test_pages_skip_nothing_when_revisions_change_between_pages(sim: Simulator, ecs: Any) -> None:
-    for n in range(30):
-        sim.seed("f", registered_at=NOW - days(60 - n), status="INACTIVE", deregistered_at=NOW - days(20))
-    page = ecs.list_task_definitions(familyPrefix="f", status="INACTIVE", sort="DESC", maxResults=10)
-    ecs.delete_task_definitions(taskDefinitions=page["taskDefinitionArns"])
-    rest = ecs.list_task_definitions(familyPrefix="f", status="INACTIVE", sort="DESC", maxResults=100,
-                                     nextToken=page["nextToken"])  # fmt: skip
-    assert len(rest["taskDefinitionArns"]) == 20
+@pytest.mark.parametrize("tokens", list(Tokens))
+def test_a_removal_between_pages_skips_one_under_offsets_and_none_under_keys(tokens: Tokens) -> None:
+    with Simulator(behaviour=Behaviour(tokens=tokens)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        for n in range(30):
+            sim.seed("f", registered_at=NOW - days(60 - n))
+        page = ecs.list_task_definitions(familyPrefix="f", maxResults=10)
+        ecs.deregister_task_definition(taskDefinition=page["taskDefinitionArns"][0])  # leaves the ACTIVE listing
+        rest = ecs.list_task_definitions(familyPrefix="f", maxResults=100, nextToken=page["nextToken"])
+        numbers = [int(a.rsplit(":", 1)[1]) for a in rest["taskDefinitionArns"]]
+        assert numbers == (list(range(11, 31)) if tokens is Tokens.KEY else list(range(12, 31)))
+        # A token of the other kind, or of another query, is refused.
+        with pytest.raises(botocore.exceptions.ClientError, match="nextToken"):
+            ecs.list_task_definitions(familyPrefix="g", nextToken=page["nextToken"])
+
+
+@pytest.mark.parametrize("tokens", list(Tokens))
+def test_account_wide_offsets_move_with_the_listing(tokens: Tokens) -> None:
+    with Simulator(behaviour=Behaviour(tokens=tokens)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        for family in ("a", "b", "c"):
+            for n in range(5):
+                sim.seed(family, registered_at=NOW - days(10 - n))
+        page = ecs.list_task_definitions(maxResults=7)  # a:1-5, b:1-2
+        sim.seed("a", registered_at=NOW)  # someone registers a:6, before the token's place
+        rest = ecs.list_task_definitions(maxResults=100, nextToken=page["nextToken"])["taskDefinitionArns"]
+        first = rest[0].rsplit("/", 1)[1]
+        assert first == ("b:3" if tokens is Tokens.KEY else "b:2"), "an offset gives b:2 a second time"
+
+
+@pytest.mark.parametrize("included", [True, False])
+def test_the_inactive_listing_with_or_without_deletes_in_progress(included: bool) -> None:
+    with Simulator(behaviour=Behaviour(inactive_lists_deleting=included)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        a, b = (sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW) for _ in range(2))
+        ecs.delete_task_definitions(taskDefinitions=[a])
+        assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == ([a, b] if included else [b])
+        assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [a]
+
+
+@pytest.mark.parametrize("answer", list(Refusal))
+@pytest.mark.parametrize("finish", list(Finish))
+def test_a_repeated_delete(answer: Refusal, finish: Finish) -> None:
+    with Simulator(behaviour=Behaviour(repeat_delete=answer, deletes_finish=finish)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        first, other = (sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW)
+                        for _ in range(2))  # fmt: skip
+        accepted = ecs.delete_task_definitions(taskDefinitions=[first])["taskDefinitions"]
+        assert [(t["taskDefinitionArn"], t["status"]) for t in accepted] == [(first, "DELETE_IN_PROGRESS")]
+        assert sim.statuses()[first] == ("GONE" if finish is Finish.AT_ONCE else "DELETE_IN_PROGRESS")
+        if answer is Refusal.ERROR:
+            with pytest.raises(botocore.exceptions.ClientError, match="ClientException"):
+                ecs.delete_task_definitions(taskDefinitions=[first, other])
+            assert sim.statuses()[other] == "INACTIVE", "a call refused whole does nothing"
+            return
+        again = ecs.delete_task_definitions(taskDefinitions=[first, other])
+        done = [t["taskDefinitionArn"] for t in again["taskDefinitions"]]
+        assert [f["arn"] for f in again["failures"]] == ([first] if answer is Refusal.FAILURE else [])
+        assert done == ([other] if answer is Refusal.FAILURE else [first, other])
+        if finish is Finish.AT_ONCE:
+            with pytest.raises(botocore.exceptions.ClientError, match="Unable to describe"):
+                ecs.describe_task_definition(taskDefinition=first)
+
+
+@pytest.mark.parametrize("answer", [Refusal.ACCEPTED, Refusal.ERROR])
+def test_deregistering_an_inactive_or_deleting_revision(answer: Refusal) -> None:
+    with Simulator(behaviour=Behaviour(deregister_inactive=answer)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        inactive = sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW - days(1))
+        deleting = sim.seed("f", registered_at=NOW - days(8), status="DELETE_IN_PROGRESS", deregistered_at=NOW)
+        if answer is Refusal.ERROR:
+            with pytest.raises(botocore.exceptions.ClientError, match="ClientException"):
+                ecs.deregister_task_definition(taskDefinition=inactive)
+        else:
+            ecs.deregister_task_definition(taskDefinition=inactive)
+        td = ecs.describe_task_definition(taskDefinition=inactive)["taskDefinition"]
+        assert (td["status"], td["deregisteredAt"]) == ("INACTIVE", NOW - days(1)), "unchanged either way"
+        with pytest.raises(botocore.exceptions.ClientError, match="in the process of being deleted"):
+            ecs.deregister_task_definition(taskDefinition=deleting)  # documented
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_the_deregister_answer_with_or_without_its_time(stamped: bool) -> None:
+    with Simulator(behaviour=Behaviour(deregistered_at_in_response=stamped)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        arn = sim.seed("f", registered_at=NOW - days(9))
+        answer = ecs.deregister_task_definition(taskDefinition=arn)["taskDefinition"]
+        assert answer["status"] == "INACTIVE" and ("deregisteredAt" in answer) == stamped
+        assert "deregisteredAt" in ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_a_family_whose_revisions_are_all_being_deleted(listed: bool) -> None:
+    with Simulator(behaviour=Behaviour(deleting_families_listed=listed)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        arn = sim.seed("gone", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW)
+        sim.seed("kept", registered_at=NOW)
+        ecs.delete_task_definitions(taskDefinitions=[arn])
+        families = ecs.list_task_definition_families()["families"]
+        assert families == (["gone", "kept"] if listed else ["kept"])
+        inactive = ecs.list_task_definition_families(status="INACTIVE")["families"]
+        assert inactive == (["gone"] if listed else [])
+
+
+def test_pairwise_behaviours_give_every_pair_of_answers() -> None:
+    choices = Behaviour.choices()
+    rows = Behaviour.pairwise()
+    assert rows[0] == Behaviour(), "the hardest first"
+    for a, b in itertools.combinations(choices, 2):
+        seen = {(getattr(r, a), getattr(r, b)) for r in rows}
+        assert seen == set(itertools.product(choices[a], choices[b])), (a, b)
+    assert len({r.label() for r in rows}) == len(rows)
+
+
+def test_answers_that_do_not_fit_botocore_s_model_are_caught() -> None:
+    good = '{"taskDefinitionArns": ["arn:aws:ecs:us-east-1:1:task-definition/f:1"], "nextToken": null}'
+    assert _shape_errors("ecs", "ListTaskDefinitions", (200, {}, good)) == []
+    unknown = _shape_errors("ecs", "ListTaskDefinitions", (200, {}, '{"taskDefinitionArns": [], "more": 1}'))
+    wrong = _shape_errors("ecs", "DeleteTaskDefinitions", (200, {}, '{"failures": [{"arn": 7}]}'))
+    assert "Unknown parameter" in unknown[0] and "Invalid type" in wrong[0]
 
 
 def test_family_status_filter_and_paging(sim: Simulator, ecs: Any) -> None:
@@ -103,7 +216,8 @@ def test_timestamps_come_from_the_frozen_clock(sim: Simulator, ecs: Any) -> None
     with freeze_time("2025-01-02T03:04:05Z"):
         td = register(ecs, "web")
     with freeze_time("2025-03-01T00:00:00Z"):
-        gone = ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])["taskDefinition"]
+        ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])
+    gone = ecs.describe_task_definition(taskDefinition=td["taskDefinitionArn"])["taskDefinition"]
     assert td["registeredAt"] == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert "arn:aws:iam::" in td["registeredBy"]
     assert gone["deregisteredAt"] == datetime(2025, 3, 1, tzinfo=UTC)
@@ -129,7 +243,6 @@ def test_deleted_revisions_stay_listable_until_finished(sim: Simulator, ecs: Any
     assert [t["status"] for t in answer["taskDefinitions"]] == ["DELETE_IN_PROGRESS"]
     assert answer["failures"][0]["arn"] == b and "ACTIVE" in answer["failures"][0]["reason"]
     assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == [a]
-    assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == []
     assert ecs.describe_task_definition(taskDefinition=a)["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
     assert sim.finish_deletes() == 1
     assert ecs.list_task_definitions(status="DELETE_IN_PROGRESS")["taskDefinitionArns"] == []
