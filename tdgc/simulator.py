@@ -700,12 +700,12 @@ def _list_account(backend: Any, status: str, sort: str, params: dict[str, Any]) 
             else:
                 start = bisect.bisect_right(numbers, key[1])
         if skip:
-            passed = min(skip, end - start)
-            skip -= passed
+            moved = min(skip, end - start)
+            skip -= moved
             if descending:
-                end -= passed
+                end -= moved
             else:
-                start += passed
+                start += moved
         if len(page) == max_results:
             more = start < end
             if more:
