@@ -10,7 +10,8 @@ CI does) with retries off, and counts the throttles it gets.
     python bench/peers.py --quick          # smaller accounts
     python bench/peers.py --no-c7n         # without cloud-custodian (no download)
 
-Columns: td reads = ListTaskDefinitionFamilies + ListTaskDefinitions + DescribeTaskDefinition; other reads =
+Columns: td reads = ListTaskDefinitionFamilies + ListTaskDefinitions + DescribeTaskDefinition, of which lists =
+the first two; other reads =
 every other read (references, STS); bound = the token-bucket lower bound for the tool's own mutations at the
 rate it is meant to use (tdgc: its default share; the peers, which do not pace: AWS's full bucket), each
 bucket draining on its own; ratio = wall / bound; in use = revisions a service still ran that the tool
@@ -154,7 +155,8 @@ class Deployer(threading.Thread):
 
 # ---- the table --------------------------------------------------------------------------------------------
 
-TD_READS = ("ListTaskDefinitionFamilies", "ListTaskDefinitions", "DescribeTaskDefinition")
+LISTS = ("ListTaskDefinitionFamilies", "ListTaskDefinitions")
+TD_READS = (*LISTS, "DescribeTaskDefinition")
 MUTATIONS = {"DeregisterTaskDefinition": "modify", "DeleteTaskDefinitions": "delete"}
 
 
@@ -169,7 +171,7 @@ def bound(calls: dict[str, int], paced: bool) -> float:
     return need
 
 
-HEADER = (f"{'account':<30}{'tool':<14}{'mode':<7}{'td reads':>9}{'other':>7}{'dereg':>7}{'delete':>7}"
+HEADER = (f"{'account':<30}{'tool':<14}{'mode':<7}{'td reads':>9}{'lists':>7}{'other':>7}{'dereg':>7}{'delete':>7}"
           f"{'throttled':>10}{'deployer':>10}{'wall s':>8}{'bound s':>8}{'ratio':>7}{'in use':>7}{'RSS MB':>8}"
           f"{'exit':>5}")  # fmt: skip
 
@@ -184,8 +186,10 @@ def row(account: str, tool: str, mode: str, served: Served, wall: float, rss: fl
     need = bound(calls, paced=tool == "tdgc") if mode == "apply" else 0.0
     ratio = f"{wall / need:.2f}" if need > 0 and mutations else "-"
     dep = f"{deployer.throttled}/{deployer.registered + deployer.throttled}" if deployer else "-"
-    return (f"{account:<30}{tool:<14}{mode:<7}{td_reads:>9,}{other:>7,}{calls.get('DeregisterTaskDefinition', 0):>7,}"
-            f"{calls.get('DeleteTaskDefinitions', 0):>7,}{throttled:>10,}{dep:>10}{wall:>8.1f}"
+    lists = sum(calls.get(op, 0) for op in LISTS)
+    return (f"{account:<30}{tool:<14}{mode:<7}{td_reads:>9,}{lists:>7,}{other:>7,}"
+            f"{calls.get('DeregisterTaskDefinition', 0):>7,}{calls.get('DeleteTaskDefinitions', 0):>7,}"
+            f"{throttled:>10,}{dep:>10}{wall:>8.1f}"
             f"{(f'{need:.1f}' if need else '-'):>8}{ratio:>7}{in_use:>7}{rss:>8.0f}{status:>5}")  # fmt: skip
 
 

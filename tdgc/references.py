@@ -1,10 +1,12 @@
 """Reference discovery: which revisions something still uses, found once per region before deciding.
 
 Six sources (docs/design.md §2): services (their task definition, every deployment and task set) and running or
-pending tasks in every cluster; EventBridge rule targets on every event bus; EventBridge Scheduler
-schedules; Step Functions state machines (their definitions, versions included); CloudFormation stacks that
-own an AWS::ECS::TaskDefinition. A reference by family name alone means the family's newest ACTIVE
-revision. A source that cannot be read is recorded, never skipped silently: the run fails closed on it.
+pending tasks in every cluster; EventBridge rule targets on every event bus and EventBridge Scheduler
+schedules (ECS parameters, or a task definition named in the target's Input, as a universal
+aws-sdk:ecs:runTask target names it); Step Functions state machines (their definitions, versions included);
+CloudFormation stacks that own an AWS::ECS::TaskDefinition. A reference by family name alone means the
+family's newest ACTIVE revision. A source that cannot be read is recorded, never skipped silently: the run
+fails closed on it.
 """
 
 from __future__ import annotations
@@ -194,19 +196,37 @@ def _rules(ctx: _Context) -> None:
     for bus in [b["Name"] for b in _pages(events, "list_event_buses", "EventBuses")]:
         for rule in _pages(events, "list_rules", "Rules", EventBusName=bus):
             for t in _pages(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus):
+                use = f"rule {bus}/{rule['Name']}"
                 ecs_parameters = t.get("EcsParameters") or {}
-                refs.add(ecs_parameters.get("TaskDefinitionArn"), f"rule {bus}/{rule['Name']}", ctx.region)
+                refs.add(ecs_parameters.get("TaskDefinitionArn"), use, ctx.region)
+                _add_from_input(ctx, t.get("Input"), f"{use} (input)")
 
 
 def _schedules(ctx: _Context) -> None:
     scheduler, refs = ctx.client("scheduler"), ctx.refs
     for item in _pages(scheduler, "list_schedules", "Schedules"):
+        # Only GetSchedule shows the target's parameters, so fetch only the schedules that can run a task: an
+        # ECS target (EcsParameters), or the universal target arn:aws:scheduler:::aws-sdk:ecs:runTask (Input).
         if ":ecs:" not in item.get("Target", {}).get("Arn", ""):
-            continue  # only GetSchedule shows EcsParameters, so fetch only those that target ECS
+            continue
         group = item.get("GroupName", "default")
-        schedule = scheduler.get_schedule(Name=item["Name"], GroupName=group)
-        ecs_parameters = schedule.get("Target", {}).get("EcsParameters") or {}
-        refs.add(ecs_parameters.get("TaskDefinitionArn"), f"schedule {group}/{item['Name']}", ctx.region)
+        target = scheduler.get_schedule(Name=item["Name"], GroupName=group).get("Target", {})
+        use = f"schedule {group}/{item['Name']}"
+        refs.add((target.get("EcsParameters") or {}).get("TaskDefinitionArn"), use, ctx.region)
+        _add_from_input(ctx, target.get("Input"), use)
+
+
+def _add_from_input(ctx: _Context, text: str | None, use: str) -> None:
+    """The task definitions a target's Input JSON names (a universal target's RunTask request, say)."""
+    if not text:
+        return
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return  # an Input that is not JSON names no parameter
+    for reference, dynamic in _task_definitions_in(parsed):
+        if not dynamic:
+            ctx.refs.add(reference, use, ctx.region)
 
 
 def _state_machines(ctx: _Context) -> None:
@@ -231,11 +251,17 @@ def _state_machines(ctx: _Context) -> None:
                     refs.add(reference, use, ctx.region)
 
 
+# Where a JSON document names a task definition: RunTask's parameter as Step Functions' ECS integration and
+# its aws-sdk:ecs:runTask integration spell it, and as the SDK and EventBridge spell it.
+_TASK_DEFINITION_KEYS = frozenset({"TaskDefinition", "taskDefinition", "TaskDefinitionArn", "taskDefinitionArn"})
+
+
 def _task_definitions_in(node: Any) -> Iterator[tuple[str, bool]]:
-    """Every TaskDefinition parameter in a state machine definition, and whether it is a run-time path."""
+    """Every task-definition parameter in a JSON document (a state machine definition, a target's Input), and
+    whether it is a run-time path."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("TaskDefinition", "TaskDefinition.$") and isinstance(value, str):
+            if key.removesuffix(".$") in _TASK_DEFINITION_KEYS and isinstance(value, str):
                 dynamic = key.endswith(".$") or value.startswith(("$", "{%"))
                 yield value, dynamic
             else:

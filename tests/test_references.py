@@ -1,4 +1,4 @@
-"""Revisions in use, referenced in each of the six ways: plan names the reference, apply touches none."""
+"""Revisions in use, referenced in each way tdgc reads: plan names the reference, apply touches none."""
 
 from __future__ import annotations
 
@@ -63,6 +63,15 @@ def build(sim: Simulator) -> dict[str, str]:
     target = {"Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(6)}}
     scheduler.create_schedule(Name="weekly", GroupName="reports", ScheduleExpression="rate(7 days)",
                               FlexibleTimeWindow={"Mode": "OFF"}, Target=target)  # fmt: skip
+    # The universal target: Scheduler calls RunTask itself, with the request as the target's Input.
+    universal = {"Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask", "RoleArn": ROLE,
+                 "Input": json.dumps({"Cluster": CLUSTER, "TaskDefinition": td(11), "Count": 1})}  # fmt: skip
+    scheduler.create_schedule(Name="sdk-nightly", ScheduleExpression="cron(0 2 * * ? *)",
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=universal)  # fmt: skip
+    # A rule whose target (an orchestrator's Lambda) is handed the revision to run in its Input.
+    events.put_rule(Name="adhoc", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="adhoc", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:run",
+                                               "Input": json.dumps({"taskDefinitionArn": td(13)})}])  # fmt: skip
 
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
 
@@ -73,6 +82,10 @@ def build(sim: Simulator) -> dict[str, str]:
 
     machine = sfn.create_state_machine(name="etl", definition=definition("web:8"), roleArn=ROLE, publish=True)
     sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition(td(7)))
+    sdk = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ecs:runTask", "End": True,
+           "Parameters": {"Cluster": CLUSTER, "TaskDefinition": td(12)}}  # fmt: skip
+    sfn.create_state_machine(name="etl-sdk", definition=json.dumps({"StartAt": "Run", "States": {"Run": sdk}}),
+                             roleArn=ROLE)  # fmt: skip
 
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     template = {"Resources": {"TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
@@ -92,6 +105,9 @@ def build(sim: Simulator) -> dict[str, str]:
         td(7): "state machine etl",
         td(8): "state machine etl (version 1)",
         td(9): f"task prod/{inactive_id}",
+        td(11): "schedule default/sdk-nightly",
+        td(12): "state machine etl-sdk",
+        td(13): "rule default/adhoc (input)",
         td(16): "rule default/latest (by family name)",
         td(1, "stackfam"): "stack app-stack",
     }
@@ -114,7 +130,7 @@ def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any,
         assert use in decisions[arn]["in_use_by"], (arn, decisions[arn]["in_use_by"])
         assert decisions[arn]["reason"].startswith("in use by ")
     # Everything else the policy releases is still released.
-    assert {a for a, d in decisions.items() if d["action"] == "deregister"} == {td(n) for n in range(11, 16)}
+    assert {a for a, d in decisions.items() if d["action"] == "deregister"} == {td(n) for n in range(14, 16)}
     assert {a for a, d in decisions.items() if d["action"] == "delete"} == {td(10)}
     assert report["incomplete"] == [] and report["summary"]["protected"] == len(used)
     assert sim.mutating_calls() == setup_mutations
@@ -127,13 +143,13 @@ def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: d
     assert ran.code == 0, ran.err
     after = {t.arn: t.status for t in sim.revisions()}
     assert all(after[arn] == before[arn] for arn in used)
-    assert {a for a, s in after.items() if s != before[a]} == {td(n) for n in range(10, 16)}
+    assert {a for a, s in after.items() if s != before[a]} == {td(10), td(14), td(15)}
     touched = [p.get("taskDefinition") or p.get("taskDefinitions") for _, p in sim.mutations[mutations_before:]]
     assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
 
 
-@pytest.mark.parametrize(("source", "freed"), [("services", [1, 2, 3]), ("tasks", [4]), ("rules", [5]),
-                                               ("schedules", [6]), ("state_machines", [7, 8])])  # fmt: skip
+@pytest.mark.parametrize(("source", "freed"), [("services", [1, 2, 3]), ("tasks", [4]), ("rules", [5, 13]),
+                                               ("schedules", [6, 11]), ("state_machines", [7, 8, 12])])  # fmt: skip
 def test_each_source_can_be_switched_off(source: str, freed: list[int], tdgc: Any, used: dict[str, str],
                                          tmp_path: Path) -> None:  # fmt: skip
     by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *FAST)
