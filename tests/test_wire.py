@@ -85,6 +85,16 @@ def test_the_scan_counts_a_revision_listed_twice_once_and_leaves_out_those_being
     }, "old-job, whose one revision is being deleted, has nothing left to decide"
 
 
+def act(ecs: Any, decisions: list[Decision]) -> list[Outcome]:
+    """The decisions carried out by tdgc's actor, which reads a revision back as the scan describes it."""
+    scanner = Scanner(ecs)
+    actor = Actor(ecs, "us-west-2", describe=lambda arn: scanner.revision(arn, Status.INACTIVE, describe=True))
+    try:
+        return actor.act(decisions)
+    finally:
+        actor.close()
+
+
 def _delete(number: int) -> Decision:
     rev = Revision(f"{ARN}etl-daily:{number}", "etl-daily", number, Status.INACTIVE)
     return Decision(rev, Action.DELETE, "deregistered 200 days ago > 180 days")
@@ -101,12 +111,7 @@ def test_a_delete_answer_with_failures_is_settled_by_the_revisions_state(ecs: An
         gone = {"taskDefinition": f"{ARN}etl-daily:1", "include": ["TAGS"]}
         stubber.add_client_error("describe_task_definition", "ClientException", "Unable to describe task definition.",
                                  expected_params=gone)  # fmt: skip
-        scanner = Scanner(ecs)
-        actor = Actor(ecs, "us-west-2", describe=lambda arn: scanner.revision(arn, Status.INACTIVE, describe=True))
-        try:
-            outcomes = actor.act(batch)
-        finally:
-            actor.close()
+        outcomes = act(ecs, batch)
         stubber.assert_no_pending_responses()
     assert outcomes == [
         Outcome(f"{ARN}etl-daily:3", Action.DELETE, Result.PENDING),
@@ -121,11 +126,8 @@ def test_a_deregister_answer_without_its_time_is_done(ecs: Any) -> None:
         stubber.add_response("deregister_task_definition",
                              answer(ecs, "DeregisterTaskDefinition", "deregister_without_time.json"),
                              {"taskDefinition": rev.arn})  # fmt: skip
-        actor = Actor(ecs, "us-west-2")
-        try:
-            outcomes = actor.act([Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
-        finally:
-            actor.close()
+        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
+        stubber.assert_no_pending_responses()
     assert outcomes == [Outcome(rev.arn, Action.DEREGISTER, Result.DONE)]
 
 
@@ -135,12 +137,8 @@ def test_a_deregister_refused_for_a_revision_being_deleted_is_pending(ecs: Any) 
         stubber.add_client_error("deregister_task_definition", "ClientException",
                                  "The specified task definition is in the process of being deleted.")  # fmt: skip
         stubber.add_response("describe_task_definition", deleting(ecs), {"taskDefinition": rev.arn, "include": ANY})
-        scanner = Scanner(ecs)
-        actor = Actor(ecs, "us-west-2", describe=lambda arn: scanner.revision(arn, Status.INACTIVE, describe=True))
-        try:
-            outcomes = actor.act([Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
-        finally:
-            actor.close()
+        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
+        stubber.assert_no_pending_responses()
     assert outcomes == [Outcome(rev.arn, Action.DEREGISTER, Result.PENDING)]
 
 
