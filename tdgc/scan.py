@@ -77,18 +77,23 @@ class Scanner:
         look newer than it is. With globs, only the families they match are listed.
         """
         if self._globs:
-            for family in self.families():
-                yield family, self.family_lists(family)
-            return
-        listed = self._account(stop or (lambda: False))
+            found: Iterator[tuple[str, dict[Status, RevisionList]]] = (
+                (family, self.family_lists(family)) for family in self.families()
+            )
+        else:
+            found = self._account(stop or (lambda: False))
+        # A family whose every revision is being deleted is listed or not, as ECS pleases: never reported.
+        yield from ((f, lists) for f, lists in found if lists[Status.ACTIVE] or lists[Status.INACTIVE])
+
+    def _account(self, stop: Stop) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
+        """The whole account, listed before the first family is given, in name order."""
+        listed = self._list_account(stop)
         for family in sorted(listed):
             prefix, numbers = listed.pop(family)  # given away as it goes: memory falls as the run goes on
-            lists = _without_deleting(family, prefix, numbers)
-            if lists[Status.ACTIVE] or lists[Status.INACTIVE]:
-                yield family, lists
+            yield family, _without_deleting(family, prefix, numbers)
 
-    def _account(self, stop: Stop) -> dict[str, tuple[str, dict[Status, array[int]]]]:
-        """The whole account: family -> (ARN prefix, numbers by listed status, as listed)."""
+    def _list_account(self, stop: Stop) -> dict[str, tuple[str, dict[Status, array[int]]]]:
+        """family -> (ARN prefix, numbers by listed status, as listed)."""
         found: dict[str, tuple[str, dict[Status, array[int]]]] = {}
         paginator = self._ecs.get_paginator("list_task_definitions")
         for status in LISTED:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 
 from tdgc.model import Status
 from tdgc.scan import STATUSES, Scanner
+from tdgc.simulator import Behaviour, Simulator
 
 from .conftest import NOW, days
 
@@ -44,3 +46,16 @@ def test_a_listing_stopped_early_gives_the_families_listed_so_far(sim: Any) -> N
     assert sum(len(lists[Status.ACTIVE]) for lists in part.values()) == 300
     assert len(part["svc-13"][Status.ACTIVE]) < 22, "a family cut short is given as far as it was listed"
     assert part["svc-00"][Status.ACTIVE][:3] == [30, 28, 27] and part["svc-00"][Status.INACTIVE] == []
+
+
+@pytest.mark.parametrize("listed", [True, False])
+@pytest.mark.parametrize("globs", [(), ("*",)])
+def test_a_family_being_deleted_whole_is_not_given_however_ecs_lists_it(listed: bool, globs: tuple[str, ...]) -> None:
+    behaviour = Behaviour(deleting_families_listed=listed, inactive_lists_deleting=listed)
+    with Simulator(behaviour=behaviour) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        gone = [sim.seed("gone", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW) for _ in "ab"]
+        ecs.delete_task_definitions(taskDefinitions=gone)
+        sim.seed("kept", registered_at=NOW)
+        given = [family for family, _ in Scanner(ecs, globs).revision_lists()]
+        assert given == ["kept"]
