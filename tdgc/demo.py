@@ -78,7 +78,8 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
 
 def wire_references(sim: Simulator) -> None:
     """What keeps revisions in use: a service rolled back to an old revision, a nightly rule that names an
-    INACTIVE revision, a Step Functions workflow, an ECS task running right now."""
+    INACTIVE revision, a Step Functions workflow, an ECS task running right now, a Scheduler schedule that
+    calls RunTask itself (a universal target), and a pipe that starts a task per queued message."""
     account, region = sim.account_id, sim.region
     cluster = f"arn:aws:ecs:{region}:{account}:cluster/prod"
     role = f"arn:aws:iam::{account}:role/demo"
@@ -96,6 +97,23 @@ def wire_references(sim: Simulator) -> None:
              "Parameters": {"Cluster": cluster, "TaskDefinition": "search-svc-16:30"}}  # fmt: skip
     boto3.client("stepfunctions", region_name=region).create_state_machine(
         name="search-reindex", roleArn=role, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}})
+    )
+    run_task = {"Cluster": cluster, "TaskDefinition": f"arn:aws:ecs:{region}:{account}:task-definition/worker-queue:45"}
+    boto3.client("scheduler", region_name=region).create_schedule(
+        Name="weekly-drain",
+        ScheduleExpression="cron(0 4 ? * MON *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask", "RoleArn": role, "Input": json.dumps(run_task)},
+    )
+    pipe_target = {
+        "EcsTaskParameters": {"TaskDefinitionArn": f"arn:aws:ecs:{region}:{account}:task-definition/worker-queue:40"}
+    }
+    boto3.client("pipes", region_name=region).create_pipe(
+        Name="orders-to-worker",
+        Source=f"arn:aws:sqs:{region}:{account}:orders",
+        Target=cluster,
+        RoleArn=role,
+        TargetParameters=pipe_target,
     )
 
 

@@ -14,7 +14,7 @@ SCAN = ("ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions", "ecs:Descri
 REFERENCES = (
     "ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
     "events:ListEventBuses", "events:ListRules", "events:ListTargetsByRule",
-    "scheduler:ListSchedules", "scheduler:GetSchedule",
+    "scheduler:ListSchedules", "scheduler:GetSchedule", "pipes:ListPipes", "pipes:DescribePipe",
     "states:ListStateMachines", "states:ListStateMachineVersions", "states:DescribeStateMachine",
     "cloudformation:ListStacks", "cloudformation:ListStackResources",
 )  # fmt: skip

@@ -24,7 +24,7 @@ DEFAULT_RATES: Mapping[str, float] = {
     "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
 }  # fmt: skip
 # Where a revision can be in use (docs/design.md §2); each source can be switched off.
-REFERENCE_SOURCES = ("services", "tasks", "rules", "schedules", "state_machines", "stacks")
+REFERENCE_SOURCES = ("services", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks")
 _UNSET: Any = object()
 
 

@@ -1,12 +1,12 @@
 """Reference discovery: which revisions something still uses, found once per region before deciding.
 
-Six sources (docs/design.md §2): services (their task definition, every deployment and task set) and running or
-pending tasks in every cluster; EventBridge rule targets on every event bus and EventBridge Scheduler
-schedules (ECS parameters, or a task definition named in the target's Input, as a universal
-aws-sdk:ecs:runTask target names it); Step Functions state machines (their definitions, versions included);
-CloudFormation stacks that own an AWS::ECS::TaskDefinition. A reference by family name alone means the
-family's newest ACTIVE revision. A source that cannot be read is recorded, never skipped silently: the run
-fails closed on it.
+Seven sources (docs/design.md §2): services (their task definition, every deployment and task set) and
+running or pending tasks in every cluster; EventBridge rule targets on every event bus and EventBridge
+Scheduler schedules (ECS parameters, or a task definition named in the target's Input, as a universal
+aws-sdk:ecs:runTask target names it); EventBridge Pipes that run ECS tasks; Step Functions state machines
+(their definitions, versions included); CloudFormation stacks that own an AWS::ECS::TaskDefinition. A
+reference by family name alone means the family's newest ACTIVE revision. A source that cannot be read is
+recorded, never skipped silently: the run fails closed on it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ FIXES = {
     "schedules": "grant scheduler:ListSchedules and scheduler:GetSchedule",
     "state_machines": "grant states:ListStateMachines, states:ListStateMachineVersions and states:DescribeStateMachine",
     "stacks": "grant cloudformation:ListStacks and cloudformation:ListStackResources",
+    "pipes": "grant pipes:ListPipes and pipes:DescribePipe",
 }
 
 
@@ -229,6 +230,16 @@ def _add_from_input(ctx: _Context, text: str | None, use: str) -> None:
             ctx.refs.add(reference, use, ctx.region)
 
 
+def _pipes(ctx: _Context) -> None:
+    pipes, refs = ctx.client("pipes"), ctx.refs
+    for item in _pages(pipes, "list_pipes", "Pipes"):
+        if ":ecs:" not in item.get("Target", ""):
+            continue  # only DescribePipe shows the target's parameters, so fetch only the pipes that run tasks
+        pipe = pipes.describe_pipe(Name=item["Name"])
+        ecs_parameters = (pipe.get("TargetParameters") or {}).get("EcsTaskParameters") or {}
+        refs.add(ecs_parameters.get("TaskDefinitionArn"), f"pipe {item['Name']}", ctx.region)
+
+
 def _state_machines(ctx: _Context) -> None:
     sfn, refs = ctx.client("stepfunctions"), ctx.refs
     for machine in _pages(sfn, "list_state_machines", "stateMachines"):
@@ -293,6 +304,7 @@ _FINDERS: dict[str, Callable[[_Context], None]] = {
     "tasks": _tasks,
     "rules": _rules,
     "schedules": _schedules,
+    "pipes": _pipes,
     "state_machines": _state_machines,
     "stacks": _stacks,
 }

@@ -40,6 +40,7 @@ def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
         ("ListTasks", "AccessDeniedException", "tasks"),
         ("ListEventBuses", "AccessDeniedException", "rules"),
         ("ListSchedules", "ThrottlingException", "schedules"),  # a throttle that outlasts the retries
+        ("ListPipes", "AccessDeniedException", "pipes"),
         ("ListStateMachines", "UnknownOperationException", "state_machines"),  # the service is missing here
         ("ListStacks", "AccessDenied", "stacks"),
     ],

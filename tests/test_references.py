@@ -73,6 +73,16 @@ def build(sim: Simulator) -> dict[str, str]:
     events.put_targets(Rule="adhoc", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:run",
                                                "Input": json.dumps({"taskDefinitionArn": td(13)})}])  # fmt: skip
 
+    pipes = boto3.client("pipes", region_name="us-east-1")
+    pipes.create_pipe(Name="orders", Source=f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders", Target=CLUSTER, RoleArn=ROLE,
+                      TargetParameters={"EcsTaskParameters": {"TaskDefinitionArn": td(14)}})  # fmt: skip
+    pipes.create_pipe(
+        Name="audit",
+        Source=f"arn:aws:sqs:us-east-1:{ACCOUNT}:audit",
+        RoleArn=ROLE,
+        Target=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:audit",
+    )  # not ECS: never described
+
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
 
     def definition(reference: str) -> str:
@@ -108,6 +118,7 @@ def build(sim: Simulator) -> dict[str, str]:
         td(11): "schedule default/sdk-nightly",
         td(12): "state machine etl-sdk",
         td(13): "rule default/adhoc (input)",
+        td(14): "pipe orders",
         td(16): "rule default/latest (by family name)",
         td(1, "stackfam"): "stack app-stack",
     }
@@ -130,10 +141,11 @@ def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any,
         assert use in decisions[arn]["in_use_by"], (arn, decisions[arn]["in_use_by"])
         assert decisions[arn]["reason"].startswith("in use by ")
     # Everything else the policy releases is still released.
-    assert {a for a, d in decisions.items() if d["action"] == "deregister"} == {td(n) for n in range(14, 16)}
+    assert {a for a, d in decisions.items() if d["action"] == "deregister"} == {td(15)}
     assert {a for a, d in decisions.items() if d["action"] == "delete"} == {td(10)}
     assert report["incomplete"] == [] and report["summary"]["protected"] == len(used)
     assert sim.mutating_calls() == setup_mutations
+    assert sim.count("DescribePipe") == 1, "only the pipe that runs a task is described"
 
 
 def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path) -> None:
@@ -143,13 +155,14 @@ def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: d
     assert ran.code == 0, ran.err
     after = {t.arn: t.status for t in sim.revisions()}
     assert all(after[arn] == before[arn] for arn in used)
-    assert {a for a, s in after.items() if s != before[a]} == {td(10), td(14), td(15)}
+    assert {a for a, s in after.items() if s != before[a]} == {td(10), td(15)}
     touched = [p.get("taskDefinition") or p.get("taskDefinitions") for _, p in sim.mutations[mutations_before:]]
     assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
 
 
 @pytest.mark.parametrize(("source", "freed"), [("services", [1, 2, 3]), ("tasks", [4]), ("rules", [5, 13]),
-                                               ("schedules", [6, 11]), ("state_machines", [7, 8, 12])])  # fmt: skip
+                                               ("schedules", [6, 11]), ("pipes", [14]),
+                                               ("state_machines", [7, 8, 12])])  # fmt: skip
 def test_each_source_can_be_switched_off(source: str, freed: list[int], tdgc: Any, used: dict[str, str],
                                          tmp_path: Path) -> None:  # fmt: skip
     by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *FAST)
