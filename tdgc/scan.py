@@ -11,8 +11,9 @@ next page silently skips one. So no listing is still being paged while this run 
   complete before it is given (this run only ever mutates the family it has been given).
 
 Nothing relies on the order ECS lists in, and a revision listed twice (an offset page that moved back under
-someone else's register) counts once. Revisions are kept as 4-byte numbers: an account of a million
-revisions lists into a few megabytes.
+someone else's register) counts once. One found in two listings (deregistered by someone else between the
+ACTIVE listing and the INACTIVE one) counts under the later. Revisions are kept as 4-byte numbers: an
+account of a million revisions lists into a few megabytes.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Scanner:
         listed = self._list_account(stop)
         for family in sorted(listed):
             prefix, numbers = listed.pop(family)  # given away as it goes: memory falls as the run goes on
-            yield family, _without_deleting(family, prefix, numbers)
+            yield family, _by_status(family, prefix, numbers)
 
     def _list_account(self, stop: Stop) -> dict[str, tuple[str, dict[Status, array[int]]]]:
         """family -> (ARN prefix, numbers by listed status, as listed)."""
@@ -121,7 +122,7 @@ class Scanner:
             for arns in self.pages(family, status):
                 prefix = prefix or arns[0].rsplit(":", 1)[0] + ":"
                 numbers[status].extend(int(arn.rsplit(":", 1)[1]) for arn in arns)
-        return _without_deleting(family, prefix, numbers)
+        return _by_status(family, prefix, numbers)
 
     def pages(self, family: str, status: Status) -> Iterator[list[str]]:
         """The family's revision ARNs with `status`, newest first, a page at a time."""
@@ -174,13 +175,19 @@ class RevisionList:
         return f"{self.prefix}{self.numbers[index]}"
 
 
-def _without_deleting(family: str, prefix: str, listed: dict[Status, array[int]]) -> dict[Status, RevisionList]:
-    """ACTIVE and INACTIVE revision lists, newest first, each number once, without those being deleted."""
-    deleting = set(listed[Status.DELETE_IN_PROGRESS])
+def _by_status(family: str, prefix: str, listed: dict[Status, array[int]]) -> dict[Status, RevisionList]:
+    """ACTIVE and INACTIVE revision lists, newest first, each number once, each revision under its latest status.
 
-    def ordered(status: Status) -> RevisionList:
-        numbers = sorted(set(listed[status]) - deleting if status is Status.INACTIVE else set(listed[status]))
-        numbers.reverse()
-        return RevisionList(family, prefix, array("I", numbers))
-
-    return {status: ordered(status) for status in STATUSES}
+    The listings run one after another in LISTED order, and a revision's status only ever moves along it
+    (ACTIVE, INACTIVE, DELETE_IN_PROGRESS): one found in two listings moved on between them, and is where the
+    later listing saw it. So a revision someone deregisters mid-scan is not counted among the newest ACTIVE,
+    and one being deleted (which an INACTIVE listing may include) is never decided again.
+    """
+    later: set[int] = set()
+    lists: dict[Status, RevisionList] = {}
+    for status in reversed(LISTED):
+        numbers = sorted(set(listed[status]) - later, reverse=True)
+        later.update(numbers)
+        if status in STATUSES:
+            lists[status] = RevisionList(family, prefix, array("I", numbers))
+    return lists

@@ -59,3 +59,14 @@ def test_a_family_being_deleted_whole_is_not_given_however_ecs_lists_it(listed: 
         sim.seed("kept", registered_at=NOW)
         given = [family for family, _ in Scanner(ecs, globs).revision_lists()]
         assert given == ["kept"]
+
+
+@pytest.mark.parametrize("globs", [(), ("web",)])
+def test_a_revision_deregistered_by_someone_mid_scan_counts_as_inactive(sim: Any, globs: tuple[str, ...]) -> None:
+    ecs = boto3.client("ecs", region_name=sim.region)
+    arns = [sim.seed("web", registered_at=NOW - days(20 - n)) for n in range(10)]
+    # Right after the ACTIVE listing's first page, a deploy pipeline deregisters the newest revision.
+    sim.after("ListTaskDefinitions", lambda: ecs.deregister_task_definition(taskDefinition=arns[-1]))
+    lists = dict(Scanner(ecs, globs).revision_lists())["web"]
+    assert list(lists[Status.ACTIVE].numbers) == list(range(9, 0, -1)), "so web:9 is the newest ACTIVE, not 10"
+    assert list(lists[Status.INACTIVE].numbers) == [10]
