@@ -73,8 +73,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rate", "rates", multiple=True, metavar="CATEGORY=PER_SECOND",
                      help="Calls per second tdgc may use, by ECS throttling category (read, modify, delete, ...)."),
         click.option("--skip-reference", "skip_references", multiple=True, metavar="SOURCE",
-                     help="Do not look for references in SOURCE: services, tasks, rules, schedules, pipes, "
-                          "state_machines, stacks, or all."),
+                     help="Do not look for references in SOURCE: services, rollback, tasks, rules, schedules, "
+                          "pipes, state_machines, stacks, or all."),
         click.option("--time-budget", type=_DurationType(), metavar="DURATION",
                      help="Stop early enough to end cleanly within this time (e.g. 14m); the next run goes on."),
         click.option("--accept-incomplete-references", is_flag=True,

@@ -77,7 +77,8 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
 
 
 def wire_references(sim: Simulator) -> None:
-    """What keeps revisions in use: a service rolled back to an old revision, a nightly rule that names an
+    """What keeps revisions in use: a service rolled back to an old revision, another's rollback target, a
+    nightly rule that names an
     INACTIVE revision, a Step Functions workflow, an ECS task running right now, a Scheduler schedule that
     calls RunTask itself (a universal target), and a pipe that starts a task per queued message."""
     account, region = sim.account_id, sim.region
@@ -86,6 +87,9 @@ def wire_references(sim: Simulator) -> None:
     ecs = boto3.client("ecs", region_name=region)
     ecs.create_cluster(clusterName="prod")
     ecs.create_service(cluster="prod", serviceName="web-api", taskDefinition="web-api:150", desiredCount=2)
+    # A deploy of worker-queue:80 then :85: a rollback would return to :80, no longer in its deployments.
+    ecs.create_service(cluster="prod", serviceName="worker", taskDefinition="worker-queue:80", desiredCount=1)
+    ecs.update_service(cluster="prod", service="worker", taskDefinition="worker-queue:85")
     network: Any = {"awsvpcConfiguration": {"subnets": ["subnet-demo"]}}
     ecs.run_task(cluster="prod", taskDefinition="worker-queue:60", launchType="FARGATE", networkConfiguration=network)
     events = boto3.client("events", region_name=region)

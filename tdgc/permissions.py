@@ -13,6 +13,7 @@ from typing import Any
 SCAN = ("ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
 REFERENCES = (
     "ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
+    "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions",
     "events:ListEventBuses", "events:ListRules", "events:ListTargetsByRule",
     "scheduler:ListSchedules", "scheduler:GetSchedule", "pipes:ListPipes", "pipes:DescribePipe",
     "states:ListStateMachines", "states:ListStateMachineVersions", "states:DescribeStateMachine",

@@ -22,9 +22,11 @@ ANY_VALUE = "*"
 # that deploys sharing the same buckets keep the rest.
 DEFAULT_RATES: Mapping[str, float] = {
     "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
+    "service_deployment_read": 10.0,
 }  # fmt: skip
+ROLLBACK_DEPTH = 1  # completed deployments back whose replaced revisions stay protected: the one before
 # Where a revision can be in use (docs/design.md §2); each source can be switched off.
-REFERENCE_SOURCES = ("services", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks")
+REFERENCE_SOURCES = ("services", "rollback", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks")
 _UNSET: Any = object()
 
 
@@ -72,6 +74,8 @@ class Safety:
     """Guards on what one apply may do."""
 
     references: frozenset[str] = frozenset(REFERENCE_SOURCES)  # the sources looked at
+    # How many completed deployments back each service's replaced revisions stay protected (rollback targets)
+    rollback_depth: int = ROLLBACK_DEPTH
     accept_incomplete_references: bool = False  # apply even where a reference source could not be read
     require_archive: bool = False  # refuse to delete without --archive
     max_actions: int | None = None  # stop after this many revisions acted on; the rest is deferred
@@ -79,6 +83,7 @@ class Safety:
     def to_dict(self) -> dict[str, Any]:
         return {
             "references": sorted(self.references),
+            "rollback_depth": self.rollback_depth if "rollback" in self.references else 0,
             "accept_incomplete_references": self.accept_incomplete_references,
             "require_archive": self.require_archive,
             "max_actions": self.max_actions,
@@ -358,9 +363,12 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         name = values.pop("name", None) or values["families"][0]
         rules.append(replace(defaults, **values, protect_tags=tags, name=name))
     rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate))}
-    switches = settings(data.get("references", {}), ("references",), dict.fromkeys(REFERENCE_SOURCES, _bool))
+    switches = settings(data.get("references", {}), ("references",),
+                        {**dict.fromkeys(REFERENCE_SOURCES, _bool), "rollback_depth": _int_at_least_zero})  # fmt: skip
+    depth = switches.pop("rollback_depth", ROLLBACK_DEPTH)
     safety = Safety(
-        references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True)),
+        references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True) and (s != "rollback" or depth)),
+        rollback_depth=depth,
         **settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
     )
     store = settings(data.get("usage", {}), ("usage",), _USAGE_KEYS).get("store")

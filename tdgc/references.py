@@ -1,12 +1,13 @@
 """Reference discovery: which revisions something still uses, found once per region before deciding.
 
-Seven sources (docs/design.md §2): services (their task definition, every deployment and task set) and
-running or pending tasks in every cluster; EventBridge rule targets on every event bus and EventBridge
-Scheduler schedules (ECS parameters, or a task definition named in the target's Input, as a universal
-aws-sdk:ecs:runTask target names it); EventBridge Pipes that run ECS tasks; Step Functions state machines
-(their definitions, versions included); CloudFormation stacks that own an AWS::ECS::TaskDefinition. A
-reference by family name alone means the family's newest ACTIVE revision. A source that cannot be read is
-recorded, never skipped silently: the run fails closed on it.
+Eight sources (docs/design.md §2): services (their task definition, every deployment and task set), the
+revisions they could roll back to (their deployment history), running or pending tasks in every cluster;
+EventBridge rule targets on every event bus and EventBridge Scheduler schedules (ECS parameters, or a task
+definition named in the target's Input, as a universal aws-sdk:ecs:runTask target names it); EventBridge
+Pipes that run ECS tasks; Step Functions state machines (their definitions, versions included);
+CloudFormation stacks that own an AWS::ECS::TaskDefinition. A reference by family name alone means the
+family's newest ACTIVE revision. A source that cannot be read is recorded, never skipped silently: the run
+fails closed on it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.exceptions
@@ -26,6 +28,10 @@ from tdgc.pacing import Pacer
 log = structlog.get_logger("tdgc.references")
 SERVICES_PER_DESCRIBE = 10  # DescribeServices takes at most 10
 TASKS_PER_DESCRIBE = 100  # DescribeTasks takes at most 100
+DEPLOYMENTS_PER_DESCRIBE = 20  # DescribeServiceDeployments and DescribeServiceRevisions take at most 20
+# A deployment in flight can still roll back to what it replaces.
+_IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 # Stacks in these states own no resources any more.
 _GONE_STACK = {"DELETE_COMPLETE"}
 _STACK_STATES = [
@@ -38,6 +44,8 @@ _STACK_STATES = [
 ]  # fmt: skip
 FIXES = {
     "services": "grant ecs:ListClusters, ecs:ListServices and ecs:DescribeServices",
+    "rollback": "grant ecs:ListServiceDeployments, ecs:DescribeServiceDeployments and ecs:DescribeServiceRevisions "
+    "(and what services needs), or set rollback_depth = 0",
     "tasks": "grant ecs:ListClusters, ecs:ListTasks and ecs:DescribeTasks",
     "rules": "grant events:ListEventBuses, events:ListRules and events:ListTargetsByRule",
     "schedules": "grant scheduler:ListSchedules and scheduler:GetSchedule",
@@ -102,10 +110,12 @@ def parse_reference(text: str, region: str) -> tuple[str, int | None] | None:
 class _Context:
     """What the finders share in one region: clients, the cluster list (listed once), the findings."""
 
-    def __init__(self, target: Connection, pacer: Pacer, refs: References) -> None:
+    def __init__(self, target: Connection, pacer: Pacer, refs: References, rollback_depth: int) -> None:
         self.target, self.pacer, self.refs, self.region = target, pacer, refs, target.region
+        self.rollback_depth = rollback_depth
         self._clients: dict[str, Any] = {}
         self._clusters: list[str] | None = None
+        self._services: list[tuple[str, dict[str, Any]]] | None = None
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -118,10 +128,16 @@ class _Context:
             self._clusters = list(_pages(ecs, "list_clusters", "clusterArns", PaginationConfig={"PageSize": 100}))
         return self._clusters
 
+    def services(self) -> list[tuple[str, dict[str, Any]]]:
+        """(cluster, service) for every service, described once for the sources that need them."""
+        if self._services is None:
+            self._services = list(_described(self, "services", SERVICES_PER_DESCRIBE))
+        return self._services
 
-def discover(target: Connection, sources: Iterable[str], pacer: Pacer) -> References:
+
+def discover(target: Connection, sources: Iterable[str], pacer: Pacer, rollback_depth: int = 1) -> References:
     refs = References()
-    context = _Context(target, pacer, refs)
+    context = _Context(target, pacer, refs, rollback_depth)
     wanted = set(sources)
     for name, finder in _FINDERS.items():
         if name not in wanted:
@@ -169,21 +185,53 @@ def _described(ctx: _Context, kind: str, batch: int, **list_kwargs: Any) -> Iter
                            **list_kwargs))  # fmt: skip
         for chunk in _chunks(arns, batch):
             answer = getattr(ecs, f"describe_{kind}")(cluster=cluster, **{kind: chunk})
-            for failure in answer.get("failures", []):
-                if failure.get("reason") != "MISSING":  # MISSING: gone between list and describe
-                    raise _incomplete(f"Describe{kind.title()}", failure)
+            _complete(answer, f"Describe{kind.title()}")
             for item in answer.get(kind, []):
                 yield cluster, item
 
 
+def _service_name(cluster: str, svc: dict[str, Any]) -> str:
+    return f"service {_short(cluster)}/{svc.get('serviceName', _short(svc.get('serviceArn', '')))}"
+
+
 def _services(ctx: _Context) -> None:
-    for cluster, svc in _described(ctx, "services", SERVICES_PER_DESCRIBE):
-        name = f"service {_short(cluster)}/{svc.get('serviceName', _short(svc.get('serviceArn', '')))}"
+    for cluster, svc in ctx.services():
+        name = _service_name(cluster, svc)
         ctx.refs.add(svc.get("taskDefinition"), name, ctx.region)
         for deployment in svc.get("deployments", []):
             ctx.refs.add(deployment.get("taskDefinition"), f"{name} (deployment)", ctx.region)
         for task_set in svc.get("taskSets", []):
             ctx.refs.add(task_set.get("taskDefinition"), f"{name} (task set)", ctx.region)
+
+
+def _rollback(ctx: _Context) -> None:
+    """What each service could roll back to, which is no longer in its `deployments` once a deployment has
+    completed: the source revisions of every deployment in flight, and of its newest `rollback_depth`
+    completed ones (what they replaced). Older history is the policy's to decide."""
+    ecs = ctx.client("ecs")
+    uses: dict[str, str] = {}  # deployment ARN -> how the report names what it protects
+    for cluster, svc in ctx.services():
+        deployments = list(_pages(ecs, "list_service_deployments", "serviceDeployments", cluster=cluster,
+                                  service=svc["serviceArn"]))  # fmt: skip
+        completed = [d for d in deployments if d.get("status") == "SUCCESSFUL"]
+        completed.sort(key=lambda d: d.get("createdAt") or d.get("startedAt") or _LONG_AGO, reverse=True)
+        in_flight = [d for d in deployments if d.get("status") in _IN_FLIGHT]
+        for d in [*in_flight, *completed[: ctx.rollback_depth]]:
+            arn = d["serviceDeploymentArn"]
+            uses[arn] = f"rollback target of {_service_name(cluster, svc)} (deployment {_short(arn)})"
+    sources: dict[str, list[str]] = defaultdict(list)  # service revision ARN -> uses
+    for chunk in _chunks(list(uses), DEPLOYMENTS_PER_DESCRIBE):
+        answer = ecs.describe_service_deployments(serviceDeploymentArns=chunk)
+        _complete(answer, "DescribeServiceDeployments")
+        for deployment in answer.get("serviceDeployments", []):
+            for source in deployment.get("sourceServiceRevisions", []):
+                sources[source["arn"]].append(uses[deployment["serviceDeploymentArn"]])
+    for chunk in _chunks(list(sources), DEPLOYMENTS_PER_DESCRIBE):
+        answer = ecs.describe_service_revisions(serviceRevisionArns=chunk)
+        _complete(answer, "DescribeServiceRevisions")
+        for revision in answer.get("serviceRevisions", []):
+            for use in sources[revision["serviceRevisionArn"]]:
+                ctx.refs.add(revision.get("taskDefinition"), use, ctx.region)
 
 
 def _tasks(ctx: _Context) -> None:
@@ -292,6 +340,13 @@ def _stacks(ctx: _Context) -> None:
                 refs.add(resource.get("PhysicalResourceId"), f"stack {stack['StackName']}", ctx.region)
 
 
+def _complete(answer: dict[str, Any], operation: str) -> None:
+    """Raise for a describe's failure, except MISSING: gone between list and describe."""
+    for failure in answer.get("failures", []):
+        if failure.get("reason") != "MISSING":
+            raise _incomplete(operation, failure)
+
+
 def _incomplete(operation: str, failure: dict[str, Any]) -> botocore.exceptions.ClientError:
     return botocore.exceptions.ClientError(
         {"Error": {"Code": "Failure", "Message": f"{failure.get('arn', '?')}: {failure.get('reason', '?')}"}},
@@ -301,6 +356,7 @@ def _incomplete(operation: str, failure: dict[str, Any]) -> botocore.exceptions.
 
 _FINDERS: dict[str, Callable[[_Context], None]] = {
     "services": _services,
+    "rollback": _rollback,
     "tasks": _tasks,
     "rules": _rules,
     "schedules": _schedules,

@@ -300,7 +300,8 @@ class _Region:
 
     def _read_references(self) -> None:
         sources = self.policy.safety.references
-        self.refs.refresh_from(discover(self.target, sources, self.pacer) if sources else References())
+        depth = self.policy.safety.rollback_depth
+        self.refs.refresh_from(discover(self.target, sources, self.pacer, depth) if sources else References())
         self.refs_read_at = self.clock()
         refs, region = self.refs, self.target.label
         if refs.failed:

@@ -223,6 +223,11 @@ class Simulator:
         # (account, region, family, status) -> its revision numbers, ascending: paging in O(page), not O(family)
         self._index: dict[tuple[str, str, str, str], list[int]] = {}
         self.gone: set[str] = set()  # ARNs of deleted revisions ECS has finished with
+        # Service revisions and deployments (ListServiceDeployments & co., which moto lacks): by ARN, in order.
+        self.service_revisions: dict[str, dict[str, Any]] = {}
+        self.service_deployments: dict[str, dict[str, Any]] = {}
+        # False: a deployment started now stays IN_PROGRESS, its source revision still deployed beside it.
+        self.deployments_complete = True
         self._stack: ExitStack | None = None
         self._buckets: dict[tuple[str, str, str], list[float]] | None = None  # throttling, when asked
         self._time_scale = 1.0
@@ -265,6 +270,8 @@ class Simulator:
         self._high_water.clear()
         self._index.clear()
         self.gone.clear()
+        self.service_revisions.clear()
+        self.service_deployments.clear()
         self.calls.clear()
         self.mutations.clear()
         self.clear_faults()
@@ -820,5 +827,117 @@ def _dynamodb_atomic() -> list[tuple[type, str, Any]]:
         patches.append((DynamoDBBackend, name, serialised))
     return patches
 
+
+# ---- service revisions and deployments (moto keeps neither) ----
+
+_orig_create_service = EC2ContainerServiceBackend.create_service
+_orig_update_service = EC2ContainerServiceBackend.update_service
+
+
+def _deployed(self: EC2ContainerServiceBackend, service: Any, source: list[str]) -> None:
+    """Record a new service revision for the service's task definition, and the deployment to it from
+    `source` (service revision ARNs); a completed one leaves only its own deployment in `deployments`."""
+    sim, now = _sim(), _now()
+    base = service.arn.replace(":service/", ":service-revision/", 1)
+    number = sum(1 for r in sim.service_revisions.values() if r["serviceArn"] == service.arn) + 1
+    revision = {"serviceRevisionArn": f"{base}/{number}", "serviceArn": service.arn, "createdAt": now,
+                "clusterArn": service.cluster_arn, "taskDefinition": service.task_definition}  # fmt: skip
+    sim.service_revisions[revision["serviceRevisionArn"]] = revision
+    complete = sim.deployments_complete
+    arn = service.arn.replace(":service/", ":service-deployment/", 1) + f"/{len(sim.service_deployments) + 1}"
+    sim.service_deployments[arn] = {
+        "serviceDeploymentArn": arn, "serviceArn": service.arn, "clusterArn": service.cluster_arn,
+        "createdAt": now, "startedAt": now, **({"finishedAt": now} if complete else {}),
+        "sourceServiceRevisions": [{"arn": a} for a in source],
+        "targetServiceRevision": {"arn": revision["serviceRevisionArn"]},
+        "status": "SUCCESSFUL" if complete else "IN_PROGRESS",
+    }  # fmt: skip
+    if service.deployments:
+        primary = {**service.deployments[0], "taskDefinition": service.task_definition, "createdAt": now,
+                   "updatedAt": now, "id": f"ecs-svc/{len(sim.service_deployments)}",
+                   "status": "PRIMARY"}  # fmt: skip
+        older = [] if complete else [{**d, "status": "ACTIVE"} for d in service.deployments]
+        service.deployments = [primary, *older]
+
+
+def _current_revision(service_arn: str) -> list[str]:
+    found = [a for a, r in _sim().service_revisions.items() if r["serviceArn"] == service_arn]
+    return found[-1:]
+
+
+def _create_service(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
+    service = _orig_create_service(self, *args, **kwargs)
+    if service.task_definition:
+        _deployed(self, service, [])
+    return service
+
+
+def _update_service(self: EC2ContainerServiceBackend, service_properties: dict[str, Any]) -> Any:
+    before = self._get_service(service_properties.get("cluster", "default"), service_properties["service"])
+    old = before.task_definition
+    service = _orig_update_service(self, service_properties)
+    if service.task_definition and service.task_definition != old:
+        service.task_definition = self.describe_task_definition(service.task_definition).arn  # ECS says the ARN
+        _deployed(self, service, _current_revision(service.arn))
+    return service
+
+
+def _service_arn(self: EC2ContainerServiceResponse) -> str:
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("service"))
+    return str(service.arn)
+
+
+def _list_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
+    arn = _service_arn(self)
+    wanted = self._get_param("status") or []
+    brief = ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt", "finishedAt", "status")
+    found = [
+        {**{k: d[k] for k in brief if k in d}, "targetServiceRevisionArn": d["targetServiceRevision"]["arn"]}
+        for d in reversed(_sim().service_deployments.values())  # newest first
+        if d["serviceArn"] == arn and (not wanted or d["status"] in wanted)
+    ]
+    max_results = self._get_param("maxResults") or 20
+    query = f"deployments|{arn}"
+    after = _token_value(self._get_params(), query)
+    if isinstance(after, int):
+        start = after
+    elif isinstance(after, str):
+        start = next((n + 1 for n, d in enumerate(found) if d["serviceDeploymentArn"] == after), len(found))
+    elif after is None:
+        start = 0
+    else:
+        raise InvalidParameterException("The nextToken is invalid.")
+    page = found[start : start + max_results]
+    result: dict[str, Any] = {"serviceDeployments": page}
+    if start + max_results < len(found):
+        result["nextToken"] = _token(query, page[-1]["serviceDeploymentArn"], start + len(page))
+    return ActionResult(result)
+
+
+def _described_by_arn(self: EC2ContainerServiceResponse, table: dict[str, dict[str, Any]], param: str,
+                      key: str) -> ActionResult:  # fmt: skip
+    arns = self._get_param(param) or []
+    if not 1 <= len(arns) <= 20:
+        raise InvalidParameterException(f"{param} must hold 1 to 20 ARNs.")
+    found = [table[a] for a in arns if a in table]
+    failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in table]
+    return ActionResult({key: found, "failures": failures})
+
+
+def _describe_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
+    return _described_by_arn(self, _sim().service_deployments, "serviceDeploymentArns", "serviceDeployments")
+
+
+def _describe_service_revisions(self: EC2ContainerServiceResponse) -> ActionResult:
+    return _described_by_arn(self, _sim().service_revisions, "serviceRevisionArns", "serviceRevisions")
+
+
+_PATCHES += [
+    (EC2ContainerServiceBackend, "create_service", _create_service),
+    (EC2ContainerServiceBackend, "update_service", _update_service),
+    (EC2ContainerServiceResponse, "list_service_deployments", _list_service_deployments),
+    (EC2ContainerServiceResponse, "describe_service_deployments", _describe_service_deployments),
+    (EC2ContainerServiceResponse, "describe_service_revisions", _describe_service_revisions),
+]
 
 _PATCHES += _dynamodb_atomic()

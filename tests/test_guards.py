@@ -25,7 +25,11 @@ from .conftest import FAST, NOW, Ran, write_policy
 def account(sim: Simulator) -> Iterator[Expected]:
     sim.backend().create_cluster("prod")  # so that services and tasks have a cluster to list
     with freeze_time(NOW):
-        yield seed_account(sim)
+        expected = seed_account(sim)
+        # A service deployed to web's two newest revisions (kept anyway), so that there is history to read.
+        sim.backend().create_service("prod", "web", desired_count=1, task_definition_str="web:12")
+        sim.backend().update_service({"cluster": "prod", "service": "web", "task_definition": "web:13"})
+        yield expected
 
 
 def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
@@ -37,6 +41,8 @@ def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
     ("operation", "code", "source"),
     [
         ("ListServices", "AccessDeniedException", "services"),
+        ("ListServiceDeployments", "AccessDeniedException", "rollback"),
+        ("DescribeServiceRevisions", "AccessDeniedException", "rollback"),
         ("ListTasks", "AccessDeniedException", "tasks"),
         ("ListEventBuses", "AccessDeniedException", "rules"),
         ("ListSchedules", "ThrottlingException", "schedules"),  # a throttle that outlasts the retries
@@ -61,7 +67,9 @@ def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: s
     plan = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "table", *FAST)
     assert plan.code == 0 and "INCOMPLETE: some references could not be read" in plan.out
 
-    skipped = apply(tdgc, tmp_path, "--skip-reference", source)
+    # rollback reads the services too: skipping what cannot be read means skipping both.
+    also = ["--skip-reference", "rollback"] if source == "services" else []
+    skipped = apply(tdgc, tmp_path, "--skip-reference", source, *also)
     assert skipped.code == 0 and skipped.json()["incomplete"] == []
     assert sim.mutating_calls() > 0
 

@@ -33,12 +33,31 @@ def td(n: int, family: str = "web") -> str:
 def build(sim: Simulator) -> dict[str, str]:
     """The account; returns ARN -> the in_use_by text expected for it."""
     ecs = boto3.client("ecs", region_name="us-east-1")
-    for _ in range(16):
+    for _ in range(18):
         ecs.register_task_definition(family="web", containerDefinitions=CONTAINERS)
+    for _ in range(3):
+        ecs.register_task_definition(family="canary", containerDefinitions=CONTAINERS)
     ecs.create_cluster(clusterName="prod")
     ecs.create_service(cluster="prod", serviceName="web-svc", taskDefinition=td(1), desiredCount=1)
+    # Deployed web:2, then web:1: web:2 is no longer in `deployments`, but a rollback would return to it.
     ecs.create_service(cluster="prod", serviceName="rolling", taskDefinition=td(2), desiredCount=1)
-    ecs.update_service(cluster="prod", service="rolling", taskDefinition=td(1))  # web:2 stays a deployment
+    ecs.update_service(cluster="prod", service="rolling", taskDefinition=td(1))
+    # web:15, web:16, web:17: with rollback_depth 1 only web:16 may be rolled back to; web:15 is history.
+    ecs.create_service(cluster="prod", serviceName="history", taskDefinition=td(15), desiredCount=1)
+    for n in (16, 17):
+        ecs.update_service(cluster="prod", service="history", taskDefinition=td(n))
+    # canary:1, canary:2 completed, canary:3 still rolling out: a rollback may return to canary:2 or canary:1.
+    ecs.create_service(cluster="prod", serviceName="canary", taskDefinition=td(1, "canary"), desiredCount=1)
+    ecs.update_service(cluster="prod", service="canary", taskDefinition=td(2, "canary"))
+    sim.deployments_complete = False
+    ecs.update_service(cluster="prod", service="canary", taskDefinition=td(3, "canary"))
+    sim.deployments_complete = True
+
+    def deployment(service: str, newest: int = 0) -> str:
+        listed = ecs.list_service_deployments(cluster="prod", service=service)["serviceDeployments"]
+        arns = [d["serviceDeploymentArn"] for d in sorted(listed, key=lambda d: d["createdAt"], reverse=True)]
+        return f"rollback target of service prod/{service} (deployment {arns[newest].rsplit('/', 1)[1]})"
+
     ecs.create_service(cluster="prod", serviceName="ext", deploymentController={"type": "EXTERNAL"}, desiredCount=0)
     ecs.create_task_set(cluster="prod", service="ext", taskDefinition=td(3))
     network = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
@@ -107,7 +126,12 @@ def build(sim: Simulator) -> dict[str, str]:
     inactive_id = inactive_task["tasks"][0]["taskArn"].rsplit("/", 1)[1]
     return {
         td(1): "service prod/web-svc",
-        td(2): "service prod/rolling (deployment)",
+        td(2): deployment("rolling"),
+        td(16): deployment("history"),
+        td(17): "service prod/history",
+        td(1, "canary"): deployment("canary", 1),
+        td(2, "canary"): deployment("canary", 0),
+        td(3, "canary"): "service prod/canary",
         td(3): "service prod/ext (task set)",
         td(4): f"task prod/{task_id}",
         td(5): "rule ops/nightly",
@@ -119,7 +143,7 @@ def build(sim: Simulator) -> dict[str, str]:
         td(12): "state machine etl-sdk",
         td(13): "rule default/adhoc (input)",
         td(14): "pipe orders",
-        td(16): "rule default/latest (by family name)",
+        td(18): "rule default/latest (by family name)",
         td(1, "stackfam"): "stack app-stack",
     }
 
@@ -160,7 +184,8 @@ def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: d
     assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
 
 
-@pytest.mark.parametrize(("source", "freed"), [("services", [1, 2, 3]), ("tasks", [4]), ("rules", [5, 13]),
+@pytest.mark.parametrize(("source", "freed"), [("services", [1, 3]), ("rollback", [2, 16]), ("tasks", [4]),
+                                               ("rules", [5, 13]),
                                                ("schedules", [6, 11]), ("pipes", [14]),
                                                ("state_machines", [7, 8, 12])])  # fmt: skip
 def test_each_source_can_be_switched_off(source: str, freed: list[int], tdgc: Any, used: dict[str, str],
@@ -241,3 +266,15 @@ def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: s
         else:
             assert outcome is not None and outcome["result"] == "skipped"
             assert outcome["error"] == "in use by service prod/rollback (seen after the decision)"
+
+
+@pytest.mark.parametrize(("depth", "kept", "freed"), [(0, [], [2, 15, 16]), (1, [2, 16], [15]), (2, [2, 15, 16], [])])
+def test_rollback_depth_decides_how_far_back_rollback_targets_are_kept(
+    depth: int, kept: list[int], freed: list[int], tdgc: Any, used: dict[str, str], tmp_path: Path
+) -> None:
+    ran = tdgc("plan", write_policy(tmp_path, POLICY + f"[references]\nrollback_depth = {depth}\n"), "--output",
+               "json", *FAST)  # fmt: skip
+    decisions = {d["arn"]: d for d in ran.json()["decisions"]}
+    assert all(decisions[td(n)]["in_use_by"][0].startswith("rollback target of service prod/") for n in kept)
+    assert all(decisions[td(n)]["action"] == "deregister" for n in freed)
+    assert ran.json()["policy"]["safety"]["rollback_depth"] == depth

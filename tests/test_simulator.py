@@ -307,3 +307,37 @@ def test_throttling_refill_is_time_scaled(sim: Simulator) -> None:
         ecs.delete_task_definitions(taskDefinitions=arns[50:])
     clock[0] += 0.01  # 1/s scaled by 100: a token every 10 ms
     ecs.delete_task_definitions(taskDefinitions=arns[50:])
+
+
+@pytest.mark.parametrize("tokens", list(Tokens))
+def test_services_keep_their_revisions_and_deployments(tokens: Tokens) -> None:
+    with Simulator(behaviour=Behaviour(tokens=tokens)) as sim:
+        ecs = boto3.client("ecs", region_name=sim.region)
+        for _ in range(3):
+            register(ecs, "web")
+        ecs.create_cluster(clusterName="prod")
+        ecs.create_service(cluster="prod", serviceName="api", taskDefinition="web:1", desiredCount=1)
+        ecs.update_service(cluster="prod", service="api", taskDefinition="web:2")
+        service = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
+        assert [d["taskDefinition"].rsplit("/", 1)[1] for d in service["deployments"]] == ["web:2"], "web:1 is done"
+        sim.deployments_complete = False
+        ecs.update_service(cluster="prod", service="api", taskDefinition="web:3")
+        service = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
+        assert [(d["status"], d["taskDefinition"].rsplit("/", 1)[1]) for d in service["deployments"]] == [
+            ("PRIMARY", "web:3"), ("ACTIVE", "web:2")]  # fmt: skip
+        listed, token = [], None
+        while True:  # a page of one at a time, newest first
+            page = ecs.list_service_deployments(cluster="prod", service="api", maxResults=1,
+                                                **({"nextToken": token} if token else {}))  # fmt: skip
+            listed += page["serviceDeployments"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        assert [d["status"] for d in listed] == ["IN_PROGRESS", "SUCCESSFUL", "SUCCESSFUL"]
+        described = ecs.describe_service_deployments(serviceDeploymentArns=[d["serviceDeploymentArn"] for d in listed])
+        sources = [[s["arn"] for s in d["sourceServiceRevisions"]] for d in described["serviceDeployments"]]
+        revisions = ecs.describe_service_revisions(serviceRevisionArns=[s[0] for s in sources if s])
+        assert [r["taskDefinition"].rsplit("/", 1)[1] for r in revisions["serviceRevisions"]] == ["web:2", "web:1"]
+        gone = ecs.describe_service_revisions(serviceRevisionArns=[sources[0][0] + "0"])
+        assert gone["serviceRevisions"] == [] and gone["failures"][0]["reason"] == "MISSING"
+        assert sim.shape_errors == []
