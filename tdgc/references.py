@@ -32,6 +32,8 @@ DEPLOYMENTS_PER_DESCRIBE = 20  # DescribeServiceDeployments and DescribeServiceR
 # A deployment in flight can still roll back to what it replaces.
 _IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
+# Service ARN -> (its deployments as DescribeServices showed them, its rollback targets: (reference, use)).
+History = dict[str, tuple[tuple[tuple[str, str, str], ...], list[tuple[str, str]]]]
 # Stacks in these states own no resources any more.
 _GONE_STACK = {"DELETE_COMPLETE"}
 _STACK_STATES = [
@@ -110,9 +112,10 @@ def parse_reference(text: str, region: str) -> tuple[str, int | None] | None:
 class _Context:
     """What the finders share in one region: clients, the cluster list (listed once), the findings."""
 
-    def __init__(self, target: Connection, pacer: Pacer, refs: References, rollback_depth: int) -> None:
+    def __init__(self, target: Connection, pacer: Pacer, refs: References, rollback_depth: int,
+                 history: History) -> None:  # fmt: skip
         self.target, self.pacer, self.refs, self.region = target, pacer, refs, target.region
-        self.rollback_depth = rollback_depth
+        self.rollback_depth, self.history = rollback_depth, history
         self._clients: dict[str, Any] = {}
         self._clusters: list[str] | None = None
         self._services: list[tuple[str, dict[str, Any]]] | None = None
@@ -135,9 +138,12 @@ class _Context:
         return self._services
 
 
-def discover(target: Connection, sources: Iterable[str], pacer: Pacer, rollback_depth: int = 1) -> References:
+def discover(target: Connection, sources: Iterable[str], pacer: Pacer, rollback_depth: int = 1,
+             history: History | None = None) -> References:  # fmt: skip
+    """What uses which revision in the target's region. `history` carries each service's rollback targets
+    from one reading to the next (the caller keeps it for the run); without it, every history is read."""
     refs = References()
-    context = _Context(target, pacer, refs, rollback_depth)
+    context = _Context(target, pacer, refs, rollback_depth, {} if history is None else history)
     wanted = set(sources)
     for name, finder in _FINDERS.items():
         if name not in wanted:
@@ -207,19 +213,31 @@ def _services(ctx: _Context) -> None:
 def _rollback(ctx: _Context) -> None:
     """What each service could roll back to, which is no longer in its `deployments` once a deployment has
     completed: the source revisions of every deployment in flight, and of its newest `rollback_depth`
-    completed ones (what they replaced). Older history is the policy's to decide."""
+    completed ones (what they replaced). Older history is the policy's to decide.
+
+    A service whose `deployments` are as they were at the last reading has the same rollback targets, so
+    a refresh during a long apply reads the history of only the services deployed since (`ctx.history`).
+    """
     ecs = ctx.client("ecs")
-    uses: dict[str, str] = {}  # deployment ARN -> how the report names what it protects
+    fresh: History = {}  # the services read this time; kept only once every read has succeeded
+    uses: dict[str, tuple[str, str]] = {}  # deployment ARN -> (service ARN, how the report names the use)
     for cluster, svc in ctx.services():
+        arn, state = svc["serviceArn"], _deployments_state(svc)
+        if arn in ctx.history and ctx.history[arn][0] == state:
+            continue
+        fresh[arn] = (state, [])
         deployments = list(_pages(ecs, "list_service_deployments", "serviceDeployments", cluster=cluster,
-                                  service=svc["serviceArn"]))  # fmt: skip
+                                  service=arn))  # fmt: skip
         completed = [d for d in deployments if d.get("status") == "SUCCESSFUL"]
         completed.sort(key=lambda d: d.get("createdAt") or d.get("startedAt") or _LONG_AGO, reverse=True)
         in_flight = [d for d in deployments if d.get("status") in _IN_FLIGHT]
         for d in [*in_flight, *completed[: ctx.rollback_depth]]:
-            arn = d["serviceDeploymentArn"]
-            uses[arn] = f"rollback target of {_service_name(cluster, svc)} (deployment {_short(arn)})"
-    sources: dict[str, list[str]] = defaultdict(list)  # service revision ARN -> uses
+            deployment = d["serviceDeploymentArn"]
+            uses[deployment] = (
+                arn,
+                f"rollback target of {_service_name(cluster, svc)} (deployment {_short(deployment)})",
+            )
+    sources: dict[str, list[tuple[str, str]]] = defaultdict(list)  # service revision ARN -> (service, use)
     for chunk in _chunks(list(uses), DEPLOYMENTS_PER_DESCRIBE):
         answer = ecs.describe_service_deployments(serviceDeploymentArns=chunk)
         _complete(answer, "DescribeServiceDeployments")
@@ -230,8 +248,17 @@ def _rollback(ctx: _Context) -> None:
         answer = ecs.describe_service_revisions(serviceRevisionArns=chunk)
         _complete(answer, "DescribeServiceRevisions")
         for revision in answer.get("serviceRevisions", []):
-            for use in sources[revision["serviceRevisionArn"]]:
-                ctx.refs.add(revision.get("taskDefinition"), use, ctx.region)
+            for service, use in sources[revision["serviceRevisionArn"]]:
+                fresh[service][1].append((revision.get("taskDefinition", ""), use))
+    ctx.history.update(fresh)
+    for _, svc in ctx.services():
+        for reference, use in ctx.history[svc["serviceArn"]][1]:
+            ctx.refs.add(reference, use, ctx.region)
+
+
+def _deployments_state(svc: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """What changes whenever a service starts, finishes or rolls back a deployment."""
+    return tuple((str(d.get("id")), str(d.get("status")), str(d.get("updatedAt"))) for d in svc.get("deployments", []))
 
 
 def _tasks(ctx: _Context) -> None:

@@ -22,7 +22,7 @@ from tdgc.family import decide_pages
 from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
-from tdgc.references import References, discover
+from tdgc.references import History, References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
 from tdgc.scan import RevisionList, Scanner
 from tdgc.usage_store import last_uses, open_store
@@ -202,6 +202,7 @@ class _Region:
             describe=lambda arn: self.scanner.revision(arn, Status.INACTIVE, describe=True),
         )  # fmt: skip
         self.refs = References()
+        self.history: History = {}  # each service's rollback targets, read again only once it deploys
         self.refs_lock = threading.Lock()  # the scan and both lanes ask for fresh references
         # Pages decided whose mutations are queued or under way, reported in order once they are done.
         self.pending: deque[tuple[list[Decision], list[Outcome], list[Future[list[Outcome]]]]] = deque()
@@ -301,7 +302,8 @@ class _Region:
     def _read_references(self) -> None:
         sources = self.policy.safety.references
         depth = self.policy.safety.rollback_depth
-        self.refs.refresh_from(discover(self.target, sources, self.pacer, depth) if sources else References())
+        found = discover(self.target, sources, self.pacer, depth, self.history) if sources else References()
+        self.refs.refresh_from(found)
         self.refs_read_at = self.clock()
         refs, region = self.refs, self.target.label
         if refs.failed:

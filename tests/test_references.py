@@ -11,8 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
+from tdgc.aws import Connection
+from tdgc.pacing import Pacer
 from tdgc.policy import load_policy
-from tdgc.references import parse_reference
+from tdgc.references import History, discover, parse_reference
 from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
@@ -278,3 +280,19 @@ def test_rollback_depth_decides_how_far_back_rollback_targets_are_kept(
     assert all(decisions[td(n)]["in_use_by"][0].startswith("rollback target of service prod/") for n in kept)
     assert all(decisions[td(n)]["action"] == "deregister" for n in freed)
     assert ran.json()["policy"]["safety"]["rollback_depth"] == depth
+
+
+def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Simulator, used: dict[str, str]) -> None:
+    target = Connection(boto3.Session(region_name="us-east-1"), "us-east-1")
+    history: History = {}
+    first = discover(target, ["rollback"], Pacer({}), 1, history)
+    listed = sim.count("ListServiceDeployments")
+    again = discover(target, ["rollback"], Pacer({}), 1, history)
+    assert sim.count("ListServiceDeployments") == listed, "nothing deployed since: nothing read again"
+    assert again.by_revision == first.by_revision and first.by_revision[("web", 16)]
+    boto3.client("ecs", region_name="us-east-1").update_service(
+        cluster="prod", service="history", taskDefinition=td(18)
+    )
+    third = discover(target, ["rollback"], Pacer({}), 1, history)
+    assert sim.count("ListServiceDeployments") == listed + 1, "only the service deployed since"
+    assert ("web", 17) in third.by_revision and ("web", 16) not in third.by_revision
