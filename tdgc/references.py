@@ -223,6 +223,8 @@ def _rollback(ctx: _Context) -> None:
     uses: dict[str, tuple[str, str]] = {}  # deployment ARN -> (service ARN, how the report names the use)
     for cluster, svc in ctx.services():
         arn, state = svc["serviceArn"], _deployments_state(svc)
+        if (svc.get("deploymentController") or {}).get("type", "ECS") != "ECS":
+            continue  # service deployments are the rolling (ECS) type's; blue/green and external keep task sets
         if arn in ctx.history and ctx.history[arn][0] == state:
             continue
         fresh[arn] = (state, [])
@@ -252,7 +254,7 @@ def _rollback(ctx: _Context) -> None:
                 fresh[service][1].append((revision.get("taskDefinition", ""), use))
     ctx.history.update(fresh)
     for _, svc in ctx.services():
-        for reference, use in ctx.history[svc["serviceArn"]][1]:
+        for reference, use in ctx.history.get(svc["serviceArn"], ((), []))[1]:
             ctx.refs.add(reference, use, ctx.region)
 
 

@@ -285,8 +285,10 @@ def test_rollback_depth_decides_how_far_back_rollback_targets_are_kept(
 def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Simulator, used: dict[str, str]) -> None:
     target = Connection(boto3.Session(region_name="us-east-1"), "us-east-1")
     history: History = {}
+    before = sim.count("ListServiceDeployments")  # what building the account asked
     first = discover(target, ["rollback"], Pacer({}), 1, history)
     listed = sim.count("ListServiceDeployments")
+    assert listed - before == 4, "every service of the rolling (ECS) type, not prod/ext (EXTERNAL)"
     again = discover(target, ["rollback"], Pacer({}), 1, history)
     assert sim.count("ListServiceDeployments") == listed, "nothing deployed since: nothing read again"
     assert again.by_revision == first.by_revision and first.by_revision[("web", 16)]
