@@ -143,7 +143,7 @@ class Behaviour:
     def pairwise(cls) -> list[Behaviour]:
         """Eight behaviours, the hardest first, that between them give every pair of answers to two questions
         (the whole product is 192): what breaks code is most often two answers together. A test checks the
-        cover; six binary questions need at least seven rows whatever the third-answer question does."""
+        cover. Beside a three-answer question, six two-answer ones need at least seven rows."""
         o, k, a, f, e = Tokens.OFFSET, Tokens.KEY, Refusal.ACCEPTED, Refusal.FAILURE, Refusal.ERROR
         sweep, now = Finish.SWEEP, Finish.AT_ONCE
         rows = [
