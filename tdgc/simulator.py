@@ -771,20 +771,24 @@ def _list_families(self: EC2ContainerServiceResponse) -> ActionResult:
         has_active = "ACTIVE" in statuses
         if status == "ALL" or (status == "ACTIVE") == has_active:
             names.append(name)
-    max_results = _max_results(params)
-    query = f"{prefix}|{status}"
+    window, token = _page_of(names, params, f"{prefix}|{status}", _max_results(params))
+    return ActionResult({"families": names[window], **({"nextToken": token} if token else {})})
+
+
+def _page_of(keys: list[str], params: dict[str, Any], query: str, max_results: int) -> tuple[slice, str | None]:
+    """A page of a listing whose items have string keys, in its order as it stands now: from an offset, or
+    from just after the key a token names (or where that key would sort, if it is gone); and the next token."""
     after = _token_value(params, query)
     if isinstance(after, int):
         start = after
-    elif after is None or isinstance(after, str):
-        start = 0 if after is None else bisect.bisect_right(names, after)
+    elif after is None:
+        start = 0
+    elif isinstance(after, str):
+        start = keys.index(after) + 1 if after in keys else bisect.bisect_right(keys, after)
     else:
         raise InvalidParameterException("The nextToken is invalid.")
-    page = names[start : start + max_results]
-    result: dict[str, Any] = {"families": page}
-    if start + max_results < len(names):
-        result["nextToken"] = _token(query, page[-1], start + len(page))
-    return ActionResult(result)
+    end = start + max_results
+    return slice(start, end), _token(query, keys[end - 1], end) if end < len(keys) else None
 
 
 def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
@@ -896,22 +900,9 @@ def _list_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult
         for d in reversed(_sim().service_deployments.values())  # newest first
         if d["serviceArn"] == arn and (not wanted or d["status"] in wanted)
     ]
-    max_results = self._get_param("maxResults") or 20
-    query = f"deployments|{arn}"
-    after = _token_value(self._get_params(), query)
-    if isinstance(after, int):
-        start = after
-    elif isinstance(after, str):
-        start = next((n + 1 for n, d in enumerate(found) if d["serviceDeploymentArn"] == after), len(found))
-    elif after is None:
-        start = 0
-    else:
-        raise InvalidParameterException("The nextToken is invalid.")
-    page = found[start : start + max_results]
-    result: dict[str, Any] = {"serviceDeployments": page}
-    if start + max_results < len(found):
-        result["nextToken"] = _token(query, page[-1]["serviceDeploymentArn"], start + len(page))
-    return ActionResult(result)
+    keys = [d["serviceDeploymentArn"] for d in found]
+    window, token = _page_of(keys, self._get_params(), f"deployments|{arn}", self._get_param("maxResults") or 20)
+    return ActionResult({"serviceDeployments": found[window], **({"nextToken": token} if token else {})})
 
 
 def _described_by_arn(self: EC2ContainerServiceResponse, table: dict[str, dict[str, Any]], param: str,
