@@ -23,6 +23,7 @@ from tdgc.aws import Connection, check_bucket, error_text
 from tdgc.errors import UsageError
 from tdgc.model import parse_arn
 from tdgc.pacing import Pacer
+from tdgc.s3url import is_s3, s3_location
 
 FORMAT = 1
 
@@ -90,9 +91,7 @@ class DirectoryArchive:
 
 class S3Archive:
     def __init__(self, url: str, target: Connection) -> None:
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise UsageError(f"--archive {url}: expected s3://BUCKET/PREFIX")
+        bucket, prefix = s3_location(url, "--archive")
         self.url, self.bucket, self.prefix = url, bucket, prefix.strip("/")
         self._s3 = target.client("s3", Pacer({}))
 
@@ -116,7 +115,7 @@ class S3Archive:
 
 
 def open_archive(spec: str, target: Connection) -> Archive:
-    if spec.startswith("s3://"):
+    if is_s3(spec):
         return S3Archive(spec, target)
     return DirectoryArchive(spec)
 

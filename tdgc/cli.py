@@ -23,9 +23,10 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, Td
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
 from tdgc.pacing import Pacer
-from tdgc.policy import DEFAULT_RATES, Overrides, Policy, load_policy
+from tdgc.policy import DEFAULT_RATES, REFERENCE_SOURCES, Overrides, Policy, load_policy
 from tdgc.report import FORMATS, REPORT_VERSION, Report, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, run
+from tdgc.s3url import is_s3
 
 
 class _DurationType(click.ParamType):  # type: ignore[type-arg]
@@ -73,8 +74,9 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rate", "rates", multiple=True, metavar="CATEGORY=PER_SECOND",
                      help="Calls per second tdgc may use, by ECS throttling category (read, modify, delete, ...)."),
         click.option("--skip-reference", "skip_references", multiple=True, metavar="SOURCE",
-                     help="Do not look for references in SOURCE: services, rollback, tasks, rules, schedules, "
-                          "pipes, state_machines, stacks, or all."),
+                     help=f"Do not look for references in SOURCE: {', '.join(REFERENCE_SOURCES)}, or all."),
+        click.option("--terraform-state", "terraform_state", multiple=True, metavar="FILE|DIR|s3://BUCKET/KEY|PREFIX/",
+                     help="Keep every revision this Terraform / OpenTofu state names (read only, never locked)."),
         click.option("--time-budget", type=_DurationType(), metavar="DURATION",
                      help="Stop early enough to end cleanly within this time (e.g. 14m); the next run goes on."),
         click.option("--accept-incomplete-references", is_flag=True,
@@ -153,7 +155,7 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
     if len(regions) > 1:
         raise UsageError("restore registers into one region: give --region once")
     s3 = None
-    if any(a.startswith("s3://") for a in archives):
+    if any(is_s3(a) for a in archives):
         s3 = connect(profile, regions or ("us-east-1",), endpoint_url)[0].client("s3", Pacer({}))
     loaded = [restoring.load(source, s3) for source in archives]  # all checked before any is registered
     pacer = Pacer(dict(DEFAULT_RATES))
@@ -297,7 +299,7 @@ def _policy(kw: dict[str, Any]) -> Policy:
     return load_policy(path or kw["config"], Overrides(
         **overrides, protect_tags=tuple(kw["protect_tags"]), families=tuple(kw["families"]),
         exclude_families=tuple(kw["exclude_families"]), rates=tuple(kw["rates"]),
-        skip_references=tuple(kw["skip_references"]),
+        skip_references=tuple(kw["skip_references"]), terraform_state=tuple(kw["terraform_state"]),
         accept_incomplete_references=kw["accept_incomplete_references"], max_actions=kw.get("max_actions"),
     ))  # fmt: skip
 
@@ -365,7 +367,7 @@ def _writers(fmt: str, report: str | None, options: RunOptions, mode: str) -> It
         writers = [make_writer(fmt, sys.stdout)]
         if report:
             s3 = None
-            if report.startswith("s3://"):
+            if is_s3(report):
                 caller = aws_session(options.profile)
                 region = options.regions[0] if options.regions else caller.region_name or "us-east-1"
                 s3 = Connection(caller, region, options.endpoint_url)

@@ -12,7 +12,7 @@ from typing import IO, Any
 import boto3
 
 from tdgc.pacing import Pacer
-from tdgc.policy import load_policy
+from tdgc.policy import Overrides, load_policy
 from tdgc.report import make_writer
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
@@ -78,9 +78,10 @@ def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None
 
 def wire_references(sim: Simulator) -> None:
     """What keeps revisions in use: a service rolled back to an old revision, another's rollback target, a
-    nightly rule that names an
-    INACTIVE revision, a Step Functions workflow, an ECS task running right now, a Scheduler schedule that
-    calls RunTask itself (a universal target), and a pipe that starts a task per queued message."""
+    nightly rule that names an INACTIVE revision, a Step Functions workflow, an ECS task running right now, a
+    Scheduler schedule that calls RunTask itself (a universal target), a pipe that starts a task per queued
+    message, an Express service, a CodeDeploy blue/green deployment and the revision before it, and a
+    Terraform state in S3."""
     account, region = sim.account_id, sim.region
     cluster = f"arn:aws:ecs:{region}:{account}:cluster/prod"
     role = f"arn:aws:iam::{account}:role/demo"
@@ -119,6 +120,43 @@ def wire_references(sim: Simulator) -> None:
         RoleArn=role,
         TargetParameters=pipe_target,
     )
+    sim.express_service("docs-site", "web-api:160", cluster="prod")
+    _codedeploy(region, account)
+    _terraform_state(region, account)
+
+
+def _codedeploy(region: str, account: str) -> None:
+    """checkout-svc deployed blue/green by CodeDeploy: :133, then :134; a redeploy of the previous revision
+    would return to :133."""
+    codedeploy = boto3.client("codedeploy", region_name=region)
+    codedeploy.create_application(applicationName="checkout", computePlatform="ECS")
+    codedeploy.create_deployment_group(applicationName="checkout", deploymentGroupName="prod",
+                                       serviceRoleArn=f"arn:aws:iam::{account}:role/codedeploy",
+                                       ecsServices=[{"serviceName": "checkout", "clusterName": "prod"}])  # fmt: skip
+    for revision in (133, 134):
+        properties = {"TaskDefinition": f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:{revision}"}
+        appspec = {"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service",
+                                                                     "Properties": properties}}]}  # fmt: skip
+        codedeploy.create_deployment(applicationName="checkout", deploymentGroupName="prod", revision={
+            "revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}})  # fmt: skip
+
+
+TERRAFORM_STATE = "s3://demo-terraform-state/prod/"
+
+
+def _terraform_state(region: str, account: str) -> None:
+    """web-api's service and task definition managed by Terraform, in a module: the state in S3 names :120."""
+    service = f"arn:aws:ecs:{region}:{account}:service/prod/web-api"
+    provider = 'provider["registry.terraform.io/hashicorp/aws"]'
+    resources = [
+        {"module": "module.web", "mode": "managed", "type": "aws_ecs_service", "name": "api", "provider": provider,
+         "instances": [{"schema_version": 0, "attributes": {"id": service, "task_definition": "web-api:120"}}]},
+    ]  # fmt: skip
+    state = {"version": 4, "terraform_version": "1.9.8", "serial": 42, "lineage": "demo", "outputs": {},
+             "resources": resources}  # fmt: skip
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket="demo-terraform-state")
+    s3.put_object(Bucket="demo-terraform-state", Key="prod/terraform.tfstate", Body=json.dumps(state).encode())
 
 
 def demo_policy_path() -> Path:
@@ -134,7 +172,7 @@ def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
         families = len({td.family for td in sim.revisions()})
         err.write(f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
                   f"registered over two years.\nPolicy: {demo_policy_path()}\n\n")  # fmt: skip
-        policy = load_policy(str(demo_policy_path()))
+        policy = load_policy(str(demo_policy_path()), Overrides(terraform_state=(TERRAFORM_STATE,)))
         # The simulated account has no throttling, so the demo does not pace itself.
         result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: Pacer({}))
     return result.exit_code

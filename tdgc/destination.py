@@ -19,6 +19,7 @@ import botocore.exceptions
 from tdgc.aws import Connection, check_bucket, error_text
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
+from tdgc.s3url import is_s3, s3_location
 
 EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md"}
 
@@ -30,10 +31,8 @@ def report_name(mode: str, generated_at: datetime, fmt: str = "json") -> str:
 
 def resolve(spec: str, name: str) -> str:
     """Where a report goes: a `s3://BUCKET/PREFIX/` or an existing directory gets `name` inside; else as given."""
-    if spec.startswith("s3://"):
-        bucket, _, key = spec.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise UsageError(f"{spec}: expected s3://BUCKET/PREFIX")
+    if is_s3(spec):
+        bucket, key = s3_location(spec, "--report")
         if not key or key.endswith("/"):
             key += name
         return f"s3://{bucket}/{key}"
@@ -43,7 +42,7 @@ def resolve(spec: str, name: str) -> str:
 @contextlib.contextmanager
 def open_report(location: str, connection: Connection | None = None) -> Iterator[IO[str]]:
     """A text stream for the report; an S3 location is uploaded on a clean exit (`connection` gives S3)."""
-    if not location.startswith("s3://"):
+    if not is_s3(location):
         try:
             with open(location, "w", encoding="utf-8", newline="") as file:
                 yield file
@@ -52,7 +51,7 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
         return
     if connection is None:
         raise UsageError(f"report {location}: S3 needs an AWS connection")
-    bucket, _, key = location.removeprefix("s3://").partition("/")
+    bucket, key = s3_location(location, "--report")
     with tempfile.TemporaryFile("w+b") as spool:
         text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
         yield text
@@ -67,10 +66,10 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
 
 def check(location: str, connection: Connection | None) -> None:
     """Fail before the run if the report cannot be written there (bucket missing or not ours)."""
-    if location.startswith("s3://"):
+    if is_s3(location):
         if connection is None:
             raise UsageError(f"report {location}: S3 needs an AWS connection")
-        bucket = location.removeprefix("s3://").partition("/")[0]
+        bucket = s3_location(location, "--report")[0]
         check_bucket(connection.client("s3", Pacer({})), bucket, f"report {location}")
     elif not Path(location).parent.exists():
         raise UsageError(f"report {location}: no such directory {Path(location).parent}")

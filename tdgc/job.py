@@ -28,6 +28,7 @@ from tdgc.errors import UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import JsonWriter, Writer
 from tdgc.run import RunOptions, RunResult, run
+from tdgc.s3url import is_s3
 
 ALL = "all"  # regions=("all",): every region enabled in each account
 
@@ -81,7 +82,7 @@ def run_job(
     now = now or datetime.now(UTC)
     mode = "apply" if job.apply else "plan"
     location = destination.resolve(job.report, destination.report_name(mode, now)) if job.report else None
-    caller = _caller(job, connections) if location and location.startswith("s3://") else None
+    caller = _caller(job, connections) if location and is_s3(location) else None
     if location:
         destination.check(location, caller)
     with contextlib.ExitStack() as stack:

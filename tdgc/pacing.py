@@ -32,6 +32,8 @@ CATEGORY = {
     "ListServiceDeployments": "service_deployment_read",
     "DescribeServiceDeployments": "service_deployment_read",
     "DescribeServiceRevisions": "service_deployment_read",
+    # Not in AWS's table: paced as the service reads it sits beside, the cautious guess.
+    "DescribeExpressGatewayService": "service_read",
 }
 THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"})
 RECOVERY_STEPS = 20  # successful calls to climb back from a halving to the configured rate, at most

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tdgc.durations import Duration, parse_duration
-from tdgc.errors import PolicyError
+from tdgc.errors import PolicyError, UsageError
+from tdgc.s3url import is_s3, s3_location
 
 ANY_VALUE = "*"
 # Our share of AWS's per-account, per-Region buckets (docs/design.md §2): calls per second that tdgc may use, so
@@ -26,7 +27,10 @@ DEFAULT_RATES: Mapping[str, float] = {
 }  # fmt: skip
 ROLLBACK_DEPTH = 1  # completed deployments back whose replaced revisions stay protected: the one before
 # Where a revision can be in use (docs/design.md §2); each source can be switched off.
-REFERENCE_SOURCES = ("services", "rollback", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks")
+REFERENCE_SOURCES = (
+    "services", "rollback", "express_services", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks",
+    "codedeploy", "terraform",
+)  # fmt: skip
 _UNSET: Any = object()
 
 
@@ -76,6 +80,8 @@ class Safety:
     references: frozenset[str] = frozenset(REFERENCE_SOURCES)  # the sources looked at
     # How many completed deployments back each service's replaced revisions stay protected (rollback targets)
     rollback_depth: int = ROLLBACK_DEPTH
+    # Terraform / OpenTofu states whose revisions are in use: files, directories, s3://BUCKET/KEY or PREFIX/
+    terraform_state: tuple[str, ...] = ()
     accept_incomplete_references: bool = False  # apply even where a reference source could not be read
     require_archive: bool = False  # refuse to delete without --archive
     max_actions: int | None = None  # stop after this many revisions acted on; the rest is deferred
@@ -84,6 +90,7 @@ class Safety:
         return {
             "references": sorted(self.references),
             "rollback_depth": self.rollback_depth if "rollback" in self.references else 0,
+            "terraform_state": list(self.terraform_state) if "terraform" in self.references else [],
             "accept_incomplete_references": self.accept_incomplete_references,
             "require_archive": self.require_archive,
             "max_actions": self.max_actions,
@@ -139,6 +146,7 @@ class Overrides:
     exclude_families: tuple[str, ...] = ()
     rates: tuple[str, ...] = ()  # CATEGORY=PER_SECOND
     skip_references: tuple[str, ...] = ()  # reference sources not to look at ("all": none)
+    terraform_state: tuple[str, ...] = ()  # more state locations, after the file's
     accept_incomplete_references: bool = False
     max_actions: int | None = None
 
@@ -156,6 +164,23 @@ def _int_at_least_zero(value: Any) -> int:
     if value < 0:
         raise _Bad(f"must be 0 or more, not {value}")
     return value
+
+
+def _state_locations(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+        raise _Bad('must be a list of state locations such as ["s3://BUCKET/env/prod/terraform.tfstate"]')
+    for item in items:
+        _check_state_location(item)
+    return tuple(items)
+
+
+def _check_state_location(text: str) -> None:
+    if is_s3(text):
+        try:
+            s3_location(text, "terraform state")
+        except UsageError:
+            raise _Bad(f"expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/, not {text!r}") from None
 
 
 def _duration(value: Any) -> Duration:
@@ -364,11 +389,14 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         rules.append(replace(defaults, **values, protect_tags=tags, name=name))
     rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate))}
     switches = settings(data.get("references", {}), ("references",),
-                        {**dict.fromkeys(REFERENCE_SOURCES, _bool), "rollback_depth": _int_at_least_zero})  # fmt: skip
+                        {**dict.fromkeys(REFERENCE_SOURCES, _bool), "rollback_depth": _int_at_least_zero,
+                         "terraform_state": _state_locations})  # fmt: skip
     depth = switches.pop("rollback_depth", ROLLBACK_DEPTH)
+    states = switches.pop("terraform_state", ())
     safety = Safety(
         references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True) and (s != "rollback" or depth)),
         rollback_depth=depth,
+        terraform_state=states,
         **settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
     )
     store = settings(data.get("usage", {}), ("usage",), _USAGE_KEYS).get("store")
@@ -420,9 +448,15 @@ def apply_overrides(policy: Policy, flags: Overrides) -> Policy:
         if name not in (*REFERENCE_SOURCES, "all"):
             raise PolicyError(f"--skip-reference {name!r}: expected one of {', '.join(REFERENCE_SOURCES)}, or all")
         skipped |= set(REFERENCE_SOURCES) if name == "all" else {name}
+    for location in flags.terraform_state:
+        try:
+            _check_state_location(location)
+        except _Bad as bad:
+            raise PolicyError(f"--terraform-state: {bad}") from None
     safety = replace(
         policy.safety,
         references=policy.safety.references - skipped,
+        terraform_state=tuple(dict.fromkeys((*policy.safety.terraform_state, *flags.terraform_state))),
         accept_incomplete_references=policy.safety.accept_incomplete_references or flags.accept_incomplete_references,
         max_actions=flags.max_actions if flags.max_actions is not None else policy.safety.max_actions,
     )

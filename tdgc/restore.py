@@ -17,6 +17,7 @@ from tdgc.aws import Connection, error_text
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
 from tdgc.reuse import described_fields, register_fields
+from tdgc.s3url import is_s3, s3_location
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,8 @@ def register(archived: Archived, target: Connection, pacer: Pacer) -> str:
 
 
 def _read(source: str, s3: Any) -> str:
-    if source.startswith("s3://"):
-        bucket, _, key = source.removeprefix("s3://").partition("/")
-        if not bucket or not key:
-            raise UsageError(f"{source}: expected s3://BUCKET/KEY")
+    if is_s3(source):
+        bucket, key = s3_location(source, "archive", key_required=True)
         try:
             body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

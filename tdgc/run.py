@@ -25,6 +25,7 @@ from tdgc.policy import Policy
 from tdgc.references import History, References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
 from tdgc.scan import RevisionList, Scanner
+from tdgc.tfstate import States
 from tdgc.usage_store import last_uses, open_store
 
 log = structlog.get_logger("tdgc.run")
@@ -86,6 +87,7 @@ def run(
     targets = list(connections) if connections else connect(
         options.profile, options.regions, options.endpoint_url, roles=options.roles, all_regions=options.all_regions
     )  # fmt: skip
+    states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
     # The archive lives with the caller (a central bucket), not in the member accounts.
     archive = open_archive(options.archive, _caller(targets[0])) if options.archive and options.apply else None
     if archive:
@@ -117,7 +119,7 @@ def run(
                 if target.role:
                     whoami(target)  # a role that cannot be assumed fails here, not as every source unreadable
                 region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock,
-                                 usage)  # fmt: skip
+                                 usage, states)  # fmt: skip
                 if not region.run(progress):
                     section.status = "refused"
             except _AWS_ERRORS as exc:
@@ -153,6 +155,14 @@ def _last_uses(policy: Policy, caller: Connection) -> dict[str, datetime]:
         return last_uses(open_store(policy.usage_store, caller, create=False))
     except _AWS_ERRORS as exc:
         raise UsageError(f"usage store {policy.usage_store}: cannot read it ({error_text(exc)})") from None
+
+
+def _states(policy: Policy, target: Connection) -> States | None:
+    """The Terraform states to read, each location checked now; S3 ones are read with the caller's credentials
+    (a team's state bucket is seldom in each member account), and remembered for the whole run."""
+    if "terraform" not in policy.safety.references or not policy.safety.terraform_state:
+        return None
+    return States(policy.safety.terraform_state, _caller(target))
 
 
 def _caller(target: Connection) -> Connection:
@@ -191,8 +201,9 @@ class _Region:
 
     def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
                  archive: Archive | None, budget: Budget, clock: Callable[[], float],
-                 usage: Mapping[str, datetime] | None = None) -> None:  # fmt: skip
+                 usage: Mapping[str, datetime] | None = None, states: States | None = None) -> None:  # fmt: skip
         self.target, self.options, self.policy, self.usage = target, options, options.policy, usage
+        self.states = states
         self.report, self.now, self.budget, self.clock = report, now, budget, clock
         ecs = target.ecs(pacer)
         self.pacer = pacer
@@ -302,7 +313,9 @@ class _Region:
     def _read_references(self) -> None:
         sources = self.policy.safety.references
         depth = self.policy.safety.rollback_depth
-        found = discover(self.target, sources, self.pacer, depth, self.history) if sources else References()
+        found = (
+            discover(self.target, sources, self.pacer, depth, self.history, self.states) if sources else References()
+        )
         self.refs.refresh_from(found)
         self.refs_read_at = self.clock()
         refs, region = self.refs, self.target.label

@@ -27,6 +27,7 @@ import bisect
 import contextlib
 import copy
 import enum
+import hashlib
 import json
 import logging
 import os
@@ -46,11 +47,16 @@ import botocore.exceptions
 import botocore.session
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.codedeploy import responses as codedeploy_responses
+from moto.codedeploy.models import CodeDeployBackend
+from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.s3.exceptions import S3ClientError
+from moto.s3.responses import S3Response
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.utilities.utils import get_partition
 
@@ -120,6 +126,10 @@ class Behaviour:
     # ListTaskDefinitionFamilies still returns a family whose every revision is being deleted or gone
     deleting_families_listed: bool = False
     deletes_finish: Finish = Finish.SWEEP
+    # ListServices without a resourceManagementType filter also returns the Express (ECS-managed) services
+    express_services_listed: bool = False
+    # BatchGetDeployments gives the AppSpec content of `revision` and `previousRevision`, not just its hash
+    appspec_in_deployment: bool = False
 
     def label(self) -> str:
         """Short and stable, for test ids: one letter or word per answer, in field order."""
@@ -128,6 +138,8 @@ class Behaviour:
             f"redel:{self.repeat_delete.value}", f"dereg:{self.deregister_inactive.value}",
             "at" if self.deregistered_at_in_response else "no-at",
             "fam-kept" if self.deleting_families_listed else "fam-dropped", self.deletes_finish.value,
+            "express-listed" if self.express_services_listed else "express-apart",
+            "appspec-inline" if self.appspec_in_deployment else "appspec-hash",
         ))  # fmt: skip
 
     @staticmethod
@@ -137,24 +149,25 @@ class Behaviour:
             "tokens": tuple(Tokens), "inactive_lists_deleting": (True, False), "repeat_delete": tuple(Refusal),
             "deregister_inactive": (Refusal.ERROR, Refusal.ACCEPTED), "deregistered_at_in_response": (False, True),
             "deleting_families_listed": (False, True), "deletes_finish": tuple(Finish),
+            "express_services_listed": (False, True), "appspec_in_deployment": (False, True),
         }  # fmt: skip
 
     @classmethod
     def pairwise(cls) -> list[Behaviour]:
         """Eight behaviours, the hardest first, that between them give every pair of answers to two questions
-        (the whole product is 192): what breaks code is most often two answers together. A test checks the
-        cover. Beside a three-answer question, six two-answer ones need at least seven rows."""
+        (the whole product is 768): what breaks code is most often two answers together. A test checks the
+        cover. Beside a three-answer question, eight two-answer ones need at least seven rows."""
         o, k, a, f, e = Tokens.OFFSET, Tokens.KEY, Refusal.ACCEPTED, Refusal.FAILURE, Refusal.ERROR
         sweep, now = Finish.SWEEP, Finish.AT_ONCE
         rows = [
-            (o, True, f, e, False, False, sweep),
-            (k, False, e, a, True, True, now),
-            (o, False, a, a, False, True, sweep),
-            (k, True, a, e, True, False, now),
-            (o, False, f, a, True, False, now),
-            (k, True, e, e, False, True, sweep),
-            (k, True, f, a, False, True, now),
-            (o, False, e, e, True, False, sweep),
+            (o, True, f, e, False, False, sweep, False, False),
+            (k, False, e, a, True, True, now, False, False),
+            (o, False, a, a, False, True, sweep, False, False),
+            (k, True, a, e, True, False, now, True, True),
+            (o, False, f, a, True, False, now, False, True),
+            (k, True, e, e, False, True, sweep, False, True),
+            (k, True, f, a, False, True, now, True, False),
+            (o, False, e, e, True, False, sweep, True, False),
         ]  # fmt: skip
         return [cls(*row) for row in rows]
 
@@ -272,6 +285,8 @@ class Simulator:
         self.gone.clear()
         self.service_revisions.clear()
         self.service_deployments.clear()
+        self.shape_errors.clear()
+        self.deployments_complete = True
         self.calls.clear()
         self.mutations.clear()
         self.clear_faults()
@@ -401,6 +416,16 @@ class Simulator:
             self._changed(backend, family)
         return str(td.arn)
 
+    def express_service(self, name: str, task_definition: str, cluster: str = "default") -> str:
+        """An Express service (ECS-managed, as CreateExpressGatewayService makes one) running `task_definition`;
+        its ARN. The cluster is made if missing. UpdateService deploys it like any other."""
+        backend = self.backend()
+        if cluster not in backend.clusters:
+            backend.create_cluster(cluster)
+        service: Any = backend.create_service(cluster, name, 1, task_definition_str=task_definition)
+        service.resource_management_type = "ECS"
+        return str(service.arn)
+
     def finish_deletes(self) -> int:
         """Let every DELETE_IN_PROGRESS revision go, as ECS does once nothing references it."""
         gone = 0
@@ -480,7 +505,7 @@ _CHECKERS: dict[str, Any] = {}  # service -> a client whose model checks that se
 # The services whose answers the simulator writes or changes; the others are moto's own (which, e.g., adds
 # `CreatedBy` to EventBridge rules, and whose DynamoDB answers trip a bound of botocore's model that AWS's
 # own answers trip too).
-CHECKED_SERVICES = frozenset({"ecs", "stepfunctions"})
+CHECKED_SERVICES = frozenset({"ecs", "stepfunctions", "codedeploy"})
 
 
 def _shape_errors(service: str, operation: str, answer: Any) -> list[str]:
@@ -799,7 +824,7 @@ def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
     })  # fmt: skip
 
 
-_PATCHES: list[tuple[type, str, Any]] = [
+_PATCHES: list[tuple[Any, str, Any]] = [
     (BaseResponse, "call_action", _call_action),
     (EC2ContainerServiceBackend, "register_task_definition", _register),
     (EC2ContainerServiceBackend, "_get_last_task_definition_revision_id", _last_revision),
@@ -929,6 +954,183 @@ _PATCHES += [
     (EC2ContainerServiceResponse, "list_service_deployments", _list_service_deployments),
     (EC2ContainerServiceResponse, "describe_service_deployments", _describe_service_deployments),
     (EC2ContainerServiceResponse, "describe_service_revisions", _describe_service_revisions),
+]
+
+
+# ---- ECS Express services (moto lacks them) ----
+
+_orig_list_services = EC2ContainerServiceBackend.list_services
+
+
+def _list_services(self: EC2ContainerServiceBackend, cluster_str: str, scheduling_strategy: str | None = None,
+                   launch_type: str | None = None) -> list[str]:  # fmt: skip
+    """ListServices with its `resourceManagementType` filter; unfiltered, Express services are listed or not
+    as the behaviour says (AWS does not say)."""
+    wanted = _current_params().get("resourceManagementType")
+    listed = _orig_list_services(self, cluster_str, scheduling_strategy, launch_type)
+    kinds = {s.arn: getattr(s, "resource_management_type", "CUSTOMER") for s in self.services.values()}
+    if wanted:
+        return [a for a in listed if kinds.get(a) == wanted]
+    return [a for a in listed if kinds.get(a) != "ECS" or _sim().behaviour.express_services_listed]
+
+
+_PARAMS = threading.local()  # the request being answered, for backend methods that moto calls without it
+_orig_list_services_answer = EC2ContainerServiceResponse.list_services
+
+
+def _list_services_answer(self: EC2ContainerServiceResponse) -> ActionResult:
+    _PARAMS.value = self._get_params()
+    try:
+        return _orig_list_services_answer(self)
+    finally:
+        _PARAMS.value = {}
+
+
+def _current_params() -> dict[str, Any]:
+    return getattr(_PARAMS, "value", {}) or {}
+
+
+def _describe_express_gateway_service(self: EC2ContainerServiceResponse) -> ActionResult:
+    arn = self._get_param("serviceArn")
+    service = next((s for s in self.ecs_backend.services.values() if s.arn == arn), None)
+    if service is None or getattr(service, "resource_management_type", "CUSTOMER") != "ECS":
+        raise EcsClientException("The specified Express service does not exist.")
+    revisions = {r["taskDefinition"]: a for a, r in _sim().service_revisions.items() if r["serviceArn"] == arn}
+    configurations = [
+        {"serviceRevisionArn": revisions.get(d["taskDefinition"], ""), "taskDefinitionArn": d["taskDefinition"],
+         "createdAt": d.get("createdAt")}
+        for d in service.deployments
+    ]  # fmt: skip
+    deployments: list[dict[str, Any]] = service.deployments
+    started: list[datetime] = sorted(d["createdAt"] for d in deployments if d.get("createdAt"))
+    return ActionResult({"service": {
+        "cluster": service.cluster_arn, "serviceName": service.name, "serviceArn": arn,
+        "status": {"statusCode": "ACTIVE"}, "activeConfigurations": configurations,
+        "createdAt": started[0] if started else _now(),
+    }})  # fmt: skip
+
+
+# ---- CodeDeploy deployments of ECS applications (moto has no history: no previous revision, no last
+# successful deployment, no BatchGetDeploymentGroups, no GetApplicationRevision) ----
+
+_orig_create_deployment = CodeDeployBackend.create_deployment
+_orig_deployment_info = codedeploy_responses._deployment_info
+_orig_deployment_group_info = codedeploy_responses._deployment_group_info
+
+
+def _create_deployment(self: CodeDeployBackend, application_name: str, deployment_group_name: str,
+                       revision: dict[str, Any], *args: Any, **kwargs: Any) -> str:  # fmt: skip
+    """A deployment remembers what its group last deployed successfully (its `previousRevision`); with
+    `deployments_complete` it succeeds at once and becomes that for the next one."""
+    content = (revision.get("appSpecContent") or {}).get("content")
+    if content is not None:
+        revision = {**revision, "appSpecContent": {"content": content,
+                                                   "sha256": hashlib.sha256(content.encode()).hexdigest()}}  # fmt: skip
+    deployment_id = _orig_create_deployment(self, application_name, deployment_group_name, revision, *args,
+                                            **kwargs)  # fmt: skip
+    deployment: Any = self.deployments[deployment_id]
+    group: Any = deployment.deployment_group
+    last = getattr(group, "last_successful", None)
+    deployment.previous_revision = last.revision if last is not None else None
+    if _sim().deployments_complete:
+        deployment.status, deployment.start_time, deployment.complete_time = "Succeeded", _now(), _now()
+        group.last_successful = deployment
+    else:
+        deployment.status, deployment.start_time = "InProgress", _now()
+    return deployment_id
+
+
+def _revision_as_answered(revision: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not revision or _sim().behaviour.appspec_in_deployment:
+        return revision
+    inline = revision.get("appSpecContent")
+    return {**revision, "appSpecContent": {"sha256": inline["sha256"]}} if inline else revision
+
+
+def _deployment_info(deployment: Any) -> dict[str, Any]:
+    info = _orig_deployment_info(deployment)
+    previous = getattr(deployment, "previous_revision", None)
+    info["revision"] = _revision_as_answered(info.get("revision"))
+    info["previousRevision"] = _revision_as_answered(previous) if previous else None
+    for empty in ("errorInformation", "rollbackInfo", "relatedDeployments"):
+        if not info.get(empty):
+            info[empty] = None
+    return info
+
+
+def _deployment_group_info(group: Any) -> dict[str, Any]:
+    info = _orig_deployment_group_info(group)
+    last = getattr(group, "last_successful", None)
+    info["lastSuccessfulDeployment"] = (
+        {"deploymentId": last.deployment_id, "status": last.status, "endTime": last.complete_time,
+         "createTime": last.create_time} if last is not None else None
+    )  # fmt: skip
+    for empty in ("targetRevision", "alarmConfiguration", "lastAttemptedDeployment"):
+        if not info.get(empty):
+            info[empty] = None
+    return info
+
+
+def _batch_get_deployment_groups(self: CodeDeployResponse) -> ActionResult:
+    app, names = self._get_param("applicationName"), self._get_param("deploymentGroupNames") or []
+    if len(names) > 100:
+        raise _Error("BatchLimitExceededException", "The maximum number of names was exceeded.", 400)
+    groups = self.codedeploy_backend.deployment_groups.get(app, {})
+    found = [codedeploy_responses._deployment_group_info(groups[n]) for n in names if n in groups]
+    missing = [n for n in names if n not in groups]
+    error = {"errorMessage": f"Deployment groups not found: {missing}"} if missing else {}
+    return ActionResult({"deploymentGroupsInfo": found, **error})
+
+
+def _get_application_revision(self: CodeDeployResponse) -> ActionResult:
+    app, wanted = self._get_param("applicationName"), self._get_param("revision") or {}
+    sha = (wanted.get("appSpecContent") or {}).get("sha256")
+    for deployment in self.codedeploy_backend.deployments.values():
+        revision = deployment.revision
+        same = sha is not None and (revision.get("appSpecContent") or {}).get("sha256") == sha
+        if deployment.application_name == app and (same or revision == wanted):
+            return ActionResult({"applicationName": app, "revision": revision,
+                                 "revisionInfo": {"registerTime": deployment.create_time}})  # fmt: skip
+    raise _Error("RevisionDoesNotExistException", "The named revision does not exist with the IAM user or AWS account.",
+                 400)  # fmt: skip
+
+
+_PATCHES += [
+    (EC2ContainerServiceBackend, "list_services", _list_services),
+    (EC2ContainerServiceResponse, "list_services", _list_services_answer),
+    (EC2ContainerServiceResponse, "describe_express_gateway_service", _describe_express_gateway_service),
+    (CodeDeployBackend, "create_deployment", _create_deployment),
+    (codedeploy_responses, "_deployment_info", _deployment_info),
+    (codedeploy_responses, "_deployment_group_info", _deployment_group_info),
+    (CodeDeployResponse, "batch_get_deployment_groups", _batch_get_deployment_groups),
+    (CodeDeployResponse, "get_application_revision", _get_application_revision),
+]
+
+
+# ---- S3 reads: counted, and faults injected as for the JSON services (moto answers S3 by another path) ----
+
+
+class _S3Error(S3ClientError):
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.status = status  # S3 refuses with a 403, not the JSON services' 400
+
+
+def _s3_read(operation: str, original: Callable[[S3Response], Any]) -> Callable[[S3Response], Any]:
+    def answer(self: S3Response) -> Any:
+        sim = _sim()
+        sim.calls[f"s3:{operation}"] += 1
+        fault = sim._take_fault(operation)
+        if fault is not None:
+            raise _S3Error(fault.code, fault.message, 403 if fault.status == 400 else fault.status)
+        return original(self)
+
+    return answer
+
+
+_PATCHES += [
+    (S3Response, "get_object", _s3_read("GetObject", S3Response.get_object)),
+    (S3Response, "list_objects_v2", _s3_read("ListObjectsV2", S3Response.list_objects_v2)),
 ]
 
 _PATCHES += _dynamodb_atomic()

@@ -149,9 +149,12 @@ def expected_tdgc_statements(
     role_arns: list[str] | None = None,
     parameter_arn: str | None = None,
     table_arn: str | None = None,
+    state_buckets: list[str] | None = None,
 ) -> Statements:
     """tdgc.permissions' statements for these options, the Parameter Store and usage store reads included."""
-    expected = statements(permissions.policy_document(bucket=bucket, role_arns=role_arns or ()))
+    expected = statements(
+        permissions.policy_document(bucket=bucket, role_arns=role_arns or (), state_buckets=state_buckets or ())
+    )
     if parameter_arn:
         expected.add((frozenset(permissions.POLICY_PARAMETER), frozenset({parameter_arn})))
     if table_arn:
@@ -177,6 +180,7 @@ EXTERNAL_ID = "tdgc-external"
 CRON = "cron(0 3 * * ? *)"
 USAGE_TABLE = "tdgc-usage"  # created by the deployment
 EXISTING_TABLE = "tdgc-usage-existing"  # named only: the deployment grants on it, and creates nothing
+STATE_BUCKETS = ["org-tf-state", "org-tf-state.eu"]  # the terraform reference source's, read only
 
 
 def table_arn(region: str, account: str, table: str) -> str:
@@ -208,7 +212,9 @@ def check_every_option(deployed: Deployment, region: str, account: str) -> None:
     assert (job.archive, job.report) == (environment["TDGC_ARCHIVE"], environment["TDGC_REPORT"])
     parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
     table = table_arn(region, account, USAGE_TABLE)  # the policy names the table: not the environment
-    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(BUCKET, MEMBER_ROLES, parameter_arn, table)
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(
+        BUCKET, MEMBER_ROLES, parameter_arn, table, STATE_BUCKETS
+    )
 
 
 def check_existing_table(deployed: Deployment, region: str, account: str) -> None:

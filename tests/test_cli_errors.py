@@ -119,6 +119,19 @@ def test_unwritable_report_and_archive(tdgc: Any, sim: Simulator, tmp_path: Path
     assert sim.mutating_calls() == 0
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("--archive", "s3:/bucket/x"), ("--archive", "s3://"), ("--report", "S3:/bucket/r.json"),
+    ("--terraform-state", "s3:/bucket/terraform.tfstate"),
+])  # fmt: skip
+def test_a_mistyped_s3_location_is_refused_not_taken_for_a_folder(
+    option: str, value: str, tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(sim)
+    monkeypatch.chdir(tmp_path)
+    assert_refused(tdgc("apply", "--yes", option, value, *FAST), "expected s3://BUCKET/")
+    assert sim.mutating_calls() == 0 and not any(tmp_path.iterdir()), "no folder made"
+
+
 def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
     sim.inject("ListTaskDefinitions", "UnrecognizedClientException", times=-1,

@@ -21,6 +21,14 @@ def test_demo_plans_a_believable_account(tdgc: Any) -> None:
     assert in_use[("checkout-svc", 20)] == ["rule default/nightly-reconcile"]
     assert in_use[("search-svc-16", 30)] == ["state machine search-reindex"]
     assert in_use[("worker-queue", 60)][0].startswith("task prod/")
+    assert in_use[("web-api", 160)][0] == "express service prod/docs-site"
+    [deployment] = in_use[("checkout-svc", 134)]
+    assert deployment.startswith("codedeploy checkout/prod (deployment ")
+    assert in_use[("checkout-svc", 133)] == [deployment.removesuffix(")") + ", previous revision)"]
+    assert in_use[("web-api", 120)] == [
+        "terraform state s3://demo-terraform-state/prod/terraform.tfstate (module.web.aws_ecs_service.api)"
+    ]
+    assert report["incomplete"] == []
     assert all(d["action"] == "keep" for d in report["decisions"] if d["family"].startswith("prod-"))
     assert "Simulated account (no AWS account, no network)" in ran.err
 

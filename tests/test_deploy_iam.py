@@ -16,11 +16,11 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SAM = DEPLOY / "sam" / "template.yaml"
 TERRAFORM = DEPLOY / "terraform"
 
-# The statements that depend on an option (bucket, member roles, parameter, usage table), beside the
-# account-wide ones.
+# The statements that depend on an option (bucket, member roles, parameter, usage table, Terraform state
+# buckets), beside the account-wide ones.
 CONDITIONAL = [
     permissions.ARCHIVE_OBJECTS, permissions.ARCHIVE_BUCKET, permissions.ASSUME, permissions.POLICY_PARAMETER,
-    permissions.USAGE_READ,
+    permissions.USAGE_READ, permissions.TERRAFORM_STATE_OBJECTS, permissions.TERRAFORM_STATE_BUCKET,
 ]  # fmt: skip
 # The usage store's table, whether the stack creates it or not.
 SAM_TABLE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${UsageTable}"}
@@ -88,6 +88,68 @@ def test_sam_grants_account_wide_exactly_the_permissions_and_the_rest_only_when_
     assert (condition, usage["Resource"]) == ("HasUsageTable", SAM_TABLE_ARN)
 
 
+def _resolve(value: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> Any:
+    """A value as CloudFormation resolves it, for the functions the template's conditions and its state-bucket
+    statements use (Ref, Condition, Fn::If, Fn::Join, Fn::Split, Fn::Sub, Fn::Equals, Fn::Not)."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters, conditions) for item in value]
+    if not isinstance(value, dict):
+        return value
+    [(function, arguments)] = value.items()
+    if function == "Ref":
+        return parameters[arguments]
+    if function == "Condition":
+        return _resolve(conditions[arguments], parameters, conditions)
+    if function == "Fn::If":
+        condition, when, otherwise = arguments
+        chosen = when if _resolve(conditions[condition], parameters, conditions) else otherwise
+        return _resolve(chosen, parameters, conditions)
+    if function == "Fn::Join":
+        delimiter, items = arguments
+        assert isinstance(delimiter, str), "CloudFormation takes only a literal delimiter"
+        return delimiter.join(_resolve(items, parameters, conditions))
+    if function == "Fn::Split":
+        delimiter, text = arguments
+        assert isinstance(delimiter, str), "CloudFormation takes only a literal delimiter"
+        split: list[str] = _resolve(text, parameters, conditions).split(delimiter)
+        return split
+    if function == "Fn::Sub":
+        template, variables = arguments if isinstance(arguments, list) else (arguments, {})
+        assert isinstance(template, str), "CloudFormation takes only a literal template"
+        known = parameters | {name: _resolve(v, parameters, conditions) for name, v in variables.items()}
+        return re.sub(r"\$\{([^}!]+)\}", lambda found: str(known[found.group(1)]), template)
+    if function == "Fn::Equals":
+        left, right = _resolve(arguments, parameters, conditions)
+        return left == right
+    if function == "Fn::Not":
+        [operand] = _resolve(arguments, parameters, conditions)
+        return not operand
+    raise AssertionError(f"{function} is not resolved here")
+
+
+def test_sam_grants_a_read_of_the_terraform_state_buckets_named_and_only_then() -> None:
+    """Each state bucket, in the stack's partition, exactly as tdgc.permissions.policy_document scopes it."""
+    conditions = _sam()["Conditions"]
+    optional = {s["Sid"]: (c, s) for c, s in _sam_tdgc_statements() if c is not None}
+    assert {optional[sid][0] for sid in ("TerraformStateObjects", "TerraformStateBucket")} == {
+        "HasTerraformStateBuckets"
+    }
+    unnamed = {"TerraformStateBuckets": [""], "AWS::Partition": "aws"}  # the default, as CloudFormation splits it
+    assert _resolve(conditions["HasTerraformStateBuckets"], unnamed, conditions) is False
+    buckets = ["tf-state", "tf-state.eu"]
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        parameters = {"TerraformStateBuckets": buckets, "AWS::Partition": partition}
+        assert _resolve(conditions["HasTerraformStateBuckets"], parameters, conditions) is True
+        expected = json.loads(
+            json.dumps(permissions.policy_document(state_buckets=buckets)).replace("arn:aws:", f"arn:{partition}:")
+        )
+        for statement in expected["Statement"]:
+            if statement["Sid"] in ("TerraformStateObjects", "TerraformStateBucket"):
+                _, granted = optional[statement["Sid"]]
+                resolved = {**granted, "Resource": _resolve(granted["Resource"], parameters, conditions)}
+                assert resolved == statement, partition
+
+
 def test_sam_offers_the_orchestrator_exactly_the_register_policy_on_the_same_table() -> None:
     resources = _sam()["Resources"]
     policy = resources["RegisterPolicy"]
@@ -112,7 +174,8 @@ def _terraform_permissions() -> dict[str, Any]:
 def test_terraform_module_carries_exactly_the_permissions() -> None:
     carried = _terraform_permissions()
     assert carried["account_wide"] == {sid: list(actions) for sid, actions in permissions.ACCOUNT_WIDE.items()}
-    optional = ("archive_objects", "archive_bucket", "assume", "policy_parameter", "usage_read")
+    optional = ("archive_objects", "archive_bucket", "assume", "policy_parameter", "usage_read",
+                "terraform_state_objects", "terraform_state_bucket")  # fmt: skip
     assert [carried[key] for key in optional] == [list(actions) for actions in CONDITIONAL]
     # The orchestrator's, for the register policy the module offers.
     assert (carried["register"], carried["usage_write"]) == (list(permissions.REGISTER), list(permissions.USAGE_WRITE))

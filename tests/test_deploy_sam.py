@@ -44,6 +44,7 @@ from .deploy_checks import (
     MEMBER_ROLES,
     PARAMETER,
     REGIONS,
+    STATE_BUCKETS,
     USAGE_TABLE,
     check_defaults,
     check_deployment,
@@ -261,6 +262,7 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
         "ExternalId": EXTERNAL_ID,
         "UsageTable": USAGE_TABLE,
         "CreateUsageTable": "true",
+        "TerraformStateBuckets": ",".join(STATE_BUCKETS),
     }
     ids = _deploy("tdgc-org", parameters)
     put_policy_parameter(_client)

@@ -30,6 +30,7 @@ from .deploy_checks import (
     MEMBER_ROLES,
     PARAMETER,
     REGIONS,
+    STATE_BUCKETS,
     USAGE_TABLE,
     check_defaults,
     check_deployment,
@@ -158,6 +159,8 @@ module "full" {{
   external_id           = {external_id}
   usage_table           = {usage_table}
   create_usage_table    = true
+
+  terraform_state_buckets = {state_buckets}
 }}
 
 module "existing" {{
@@ -199,6 +202,7 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     # JSON's strings and lists are HCL's too.
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
+    options |= {"state_buckets": STATE_BUCKETS}
     hcl = {name: json.dumps(value) for name, value in options.items()}
     (root / "main.tf").write_text((PROVIDER + MODULES).format(region=REGION, endpoint=endpoint, **hcl))
     terraform(root, "init")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from moto.codedeploy.models import codedeploy_backends
 
 from tdgc.policy import load_policy
 from tdgc.report import JsonWriter
@@ -29,6 +30,10 @@ def account(sim: Simulator) -> Iterator[Expected]:
         # A service deployed to web's two newest revisions (kept anyway), so that there is history to read.
         sim.backend().create_service("prod", "web", desired_count=1, task_definition_str="web:12")
         sim.backend().update_service({"cluster": "prod", "service": "web", "task_definition": "web:13"})
+        sim.express_service("api", "web:13", cluster="prod")
+        codedeploy = codedeploy_backends[sim.account_id][sim.region]
+        codedeploy.create_application("app", "ECS", [])
+        codedeploy.create_deployment_group("app", "blue-green", None, None, None, None, "arn:aws:iam::1:role/cd")
         yield expected
 
 
@@ -49,6 +54,9 @@ def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
         ("ListPipes", "AccessDeniedException", "pipes"),
         ("ListStateMachines", "UnknownOperationException", "state_machines"),  # the service is missing here
         ("ListStacks", "AccessDenied", "stacks"),
+        ("DescribeExpressGatewayService", "AccessDeniedException", "express_services"),
+        ("ListApplications", "AccessDeniedException", "codedeploy"),
+        ("BatchGetDeploymentGroups", "AccessDeniedException", "codedeploy"),
     ],
 )
 def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: str, source: str, tdgc: Any,
@@ -67,8 +75,9 @@ def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: s
     plan = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "table", *FAST)
     assert plan.code == 0 and "INCOMPLETE: some references could not be read" in plan.out
 
-    # rollback reads the services too: skipping what cannot be read means skipping both.
-    also = ["--skip-reference", "rollback"] if source == "services" else []
+    # rollback reads the services too, and express_services lists them: skipping what cannot be read means
+    # skipping all three.
+    also = ["--skip-reference", "rollback", "--skip-reference", "express_services"] if source == "services" else []
     skipped = apply(tdgc, tmp_path, "--skip-reference", source, *also)
     assert skipped.code == 0 and skipped.json()["incomplete"] == []
     assert sim.mutating_calls() > 0

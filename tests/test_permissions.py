@@ -27,3 +27,28 @@ def test_the_policy_document_scopes_the_bucket_and_the_roles() -> None:
     assert by_sid["AssumeMemberRoles"]["Resource"] == ["arn:aws:iam::111111111111:role/tdgc"]
     every = {a for st in doc["Statement"] for a in st["Action"]}
     assert every == set(permissions.actions()) - set(permissions.POLICY_PARAMETER) - set(permissions.USAGE_READ)
+
+
+def test_the_policy_document_reads_the_terraform_state_buckets_and_nothing_else() -> None:
+    """The terraform reference source reads state, scoped to the bucket named: no write, no lock table."""
+    doc = permissions.policy_document(state_buckets=["tf-state"])
+    by_sid = {st["Sid"]: st for st in doc["Statement"]}
+    assert by_sid["TerraformStateObjects"] == {
+        "Sid": "TerraformStateObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
+        "Resource": ["arn:aws:s3:::tf-state/*"],
+    }  # fmt: skip
+    assert by_sid["TerraformStateBucket"] == {
+        "Sid": "TerraformStateBucket", "Effect": "Allow", "Action": ["s3:ListBucket"],
+        "Resource": ["arn:aws:s3:::tf-state"],
+    }  # fmt: skip
+    # Beside the account-wide statements, those two alone.
+    assert doc["Statement"] == [
+        *permissions.policy_document()["Statement"],
+        by_sid["TerraformStateObjects"],
+        by_sid["TerraformStateBucket"],
+    ]
+    two = permissions.policy_document(state_buckets=["a", "b"])["Statement"][-2:]
+    assert [st["Resource"] for st in two] == [
+        ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"],
+        ["arn:aws:s3:::a", "arn:aws:s3:::b"],
+    ]

@@ -124,6 +124,14 @@ def build(sim: Simulator) -> dict[str, str]:
     cfn.create_stack(StackName="app-stack", TemplateBody=json.dumps(template))
     ecs.register_task_definition(family="stackfam", containerDefinitions=CONTAINERS)  # stackfam:1 is beyond keep_last
 
+    # An Express service (ECS-managed): its active configuration runs express:1; express:2 is the newest.
+    for _ in range(2):
+        ecs.register_task_definition(family="express", containerDefinitions=CONTAINERS)
+    sim.express_service("api", td(1, "express"), cluster="prod")
+
+    codedeploy = build_codedeploy(sim)
+    states = build_terraform_states()
+
     task_id = task["tasks"][0]["taskArn"].rsplit("/", 1)[1]
     inactive_id = inactive_task["tasks"][0]["taskArn"].rsplit("/", 1)[1]
     return {
@@ -147,6 +155,110 @@ def build(sim: Simulator) -> dict[str, str]:
         td(14): "pipe orders",
         td(18): "rule default/latest (by family name)",
         td(1, "stackfam"): "stack app-stack",
+        td(1, "express"): "express service prod/api",
+        **codedeploy,
+        **states,
+    }
+
+
+def appspec(reference: str, *, yaml: bool = False) -> str:
+    """An ECS AppSpec, as CodeDeploy keeps it: JSON, or YAML."""
+    if yaml:
+        return (f"version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n"
+                f'        TaskDefinition: "{reference}"  # the revision to shift traffic to\n'
+                f"        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: 80\n")  # fmt: skip
+    properties = {"TaskDefinition": reference, "LoadBalancerInfo": {"ContainerName": "app", "ContainerPort": 80}}
+    return json.dumps({"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service",
+                                                                          "Properties": properties}}]})  # fmt: skip
+
+
+def build_codedeploy(sim: Simulator) -> dict[str, str]:
+    """Blue/green deployments of bg (bg:1, then bg:2 done; bg:3 in flight; bg:4 newest and unused), one whose
+    AppSpec is in S3 (bgs:1), and an EC2 application's deployment in flight, which is not ECS's business."""
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    for family, count in (("bg", 4), ("bgs", 2)):
+        for _ in range(count):
+            ecs.register_task_definition(family=family, containerDefinitions=CONTAINERS)
+    cd = boto3.client("codedeploy", region_name="us-east-1")
+    role = f"arn:aws:iam::{ACCOUNT}:role/codedeploy"
+    for app, platform in (("bg-app", "ECS"), ("s3-app", "ECS"), ("ec2-app", "Server")):
+        cd.create_application(applicationName=app, computePlatform=platform)
+        cd.create_deployment_group(applicationName=app, deploymentGroupName="blue-green", serviceRoleArn=role,
+                                   ecsServices=[{"serviceName": "web-svc", "clusterName": "prod"}])  # fmt: skip
+
+    def deploy(app: str, revision: dict[str, Any]) -> str:
+        return str(cd.create_deployment(applicationName=app, deploymentGroupName="blue-green",
+                                        revision=revision)["deploymentId"])  # fmt: skip
+
+    def inline(content: str) -> dict[str, Any]:
+        return {"revisionType": "AppSpecContent", "appSpecContent": {"content": content}}
+
+    deploy("bg-app", inline(appspec(td(1, "bg"))))
+    done = deploy("bg-app", inline(appspec(td(2, "bg"), yaml=True)))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="appspecs")
+    s3.put_object(Bucket="appspecs", Key="bgs.yaml", Body=appspec(td(1, "bgs"), yaml=True).encode())
+    from_s3 = deploy("s3-app", {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bgs.yaml",
+                                                                       "bundleType": "YAML"}})  # fmt: skip
+    sim.deployments_complete = False
+    flying = deploy("bg-app", inline(appspec(td(3, "bg"))))
+    deploy(
+        "ec2-app", {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "app.zip", "bundleType": "zip"}}
+    )
+    sim.deployments_complete = True
+    return {
+        td(1, "bg"): f"codedeploy bg-app/blue-green (deployment {done}, previous revision)",
+        td(2, "bg"): f"codedeploy bg-app/blue-green (deployment {done})",
+        td(3, "bg"): f"codedeploy bg-app/blue-green (deployment {flying})",
+        td(1, "bgs"): f"codedeploy s3-app/blue-green (deployment {from_s3})",
+    }
+
+
+STATE = ("--terraform-state", "s3://tf-state/prod/")
+
+
+def terraform_state(resources: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"version": 4, "terraform_version": "1.9.5", "serial": 7, "lineage": "4b1c",
+                       "outputs": {}, "resources": resources, "check_results": None}).encode()  # fmt: skip
+
+
+def build_terraform_states() -> dict[str, str]:
+    """A state in S3 whose module holds a task definition (tf:1) and a service on tf:2 (by FAMILY:REVISION); its
+    staging workspace's copy runs tf:3; tf:4 is the newest. A state elsewhere in the bucket is not read."""
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    for _ in range(4):
+        ecs.register_task_definition(family="tf", containerDefinitions=CONTAINERS)
+    provider = 'provider["registry.terraform.io/hashicorp/aws"]'
+    service_arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/tf-web"
+    prod = terraform_state([
+        {"module": "module.app", "mode": "managed", "type": "aws_ecs_task_definition", "name": "web",
+         "provider": provider, "instances": [{"schema_version": 1, "attributes": {
+             "arn": td(1, "tf"), "arn_without_revision": td(1, "tf").rsplit(":", 1)[0], "family": "tf",
+             "revision": 1, "container_definitions": json.dumps(CONTAINERS)}}]},
+        {"module": "module.app", "mode": "managed", "type": "aws_ecs_service", "name": "web", "provider": provider,
+         "instances": [{"schema_version": 0, "attributes": {"id": service_arn, "cluster": CLUSTER,
+                                                             "task_definition": "tf:2"}}]},
+        {"mode": "managed", "type": "aws_ecs_service", "name": "elsewhere", "provider": provider,
+         "instances": [{"attributes": {"id": f"arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/x",
+                                       "task_definition": "tf:3"}}]},  # another region's tf:3
+    ])  # fmt: skip
+    staging = terraform_state([
+        {"module": "module.app", "mode": "managed", "type": "aws_ecs_service", "name": "web", "provider": provider,
+         "instances": [{"index_key": "blue", "attributes": {"id": service_arn, "task_definition": td(3, "tf")}}]},
+    ])  # fmt: skip
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="tf-state")
+    s3.put_object(Bucket="tf-state", Key="prod/terraform.tfstate", Body=prod)
+    s3.put_object(Bucket="tf-state", Key="env:/staging/prod/terraform.tfstate", Body=staging)
+    s3.put_object(Bucket="tf-state", Key="dev/terraform.tfstate", Body=b"not read: not under the prefix")
+    s3.put_object(Bucket="tf-state", Key="prod/terraform.tfstate.backup", Body=b"not a *.tfstate")
+    where = "terraform state s3://tf-state/prod/terraform.tfstate"
+    return {
+        td(1, "tf"): f"{where} (module.app.aws_ecs_task_definition.web)",
+        td(2, "tf"): f"{where} (module.app.aws_ecs_service.web)",
+        td(
+            3, "tf"
+        ): 'terraform state s3://tf-state/env:/staging/prod/terraform.tfstate (module.app.aws_ecs_service.web["blue"])',
     }
 
 
@@ -155,10 +267,11 @@ def used(sim: Simulator) -> dict[str, str]:
     return build(sim)
 
 
+@EVERY_BEHAVIOUR
 def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any, sim: Simulator, used: dict[str, str],
                                                                       tmp_path: Path) -> None:  # fmt: skip
     setup_mutations = sim.mutating_calls()
-    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
+    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *STATE, *FAST)
     assert ran.code == 0, ran.err
     report = ran.json()
     decisions = {d["arn"]: d for d in report["decisions"]}
@@ -172,12 +285,15 @@ def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any,
     assert report["incomplete"] == [] and report["summary"]["protected"] == len(used)
     assert sim.mutating_calls() == setup_mutations
     assert sim.count("DescribePipe") == 1, "only the pipe that runs a task is described"
+    # Three AppSpecs only hashed (bg:1, bg:2, bg:3; bg:2 is both one deployment's and the next's previous).
+    assert sim.count("GetApplicationRevision") == (0 if sim.behaviour.appspec_in_deployment else 3)
+    assert sim.count("DescribeExpressGatewayService") == 1
 
 
 def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path) -> None:
     before = {t.arn: t.status for t in sim.revisions()}
     mutations_before = len(sim.mutations)
-    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--output", "json", *FAST)
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--output", "json", *STATE, *FAST)
     assert ran.code == 0, ran.err
     after = {t.arn: t.status for t in sim.revisions()}
     assert all(after[arn] == before[arn] for arn in used)
@@ -186,24 +302,23 @@ def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: d
     assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
 
 
-@pytest.mark.parametrize(("source", "freed"), [("services", [1, 3]), ("rollback", [2, 16]), ("tasks", [4]),
-                                               ("rules", [5, 13]),
-                                               ("schedules", [6, 11]), ("pipes", [14]),
-                                               ("state_machines", [7, 8, 12])])  # fmt: skip
-def test_each_source_can_be_switched_off(source: str, freed: list[int], tdgc: Any, used: dict[str, str],
+@pytest.mark.parametrize(("source", "freed"), [
+    ("services", [td(1), td(3)]), ("rollback", [td(2), td(16)]), ("tasks", [td(4)]), ("rules", [td(5), td(13)]),
+    ("schedules", [td(6), td(11)]), ("pipes", [td(14)]), ("state_machines", [td(7), td(8), td(12)]),
+    ("stacks", [td(1, "stackfam")]), ("express_services", [td(1, "express")]),
+    ("codedeploy", [td(1, "bg"), td(2, "bg"), td(3, "bg"), td(1, "bgs")]),
+    ("terraform", [td(1, "tf"), td(2, "tf"), td(3, "tf")]),
+])  # fmt: skip
+def test_each_source_can_be_switched_off(source: str, freed: list[str], tdgc: Any, used: dict[str, str],
                                          tmp_path: Path) -> None:  # fmt: skip
-    by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *FAST)
+    by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *STATE,
+                   *FAST)  # fmt: skip
     in_policy = tdgc("plan", write_policy(tmp_path, POLICY + f"[references]\n{source} = false\n"),
-                     "--output", "json", *FAST)  # fmt: skip
+                     "--output", "json", *STATE, *FAST)  # fmt: skip
     for ran in (by_flag, in_policy):
         actions = {d["arn"]: d["action"] for d in ran.json()["decisions"]}
-        assert all(actions[td(n)] == "deregister" for n in freed)
+        assert {arn: actions[arn] for arn in freed} == dict.fromkeys(freed, "deregister")
         assert source not in ran.json()["policy"]["safety"]["references"]
-
-
-def test_stacks_can_be_switched_off(tdgc: Any, used: dict[str, str], tmp_path: Path) -> None:
-    ran = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", "stacks", "--output", "json", *FAST)
-    assert {d["arn"]: d["action"] for d in ran.json()["decisions"]}[td(1, "stackfam")] == "deregister"
 
 
 def test_skip_all_references(tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path) -> None:
@@ -298,3 +413,24 @@ def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Si
     third = discover(target, ["rollback"], Pacer({}), 1, history)
     assert sim.count("ListServiceDeployments") == listed + 1, "only the service deployed since"
     assert ("web", 17) in third.by_revision and ("web", 16) not in third.by_revision
+
+
+@pytest.mark.parametrize(("revision", "problem"), [
+    ({"revisionType": "AppSpecContent", "appSpecContent": {
+        "content": "Resources:\n  - TargetService:\n      Properties:\n        TaskDefinition: >-\n          web:1\n"}},
+     "an AppSpec names a TaskDefinition in a form tdgc cannot read"),
+    ({"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bundle.zip", "bundleType": "zip"}},
+     "an AppSpec bundled as zip cannot be read"),
+    ({"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "missing.yaml", "bundleType": "YAML"}},
+     "NoSuchKey"),
+])  # fmt: skip
+def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(revision: dict[str, Any], problem: str,
+                                                                        sim: Simulator) -> None:  # fmt: skip
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appspecs")
+    cd = boto3.client("codedeploy", region_name="us-east-1")
+    cd.create_application(applicationName="app", computePlatform="ECS")
+    cd.create_deployment_group(applicationName="app", deploymentGroupName="g", serviceRoleArn=ROLE)
+    cd.create_deployment(applicationName="app", deploymentGroupName="g", revision=revision)
+    refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["codedeploy"], Pacer({}))
+    assert list(refs.failed) == ["codedeploy"] and problem in refs.failed["codedeploy"]
+    assert "(fix: grant codedeploy:ListApplications" in refs.failure_text()

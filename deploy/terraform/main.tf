@@ -27,6 +27,12 @@ locals {
     var.usage_table == null ? [] : [
       { Sid = "UsageRead", Effect = "Allow", Action = local.permissions.usage_read, Resource = local.usage_table_arn },
     ],
+    # The terraform reference source reads state with the function's own role (member roles never do), read
+    # only: each bucket's objects, and its listing for a PREFIX/ location.
+    length(var.terraform_state_buckets) == 0 ? [] : [
+      { Sid = "TerraformStateObjects", Effect = "Allow", Action = local.permissions.terraform_state_objects, Resource = [for name in var.terraform_state_buckets : "arn:${local.partition}:s3:::${name}/*"] },
+      { Sid = "TerraformStateBucket", Effect = "Allow", Action = local.permissions.terraform_state_bucket, Resource = [for name in var.terraform_state_buckets : "arn:${local.partition}:s3:::${name}"] },
+    ],
   )
 
   # Not the function's: what the orchestrator's role needs (tdgc register, the Airflow operator).

@@ -50,6 +50,17 @@ variable "regions" {
   default     = []
 }
 
+variable "terraform_state_buckets" {
+  description = "Buckets holding Terraform/OpenTofu state that the terraform reference source reads; the function may only read them (their objects and listing), with its own role, never a member role. Name the state locations themselves in the policy's [references] terraform_state."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.terraform_state_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name))])
+    error_message = "terraform_state_buckets must be bucket names, not s3:// locations or ARNs."
+  }
+}
+
 variable "archive_bucket" {
   description = "An existing S3 bucket for each run's report and each deleted revision's archive. null: neither goes to S3."
   type        = string
