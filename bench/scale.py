@@ -51,7 +51,7 @@ def plan(served: Served, policy: str) -> tuple[Measured, dict[str, int]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.toml"
         path.write_text(policy)
-        rates = [a for c in ("read", "modify", "delete") for a in ("--rate", f"{c}=1000000")]
+        rates = [a for c, r in (("read", 50), ("modify", 20), ("delete", 5)) for a in ("--rate", f"{c}={r}")]
         ran = measure([sys.executable, "-m", "tdgc", "plan", str(path), "--output", "jsonl", *rates], served.env())
     if ran.status != 0:
         raise SystemExit(f"tdgc plan failed with status {ran.status}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,12 @@ CLIENT_CONFIG = Config(
     connect_timeout=10,
     read_timeout=30,
 )
+# The first call to each target: few retries and a short connect timeout, so that an endpoint that cannot be
+# reached says so in seconds (the standard mode's 8 attempts take most of a minute).
+PROBE_CONFIG = CLIENT_CONFIG.merge(
+    Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=5, read_timeout=15)
+)
+UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
@@ -92,6 +100,9 @@ class Connection:
 
 def session(profile: str | None) -> boto3.Session:
     """The caller's session, with credentials, or a UsageError saying what is missing. No network call."""
+    for name, value in os.environ.items():  # botocore reads these itself, and trips over a bad one later
+        if name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_"):
+            check_endpoint(value, name)
     try:
         found = boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
@@ -123,6 +134,8 @@ def connect(
     With `all_regions`, each account gets one Connection in ALL_REGIONS, which the run expands to the
     regions enabled in that account (opt-in regions differ between accounts).
     """
+    if endpoint_url is not None:
+        check_endpoint(endpoint_url, "--endpoint-url")
     base = session(profile)
     if all_regions and regions:
         raise UsageError("give --region or --all-regions, not both")
@@ -169,11 +182,27 @@ def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: st
 
 
 def whoami(target: Connection) -> str:
-    """The account the target's credentials act in (assuming its role, if it has one)."""
-    from tdgc.pacing import Pacer
-
-    account: str = target.client("sts", Pacer({})).get_caller_identity()["Account"]
+    """The account the target's credentials act in (assuming its role, if it has one): the run's first call to
+    a target, made to fail fast (PROBE_CONFIG) where the endpoint cannot be reached."""
+    sts = target.session.client(
+        "sts",
+        region_name=target.region,
+        endpoint_url=target.endpoint_url,
+        config=PROBE_CONFIG,
+    )
+    account: str = sts.get_caller_identity()["Account"]
     return account
+
+
+def check_endpoint(url: str, label: str) -> None:
+    """An endpoint URL is http(s)://HOST[:PORT][/PATH]; anything else is refused before any call."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{label} {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
 
 
 def enabled_regions(target: Connection) -> list[str]:
@@ -244,6 +273,8 @@ def check_bucket(s3: Any, bucket: str, label: str) -> None:
 
 def error_text(exc: BaseException) -> str:
     """One line for an AWS error: its code and message."""
+    if isinstance(exc, UNREACHABLE):
+        return f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}"
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")

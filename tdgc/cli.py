@@ -349,6 +349,8 @@ def _load_plan(path: str) -> dict[str, Action]:
         return {d["arn"]: Action(d["action"]) for d in doc["decisions"] if d["action"] != Action.KEEP.value}
     except FileNotFoundError:
         raise UsageError(f"--plan {path}: no such file") from None
+    except RecursionError:
+        raise UsageError(f"--plan {path}: not a plan from `tdgc plan --output json` (nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"--plan {path}: not a plan from `tdgc plan --output json` ({exc})") from None
 

@@ -17,7 +17,7 @@ from typing import IO
 import botocore.exceptions
 
 from tdgc.aws import Connection, check_bucket, error_text
-from tdgc.errors import UsageError
+from tdgc.errors import DeliveryError, UsageError
 from tdgc.pacing import Pacer
 from tdgc.s3url import is_s3, s3_location
 
@@ -61,7 +61,8 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
         try:
             connection.client("s3", Pacer({})).upload_fileobj(spool, bucket, key)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise UsageError(f"report {location}: cannot upload ({error_text(exc)})") from None
+            raise DeliveryError(f"report {location}: cannot upload ({error_text(exc)}); the run itself "
+                                "finished, and what it changed stands") from None  # fmt: skip
 
 
 def check(location: str, connection: Connection | None) -> None:

@@ -18,11 +18,14 @@ _UNITS = {
     "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
 }  # fmt: skip
 _ORDER = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
-_PART = re.compile(r"(\d+)\s*([a-z]+)")
+_PART = re.compile(r"(\d+)\s*([a-z]+)", re.ASCII)  # ASCII digits only: "²" or "٣" is no number of days
 _ISO = re.compile(
     r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
+    re.ASCII,
 )
+LONGEST = "100 years"  # any longer and a cut-off may not be computable for some date this century
+_CENTURY = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ def parse_duration(text: str) -> Duration:
         match = _ISO.fullmatch(raw.upper())
         if not match or raw.upper() in ("P", "PT") or raw.upper().endswith("T"):
             raise ValueError(f"{text!r} is not an ISO 8601 duration such as P6M or P90D")
-        return Duration(**{k: int(v) for k, v in match.groupdict().items() if v})
+        return _in_range(Duration(**{k: int(v) for k, v in match.groupdict().items() if v}), text)
     lowered = raw.lower().replace(",", " ")
     pos, values = 0, dict.fromkeys(_ORDER, 0)
     for match in _PART.finditer(lowered):
@@ -89,7 +92,19 @@ def parse_duration(text: str) -> Duration:
         pos = match.end()
     if pos == 0 or lowered[pos:].strip():
         raise ValueError(f"{text!r} is not a duration such as '6 months', '90 days', '12h' or 'P6M'")
-    return Duration(**values)
+    return _in_range(Duration(**values), text)
+
+
+def _in_range(duration: Duration, text: str) -> Duration:
+    """The duration, if a cut-off `duration` before any moment of this century is a date Python can hold."""
+    start, end = _CENTURY
+    try:
+        fits = start + duration.delta <= end
+    except (OverflowError, ValueError):  # more days than a date can count
+        fits = False
+    if not fits:
+        raise ValueError(f"{text!r} is too long: at most {LONGEST}")
+    return duration
 
 
 def humanize_age(age: timedelta) -> str:

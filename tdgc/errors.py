@@ -36,3 +36,10 @@ class GuardError(TdgcError):
     """A safety guard refused to go on; nothing (more) was mutated."""
 
     exit_code = EXIT_GUARD
+
+
+class DeliveryError(TdgcError):
+    """The run finished, and may have changed the account, but its report could not be delivered: never the
+    "nothing was changed" of a usage error."""
+
+    exit_code = EXIT_ACTIONS_FAILED

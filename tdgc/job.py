@@ -24,7 +24,7 @@ from typing import Any
 from tdgc import TOOL, __version__, destination
 from tdgc.aws import Connection, parse_roles
 from tdgc.aws import session as aws_session
-from tdgc.errors import UsageError
+from tdgc.errors import DeliveryError, UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import JsonWriter, Writer
 from tdgc.run import RunOptions, RunResult, run
@@ -85,12 +85,20 @@ def run_job(
     caller = _caller(job, connections) if location and is_s3(location) else None
     if location:
         destination.check(location, caller)
-    with contextlib.ExitStack() as stack:
-        writers: list[Writer] = []
-        if location:
-            writers.append(JsonWriter(stack.enter_context(destination.open_report(location, caller))))
-        result = run(options, writers, now=now, connections=connections)
-    return summary_of(result, mode, now, location)
+    undelivered = None
+    try:
+        with contextlib.ExitStack() as stack:
+            writers: list[Writer] = []
+            if location:
+                writers.append(JsonWriter(stack.enter_context(destination.open_report(location, caller))))
+            result = run(options, writers, now=now, connections=connections)
+    except DeliveryError as exc:  # after the run: what it changed stands, and the summary says so
+        undelivered = str(exc)
+    summary = summary_of(result, mode, now, None if undelivered else location)
+    if undelivered:
+        summary["notes"] = [*summary["notes"], undelivered]
+        summary["exit_code"] = summary["exit_code"] or DeliveryError.exit_code
+    return summary
 
 
 def summary_of(result: RunResult, mode: str, now: datetime, location: str | None) -> dict[str, Any]:

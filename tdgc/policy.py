@@ -16,6 +16,7 @@ from typing import Any
 
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import PolicyError, UsageError
+from tdgc.pacing import AWS_BUCKETS
 from tdgc.s3url import is_s3, s3_location
 
 ANY_VALUE = "*"
@@ -25,6 +26,7 @@ DEFAULT_RATES: Mapping[str, float] = {
     "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
     "service_deployment_read": 10.0,
 }  # fmt: skip
+RATE_FLOOR = 0.001  # calls per second: one in about 17 minutes; slower would never finish (and sleep overflows)
 ROLLBACK_DEPTH = 1  # completed deployments back whose replaced revisions stay protected: the one before
 # Where a revision can be in use (docs/design.md §2); each source can be switched off.
 REFERENCE_SOURCES = (
@@ -236,10 +238,18 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value != value:
-        raise _Bad(f"must be a number of calls per second above 0, not {value!r}")
-    return float(value)
+def _rate_in(category: str) -> Callable[[Any], float]:
+    """A rate's check: between RATE_FLOOR and AWS's burst for the category (docs/design.md §2)."""
+    ceiling = AWS_BUCKETS[category][0]
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise _Bad(f"must be a number of calls per second, not {value!r}")
+        if not RATE_FLOOR <= value <= ceiling:
+            raise _Bad(f"must be between {RATE_FLOOR} and {ceiling:g} (AWS's burst for {category}), not {value!r}")
+        return float(value)
+
+    return check
 
 
 def _store(value: Any) -> str:
@@ -338,6 +348,8 @@ def _read_file(path: str) -> Policy:
 def _parse(text: str, path: str) -> Policy:
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise PolicyError("not a policy: nested too deeply", source=path) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         at = re.search(r"\(at line (\d+), column \d+\)", msg)
@@ -387,7 +399,7 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         tags = {**defaults.protect_tags, **values.pop("protect_tags", {})}
         name = values.pop("name", None) or values["families"][0]
         rules.append(replace(defaults, **values, protect_tags=tags, name=name))
-    rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), dict.fromkeys(DEFAULT_RATES, _rate))}
+    rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), {c: _rate_in(c) for c in DEFAULT_RATES})}
     switches = settings(data.get("references", {}), ("references",),
                         {**dict.fromkeys(REFERENCE_SOURCES, _bool), "rollback_depth": _int_at_least_zero,
                          "terraform_state": _state_locations})  # fmt: skip
@@ -425,9 +437,15 @@ def parse_rate_flag(text: str) -> tuple[str, float]:
         raise PolicyError(f"--rate {text!r}: expected CATEGORY=PER_SECOND with CATEGORY one of "
                           f"{', '.join(DEFAULT_RATES)}")  # fmt: skip
     try:
-        return category, _rate(float(value))
-    except (ValueError, _Bad):
-        raise PolicyError(f"--rate {text!r}: the rate must be a number of calls per second above 0") from None
+        if not value.strip().isascii():  # float() reads "٣" as 3: a rate is written in ASCII digits
+            raise ValueError(value)
+        number = float(value.strip())
+    except ValueError:
+        raise PolicyError(f"--rate {text!r}: the rate must be a number of calls per second") from None
+    try:
+        return category, _rate_in(category)(number)
+    except _Bad as bad:
+        raise PolicyError(f"--rate {text!r}: {bad}") from None
 
 
 def apply_overrides(policy: Policy, flags: Overrides) -> Policy:

@@ -25,7 +25,7 @@ from typing import Any
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import Connection, error_text
+from tdgc.aws import UNREACHABLE, Connection, error_text
 from tdgc.pacing import Pacer
 from tdgc.policy import ROLLBACK_DEPTH
 from tdgc.tfstate import StateError, States
@@ -179,6 +179,8 @@ def discover(target: Connection, sources: Iterable[str], pacer: Pacer, rollback_
             continue
         try:
             finder(context)
+        except UNREACHABLE:
+            raise  # not a source's failure: the whole target is out of reach
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, Unreadable) as exc:
             refs.failed[name] = error_text(exc)
             log.warning("reference source unreadable", source=name, region=target.region, error=error_text(exc))

@@ -73,7 +73,7 @@ def run(
     now: datetime | None = None,
     connections: Sequence[Connection] | None = None,
     progress: Progress | None = None,
-    pacer_factory: Callable[[Mapping[str, float]], Pacer] = Pacer,
+    pacer_factory: Callable[[Mapping[str, float]], Pacer] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
     """Plan (or apply) every target in turn: each account in each region, one report with a section for each.
@@ -116,10 +116,11 @@ def run(
                 continue
             budget.resume()  # a target that failed stopped its own lanes, not the next target's
             try:
-                if target.role:
-                    whoami(target)  # a role that cannot be assumed fails here, not as every source unreadable
-                region = _Region(target, options, pacer_factory(policy.rates), report, now, archive, budget, clock,
-                                 usage, states)  # fmt: skip
+                # A role that cannot be assumed, credentials AWS rejects, or an endpoint out of reach fail here,
+                # in seconds, rather than as every reference source unreadable.
+                whoami(target)
+                pacer = (pacer_factory or Pacer)(policy.rates)
+                region = _Region(target, options, pacer, report, now, archive, budget, clock, usage, states)
                 if not region.run(progress):
                     section.status = "refused"
             except _AWS_ERRORS as exc:

@@ -12,7 +12,9 @@ import freezegun
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tdgc import run as run_module
 from tdgc.cli import main
+from tdgc.pacing import Pacer
 from tdgc.simulator import Behaviour, Simulator, without_real_aws
 
 # CI machines are shared: how fast examples are generated or run says nothing about tdgc, what they find does.
@@ -22,8 +24,17 @@ settings.load_profile("shared-machine")
 freezegun.configure(extend_ignore_list=["_pytest"])
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-# Tests run against an unthrottled simulator: let tdgc go as fast as it likes.
-FAST = ["--rate", "read=100000", "--rate", "modify=100000", "--rate", "delete=100000"]
+# The highest rates a policy may set (AWS's bursts). In-process runs are unpaced anyway (`_unpaced`): these keep
+# a subprocess's run quick.
+FAST = ["--rate", "read=50", "--rate", "modify=20", "--rate", "delete=5"]
+
+
+@pytest.fixture(autouse=True)
+def _unpaced(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """The simulator throttles only when asked: a run in this process goes as fast as it likes, unless the test
+    is marked `paced` (or passes its own pacer). Pacing itself is tested in test_pacing.py."""
+    if request.node.get_closest_marker("paced") is None:
+        monkeypatch.setattr(run_module, "Pacer", lambda rates: Pacer({}))
 
 
 @pytest.fixture(autouse=True)

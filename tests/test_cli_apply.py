@@ -9,10 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from freezegun import freeze_time
+from moto.s3.models import s3_backends
 
 from tdgc import archive as archive_module
+from tdgc.job import Job, run_job
 from tdgc.model import Action
 from tdgc.policy import load_policy
 from tdgc.report import JsonWriter
@@ -198,3 +201,23 @@ def test_only_confirmed_actions_are_applied(sim: Simulator, account: Expected, t
     )
     assert result.exit_code == 0
     assert {op for op, _ in sim.mutations} == {"DeleteTaskDefinitions"}
+
+
+@pytest.mark.parametrize("entry", ["cli", "job"])
+def test_a_report_lost_after_the_changes_never_says_nothing_was_changed(
+    entry: str, tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="tdgc-reports")
+    # The bucket is there when the run starts, and gone (as if removed by someone) by the time it ends.
+    sim.after("DeleteTaskDefinitions", lambda: s3_backends[sim.account_id]["aws"].delete_bucket("tdgc-reports"))
+    if entry == "cli":
+        ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--report", "s3://tdgc-reports/runs/", *FAST)
+        assert ran.code == 1, ran.err
+        assert ran.err.strip().splitlines()[-1].startswith("tdgc: report s3://tdgc-reports/runs/tdgc-apply-")
+        assert "cannot upload (NoSuchBucket" in ran.err and "what it changed stands" in ran.err
+    else:
+        summary = run_job(Job(policy_text=POLICY, apply=True, report="s3://tdgc-reports/runs/", regions=("us-east-1",)))
+        assert summary["exit_code"] == 1 and summary["report"] is None
+        assert "cannot upload (NoSuchBucket" in summary["notes"][-1]
+    assert sim.count("DeleteTaskDefinitions") > 0 and sim.mutating_calls() > 0

@@ -26,6 +26,11 @@ POLICIES = {
     "negative keep_last": ("[defaults]\nkeep_last = -2\n", ":2, key 'defaults.keep_last': must be 0 or more"),
     "rule without families": ("[[rules]]\nkeep_last = 1\n", ":1, key 'rules[0]': a rule needs families"),
     "not TOML": ("[defaults\n", ":1: not valid TOML"),
+    "nested too deeply": ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", ": not a policy: nested too deeply"),
+    "duration beyond range": (
+        '[[rules]]\nfamilies = ["web*"]\nderegister_after = "10000 years"\n',
+        ":3, key 'rules[0].deregister_after': '10000 years' is too long: at most 100 years",
+    ),
 }
 
 
@@ -72,6 +77,13 @@ def test_missing_policy_file(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
         (["--protect-tag", "=v"], "--protect-tag '=v': expected KEY or KEY=VALUE"),
         (["--rate", "modify=0"], "--rate 'modify=0'"),
         (["--rate", "turbo=5"], "--rate 'turbo=5'"),
+        (["--rate", "modify=1e-300"], "--rate 'modify=1e-300': must be between 0.001 and 20"),
+        (["--rate", "read=1e999"], "--rate 'read=1e999': must be between 0.001 and 50"),
+        (["--rate", "read=\u0663"], "the rate must be a number of calls per second"),
+        (["--deregister-after", "10000y"], "'10000y' is too long: at most 100 years"),
+        (["--delete-after", "99999999999 days"], "--delete-after: '99999999999 days' is too long"),
+        (["--delete-after", "P99999999Y"], "--delete-after: 'P99999999Y' is too long"),
+        (["--time-budget", "10000 years"], "'10000 years' is too long: at most 100 years"),
         (["--frobnicate"], "--frobnicate"),
         (["a.toml", "--config", "b.toml"], "two policy files given"),
         (["a.toml", "b.toml"], "unexpected extra argument"),
@@ -81,6 +93,36 @@ def test_bad_flags(args: list[str], fragment: str, tdgc: Any, sim: Simulator) ->
     seeded(sim)
     assert_refused(tdgc("apply", "--yes", *args), fragment)
     assert sim.calls.total() == 0
+
+
+def test_a_plan_nested_too_deeply_is_refused(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    seeded(sim)
+    plan = tmp_path / "plan.json"
+    plan.write_text("[" * 100_000 + "]" * 100_000)
+    assert_refused(tdgc("apply", "--yes", "--plan", str(plan), *FAST), "nested too deeply")
+    assert sim.calls.total() == 0
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://host", "http://", "https://host:99999", "localhost:4566"])
+def test_an_endpoint_url_of_the_wrong_form_is_refused(url: str, tdgc: Any, sim: Simulator,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    seeded(sim)
+    assert_refused(tdgc("plan", "--output", "json", "--endpoint-url", url), f"--endpoint-url {url!r}: expected http")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    assert_refused(tdgc("plan", "--output", "json"), f"AWS_ENDPOINT_URL {url!r}: expected http")
+    assert sim.calls.total() == 0
+
+
+def test_an_endpoint_out_of_reach_says_so_in_one_line(tdgc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once; no network is reached.
+    ran = tdgc("apply", "--yes", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9", "--output", "json")
+    assert ran.code == 2 and ran.json()["targets"][0]["status"] == "failed", "a whole report, saying so"
+    assert ran.err.strip().splitlines()[-1] == (
+        "tdgc: us-east-1: AWS error, stopped there: cannot reach http://127.0.0.1:9/ (nothing was changed)"
+    )
+    assert "grant" not in ran.err and "reference source unreadable" not in ran.err
 
 
 def test_unknown_command(tdgc: Any) -> None:
@@ -147,13 +189,22 @@ def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
 
 safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 flag_values = st.sampled_from(["--keep-last", "--deregister-after", "--delete-after", "--protect-tag", "--rate",
-                               "--output", "--family", "--exclude-family", "--log-format"])  # fmt: skip
+                               "--output", "--family", "--exclude-family", "--log-format", "--time-budget",
+                               "--max-actions", "--skip-reference", "--terraform-state", "--report"])  # fmt: skip
+# Values at and beyond the edges of every range, and digits that are not ASCII.
+edge_values = st.sampled_from([
+    "0", "-1", "1e-300", "1e300", "nan", "inf", "99999999999", "10000 years", "P99999999Y", "100 years",
+    "36525 days", "\u0663 days", "\u00b2", "read=1e-300", "modify=1e999", "modify=\u0663", "s3:/b/k", "s3://",
+])  # fmt: skip
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.tuples(flag_values, safe_text), min_size=1, max_size=3))
-def test_fuzzed_flags_never_mutate_and_never_trace(tdgc: Any, sim: Simulator, flags: list[tuple[str, str]]) -> None:
+@given(flags=st.lists(st.tuples(flag_values, edge_values | safe_text), min_size=1, max_size=3))
+def test_fuzzed_flags_never_mutate_and_never_trace(
+    tdgc: Any, sim: Simulator, flags: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Any flag values: either a valid plan or one line and exit 2; never a traceback or a mutation."""
+    monkeypatch.chdir(tmp_path)  # a --report, a --terraform-state are relative paths
     args = [part for flag, value in flags for part in (flag, value)]
     ran = tdgc("plan", *args, *FAST)
     assert "Traceback" not in ran.err

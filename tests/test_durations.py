@@ -54,9 +54,30 @@ def test_months_are_calendar_months() -> None:
     assert Duration(years=1).before(datetime(2028, 2, 29, tzinfo=UTC)) == datetime(2027, 2, 28, tzinfo=UTC)
 
 
-@given(st.builds(Duration, *[st.integers(0, 500)] * 7))
+@given(st.builds(Duration, st.integers(0, 20), *[st.integers(0, 500)] * 6))  # all well within 100 years
 def test_canonical_text_parses_back_to_the_same_duration(duration: Duration) -> None:
     assert parse_duration(duration.text) == duration
+
+
+@pytest.mark.parametrize(("text", "fits"), [
+    ("100 years", True), ("P100Y", True), ("36524 days", True), ("99 years 12 months", True),
+    ("100 years 1 second", False), ("101 years", False), ("1201 months", False), ("10000y", False),
+    ("99999999999 days", False), ("P99999999Y", False), ("9" * 30 + " hours", False),
+])  # fmt: skip
+def test_a_cut_off_is_computable_for_any_date_this_century(text: str, fits: bool) -> None:
+    if fits:
+        duration = parse_duration(text)
+        for moment in (datetime(2000, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, 23, 59, tzinfo=UTC)):
+            assert duration.before(moment).year >= 1899 and duration.seconds_from(moment) > 0
+    else:
+        with pytest.raises(ValueError, match="is too long: at most 100 years"):
+            parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["² days", "٣ days", "P٣D", "3 days\u0661"])
+def test_digits_are_ascii_digits(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a"):
+        parse_duration(text)
 
 
 def test_ages_read_naturally() -> None:

@@ -26,9 +26,9 @@ SCHEDULER_EVENT = {
 }
 FAST_POLICY = """\
 [rate]
-read = 10000
-modify = 10000
-delete = 10000
+read = 50
+modify = 20
+delete = 5
 [defaults]
 keep_last = 2
 delete_after = "30 days"
