@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import click
 
-from tdgc import __version__, destination
+from tdgc import __version__, destination, signals
 from tdgc.aws import Connection, connect, parse_roles
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
@@ -274,6 +274,10 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
     with _writers(fmt, kw["report_path"], options, "apply" if apply else "plan") as writers:
         result = run(options, writers, progress=_progress())
     _progress_done()
+    if result.interrupted:
+        click.echo(f"tdgc: interrupted ({result.interrupted}); what was done is in the report, and the next run "
+                   "picks up where this one stopped", err=True)  # fmt: skip
+        return result.exit_code
     for target in result.refused:
         click.echo(f"tdgc: {target}: apply refused: references could not be read (see the report)", err=True)
     for failure in result.failed:
@@ -406,9 +410,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "tdgc: see tdgc --help")
         code = EXIT_OK
-    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        click.echo("tdgc: interrupted; the next run picks up where this one stopped", err=True)
-        code = 130
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
+        name, code = signals.stopped_by(exc)
+        click.echo(f"tdgc: interrupted ({name}); the next run picks up where this one stopped", err=True)
     except click.ClickException as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""  # type: ignore[attr-defined]
         click.echo(f"tdgc: {exc.format_message()}{hint}", err=True)

@@ -270,6 +270,8 @@ class TableWriter(Writer):
             w(_targets_line(report.targets) + "\n")
         if report.incomplete:
             w("INCOMPLETE: some references could not be read; see Notes.\n")
+        if report.interrupted:
+            w(f"INTERRUPTED ({report.interrupted}): what is above was done; the next run goes on.\n")
         super().finish(report)
 
     def _section_title(self, target: TargetSection) -> None:
@@ -375,6 +377,7 @@ class Report:
         self.summary = Summary()
         self.notes: list[str] = []
         self.incomplete: list[str] = []  # what could not be read, so the decisions may miss a reference
+        self.interrupted: str | None = None  # the signal that stopped the run before it was done
         self.targets: list[TargetSection] = []
         self.header = {"version": REPORT_VERSION, **header}
         for writer in self.writers:
@@ -401,8 +404,8 @@ class Report:
 
     def tail(self) -> dict[str, Any]:
         """What the machine formats write after the decisions: notes, targets and the summary."""
-        return {"notes": self.notes, "incomplete": self.incomplete, "targets": [t.to_dict() for t in self.targets],
-                "summary": self.summary.to_dict()}  # fmt: skip
+        return {"notes": self.notes, "incomplete": self.incomplete, "interrupted": self.interrupted,
+                "targets": [t.to_dict() for t in self.targets], "summary": self.summary.to_dict()}  # fmt: skip
 
     def finish(self) -> Summary:
         for writer in self.writers:

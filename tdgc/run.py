@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import botocore.exceptions
 import structlog
 
-from tdgc import TOOL, __version__
+from tdgc import TOOL, __version__, signals
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
 from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text, whoami
@@ -61,6 +61,7 @@ class RunResult:
     targets: list[TargetSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    interrupted: str | None = None  # the signal that stopped the run ("SIGTERM"); its report has what was done
 
 
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
@@ -107,6 +108,48 @@ def run(
         clock=clock,
     )
     log.info("run started", mode=mode, targets=[t.label for t in targets], policy=policy.source)
+    try:
+        _run_targets(targets, options, report, budget, now, archive, clock, usage, states, pacer_factory, progress)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tdgc.signals), after the lanes drained: report it all
+        interrupted: str | None = signals.stopped_by(exc)[0]
+        report.interrupted = interrupted
+        report.notes.append(f"interrupted ({interrupted}): no change was started after it; the next run picks up "
+                            "where this one stopped")  # fmt: skip
+        log.warning("run interrupted", signal=interrupted)
+    else:
+        interrupted = None
+    deferred = report.summary.results[Result.SKIPPED.value]
+    if deferred and budget.out_of_time() and not any("time budget reached" in note for note in report.notes):
+        report.notes.append("time budget reached: what was not done is deferred to the next run")
+    summary = report.finish()
+    counts = summary.to_dict()
+    statuses = {t.target: t.status for t in report.targets}
+    log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
+             incomplete=report.incomplete)  # fmt: skip
+    refused = [t.target for t in report.targets if t.status == "refused"]
+    mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
+    unchanged = "" if mutated else " (nothing was changed)"
+    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
+              if t.status == "failed"]  # fmt: skip
+    if interrupted:
+        code = signals.exit_status(interrupted)
+    elif failed and len(failed) == len(report.targets) and not mutated:
+        code = EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
+    elif refused:
+        code = EXIT_GUARD
+    elif failed or summary.results[Result.FAILED.value]:
+        code = EXIT_ACTIONS_FAILED
+    else:
+        code = EXIT_OK
+    return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete, interrupted)
+
+
+def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Report, budget: Budget, now: datetime,
+                 archive: Archive | None, clock: Callable[[], float], usage: Mapping[str, datetime] | None,
+                 states: States | None, pacer_factory: Callable[[Mapping[str, float]], Pacer] | None,
+                 progress: Progress | None) -> None:  # fmt: skip
+    """Each account in each region, in turn; an AWS error stops only the target it happened in."""
+    policy = options.policy
     for account in targets:
         for target in _regions_of(account, report):
             section = report.begin_target(target.label, target.account, target.region)
@@ -125,28 +168,6 @@ def run(
                     section.status = "refused"
             except _AWS_ERRORS as exc:
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
-    deferred = report.summary.results[Result.SKIPPED.value]
-    if deferred and budget.out_of_time() and not any("time budget reached" in note for note in report.notes):
-        report.notes.append("time budget reached: what was not done is deferred to the next run")
-    summary = report.finish()
-    counts = summary.to_dict()
-    statuses = {t.target: t.status for t in report.targets}
-    log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
-             incomplete=report.incomplete)  # fmt: skip
-    refused = [t.target for t in report.targets if t.status == "refused"]
-    mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
-    unchanged = "" if mutated else " (nothing was changed)"
-    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
-              if t.status == "failed"]  # fmt: skip
-    if failed and len(failed) == len(report.targets) and not mutated:
-        code = EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
-    elif refused:
-        code = EXIT_GUARD
-    elif failed or summary.results[Result.FAILED.value]:
-        code = EXIT_ACTIONS_FAILED
-    else:
-        code = EXIT_OK
-    return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete)
 
 
 def _last_uses(policy: Policy, caller: Connection) -> dict[str, datetime]:

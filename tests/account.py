@@ -43,8 +43,9 @@ class Expected:
         return {arn for arn, a in self.actions.items() if a == action}
 
 
-def seed_account(sim: Simulator, now: datetime = NOW) -> Expected:
-    """Seed the account as it stands at `now` (run the plan at the same moment: ages are relative to it)."""
+def seed_account(sim: Simulator, now: datetime = NOW, *, big: int = 260, fillers: int = FILLER_FAMILIES) -> Expected:
+    """Seed the account as it stands at `now` (run the plan at the same moment: ages are relative to it).
+    `big` ACTIVE revisions in the family big, and `fillers` small families: fewer for a paced subprocess."""
     e = Expected()
     seed = sim.seed
     # big: 40 INACTIVE deregistered 200 days ago, then 260 ACTIVE all registered > 30 days ago.
@@ -52,9 +53,9 @@ def seed_account(sim: Simulator, now: datetime = NOW) -> Expected:
         e.add(
             seed("big", registered_at=now - days(700 - n), status="INACTIVE", deregistered_at=now - days(200)), "delete"
         )
-    for n in range(260):
+    for n in range(big):
         arn = seed("big", registered_at=now - days(400 - n))
-        e.add(arn, "keep" if n >= 255 else "deregister")
+        e.add(arn, "keep" if n >= big - 5 else "deregister")
     # web: 3 old ACTIVE, then 10 ACTIVE younger than 30 days: only the old ones go.
     for age in (100, 90, 80):
         e.add(seed("web", registered_at=now - days(age)), "deregister")
@@ -87,8 +88,8 @@ def seed_account(sim: Simulator, now: datetime = NOW) -> Expected:
         e.add(seed("legacy", registered_at=None, status="INACTIVE"), "keep")
     for _ in range(7):
         e.add(seed("legacy", registered_at=None), "keep")
-    for n in range(FILLER_FAMILIES):
+    for n in range(fillers):
         for _ in range(2):
             e.add(seed(f"svc-{n:03d}", registered_at=now - days(10)), "keep")
-    e.families = 6 + FILLER_FAMILIES
+    e.families = 6 + fillers
     return e

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,15 +23,20 @@ def tdgc_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("tdgc") or "tdgc"]
 
 
+def subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # fmt: skip
+    return env
+
+
 @EVERY_BEHAVIOUR
 def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
     # The subprocess runs on the real clock, so the account is seeded as it stands now; no age in it is
     # within minutes of a limit.
-    expected = seed_account(sim, datetime.now(UTC))
+    expected = seed_account(sim, datetime.now(UTC), big=40, fillers=3)  # the subprocess paces itself: a small one
     policy = write_policy(tmp_path, POLICY)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # fmt: skip
+    env = subprocess_env()
     with sim.serve() as url:
         env["AWS_ENDPOINT_URL"] = url
 
@@ -59,3 +66,38 @@ def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
         assert second.returncode == 0, second.stderr
         assert json.loads(second.stdout)["summary"]["results"]["failed"] == 0
         assert sim.mutating_calls() == mutations, "a second apply changes nothing"
+
+
+def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finishes(sim: Simulator,
+                                                                                   tmp_path: Path) -> None:  # fmt: skip
+    expected = seed_account(sim, datetime.now(UTC), big=60, fillers=3)
+    policy = write_policy(tmp_path, POLICY)
+    report = tmp_path / "report.json"
+    env = subprocess_env()
+    with sim.serve() as url:
+        env["AWS_ENDPOINT_URL"] = url
+        # Two deregisters a second: the signal comes while there is plenty left to do.
+        command = [sys.executable, "-m", "tdgc", "apply", policy, "--yes", "--report", str(report),
+                   "--archive", str(tmp_path / "archive"), "--output", "json", "--rate", "modify=2"]  # fmt: skip
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while sim.count("DeregisterTaskDefinition") < 4 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 143, err
+        assert err.strip().splitlines()[-1].startswith("tdgc: interrupted (SIGTERM); what was done is in the report")
+        written = json.loads(report.read_text())
+        assert written == json.loads(out) and written["interrupted"] == "SIGTERM"
+        done = [o for o in written["outcomes"] if o["result"] == "done"]
+        deregistered = {a for a, s in sim.statuses().items() if s == "INACTIVE"} & expected.of("deregister")
+        assert 4 <= len(done) < len(expected.of("deregister")) and {o["arn"] for o in done} == deregistered, (
+            "every change made is reported, and none was started after the signal"
+        )
+
+        finish = subprocess.run([sys.executable, "-m", "tdgc", "apply", policy, "--yes", "--archive",
+                                 str(tmp_path / "archive"), "--output", "json", *FAST],
+                                capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        assert finish.returncode == 0, finish.stderr
+        statuses = sim.statuses()
+        assert all(statuses[a] != "ACTIVE" for a in expected.of("deregister")), "the second apply finished the job"
