@@ -344,9 +344,8 @@ def _add_from_input(ctx: _Context, text: str | None, use: str) -> None:
     """The task definitions a target's Input JSON names (a universal target's RunTask request, say)."""
     if not text:
         return
-    try:
-        parsed = json.loads(text)
-    except ValueError:
+    parsed = _json(text, use)
+    if parsed is _NOT_JSON:
         return  # an Input that is not JSON names no parameter
     for reference, dynamic in _task_definitions_in(parsed):
         if not dynamic:
@@ -373,9 +372,8 @@ def _state_machines(ctx: _Context) -> None:
             definition = sfn.describe_state_machine(stateMachineArn=arn).get("definition", "{}")
             version = "" if arn == latest else f" (version {arn.rsplit(':', 1)[-1]})"
             use = f"state machine {machine['name']}{version}"
-            try:
-                parsed = json.loads(definition)
-            except ValueError:
+            parsed = _json(definition, use)
+            if parsed is _NOT_JSON:
                 refs.notes.append(f"{use}: definition is not JSON; not searched")
                 continue
             for reference, dynamic in _task_definitions_in(parsed):
@@ -390,19 +388,33 @@ def _state_machines(ctx: _Context) -> None:
 _TASK_DEFINITION_KEYS = frozenset({"TaskDefinition", "taskDefinition", "TaskDefinitionArn", "taskDefinitionArn"})
 
 
+_NOT_JSON = object()
+
+
+def _json(text: str, what: str) -> Any:
+    """A JSON document, or _NOT_JSON; one nested too deeply to read may still name a revision: Unreadable."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise Unreadable(f"{what}: JSON nested too deeply to read") from None
+    except ValueError:
+        return _NOT_JSON
+
+
 def _task_definitions_in(node: Any) -> Iterator[tuple[str, bool]]:
     """Every task-definition parameter in a JSON document (a state machine definition, a target's Input), and
-    whether it is a run-time path."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key.removesuffix(".$") in _TASK_DEFINITION_KEYS and isinstance(value, str):
-                dynamic = key.endswith(".$") or value.startswith(("$", "{%"))
-                yield value, dynamic
-            else:
-                yield from _task_definitions_in(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _task_definitions_in(item)
+    whether it is a run-time path. A walk with its own stack: a document's depth is whatever its author made."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in reversed(item.items()):
+                if key.removesuffix(".$") in _TASK_DEFINITION_KEYS and isinstance(value, str):
+                    yield value, key.endswith(".$") or value.startswith(("$", "{%"))
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
 def _stacks(ctx: _Context) -> None:
@@ -479,9 +491,8 @@ def _appspec_task_definitions(content: str) -> list[str]:
     """The task definitions an AppSpec (JSON or YAML) names; Unreadable where a key's value cannot be found."""
     if not content.strip():
         return []
-    try:
-        parsed = json.loads(content)
-    except ValueError:
+    parsed = _json(content, "an AppSpec")
+    if parsed is _NOT_JSON:
         found = _APPSPEC_VALUE.findall(content)
         if len(found) < len(_APPSPEC_KEY.findall(content)):
             raise Unreadable("an AppSpec names a TaskDefinition in a form tdgc cannot read") from None

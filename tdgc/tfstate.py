@@ -109,15 +109,17 @@ def _named(kind: Any, attributes: dict[str, Any], address: str) -> list[Named]:
 
 
 def _arns(node: Any) -> Iterator[str]:
-    """Every task-definition ARN in a value, at any depth, JSON held in strings included."""
-    if isinstance(node, str):
-        yield from _ARN.findall(node)
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from _arns(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _arns(value)
+    """Every task-definition ARN in a value, at any depth, JSON held in strings included (a walk with its own
+    stack: a state's depth is whatever its modules made it)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield from _ARN.findall(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
 def _region_of(attributes: dict[str, Any]) -> str | None:
@@ -224,6 +226,8 @@ def _read_local(path: Path) -> list[tuple[Named, str]]:
 def _parsed(body: bytes, where: str) -> list[Named]:
     try:
         document = json.loads(body)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise StateError(f"{where}: nested too deeply to read") from None
+    except ValueError:
         raise StateError(f"{where}: not JSON") from None
     return names_in(document, where)

@@ -434,3 +434,20 @@ def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(revision:
     refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["codedeploy"], Pacer({}))
     assert list(refs.failed) == ["codedeploy"] and problem in refs.failed["codedeploy"]
     assert "(fix: grant codedeploy:ListApplications" in refs.failure_text()
+
+
+def test_a_document_nested_too_deeply_to_read_fails_its_source_closed(sim: Simulator) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    events = boto3.client("events", region_name="us-east-1")
+    events.put_rule(Name="deep", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="deep", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
+                                              "Input": deep}])  # fmt: skip
+    # Deep, but within what json reads: walked without recursion.
+    nested: Any = {"TaskDefinition": td(3)}
+    for _ in range(900):
+        nested = [nested]
+    events.put_rule(Name="nested", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="nested", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
+                                                "Input": json.dumps(nested)}])  # fmt: skip
+    refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["rules"], Pacer({}))
+    assert refs.failed == {"rules": "rule default/deep (input): JSON nested too deeply to read"}

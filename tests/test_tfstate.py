@@ -248,3 +248,10 @@ def test_a_bad_location_in_the_policy_names_its_line(tdgc: Any, tmp_path: Path) 
     policy = write_policy(tmp_path, POLICY + '[references]\nterraform_state = ["s3:bucket"]\n')
     ran = tdgc("plan", policy, "--region", "us-east-1")
     assert ran.code == 2 and "references.terraform_state" in ran.err and "s3:bucket" in ran.err, ran.err
+
+
+def test_a_state_nested_too_deeply_is_an_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.tfstate"
+    deep.write_text('{"version": 4, "resources": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(StateError, match=re.escape(f"{deep}: nested too deeply to read")):
+        States([str(deep)]).read()
