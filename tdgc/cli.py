@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import botocore.exceptions
 import click
 
 from tdgc import __version__, destination, signals
-from tdgc.aws import Connection, connect, parse_roles
+from tdgc.aws import Connection, connect, error_text, parse_roles
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
@@ -225,7 +226,10 @@ def usage(store: str, output: str, region: str | None, profile: str | None, endp
 
     configure(log_format, level=logging.WARNING)
     target = connect(profile, (region,) if region else (), endpoint_url)[0]
-    known = usage_store.open_store(store, target, create=False).records()
+    try:
+        known = list(usage_store.open_store(store, target, create=False).records())
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise UsageError(f"--store {store}: cannot read it ({error_text(exc)})") from None
     records = sorted(known, key=lambda r: (r.family, r.revision))
     if output == "json":
         click.echo(json.dumps([usage_store.record_dict(r) for r in records], indent=1))
@@ -300,12 +304,15 @@ def _policy(kw: dict[str, Any]) -> Policy:
             overrides["delete_after"] = None if text.lower() in ("never", "false") else parse_duration(text)
         except ValueError as exc:
             raise UsageError(f"--delete-after: {exc}") from None
-    return load_policy(path or kw["config"], Overrides(
+    policy = load_policy(path or kw["config"], Overrides(
         **overrides, protect_tags=tuple(kw["protect_tags"]), families=tuple(kw["families"]),
         exclude_families=tuple(kw["exclude_families"]), rates=tuple(kw["rates"]),
         skip_references=tuple(kw["skip_references"]), terraform_state=tuple(kw["terraform_state"]),
         accept_incomplete_references=kw["accept_incomplete_references"], max_actions=kw.get("max_actions"),
     ))  # fmt: skip
+    for warning in policy.warnings:
+        click.echo(f"tdgc: warning: {warning}", err=True)
+    return policy
 
 
 def _interactive() -> bool:

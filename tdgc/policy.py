@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,7 @@ class Policy:
     safety: Safety = field(default_factory=Safety)
     source: str = "built-in defaults"
     usage_store: str | None = None  # [usage] store: where `unused_for` reads each revision's last use
+    warnings: tuple[str, ...] = ()  # what the policy says that cannot be what its author meant
 
     @property
     def uses_usage(self) -> bool:
@@ -418,7 +419,28 @@ def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
         if rule.unused_for is not None and store is None:
             raise fail('unused_for needs a usage store: [usage] store = "dynamodb://TABLE"', table, "unused_for")
     return Policy(defaults=defaults, rules=tuple(rules), rates=rates, safety=safety, source=source,
+                  warnings=tuple(f"{source}: {w}" for w in unreachable(rules)),
                   usage_store=store)  # fmt: skip
+
+
+def unreachable(rules: Sequence[Rule]) -> list[str]:
+    """A rule whose every glob an earlier rule's glob already covers never applies (the first match wins)."""
+    found = []
+    for index, rule in enumerate(rules):
+        earlier = [(glob, r) for r in rules[:index] for glob in r.families]
+        covering = [next((r for g, r in earlier if _covers(g, glob)), None) for glob in rule.families]
+        if rule.families and all(covering):
+            names = ", ".join(dict.fromkeys(r.name for r in covering if r is not None))
+            found.append(f"rule {rule.name} never applies: {names} before it already covers its families")
+    return found
+
+
+def _covers(earlier: str, later: str) -> bool:
+    """Whether every name `later` matches, `earlier` matches too; only the cases that are sure: the same glob,
+    "*", or a literal prefix and "*" that `later` begins with."""
+    prefix = earlier[:-1]
+    literal = earlier.endswith("*") and not any(c in prefix for c in "*?[")
+    return earlier in ("*", later) or (literal and later.startswith(prefix))
 
 
 # ---- the flags -----------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def run(
         "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
         "regions": regions, "policy": policy.to_dict(),
     })  # fmt: skip
+    report.notes.extend(policy.warnings)
     budget = Budget(
         policy.safety.max_actions,
         deadline=started + options.time_budget if options.time_budget is not None else None,

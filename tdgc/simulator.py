@@ -257,6 +257,8 @@ class Simulator:
             raise RuntimeError("a tdgc Simulator is already active")
         stack = ExitStack()
         stack.enter_context(mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}))
+        for name in [n for n in os.environ if n == "AWS_ENDPOINT_URL" or n.startswith("AWS_ENDPOINT_URL_")]:
+            del os.environ[name]  # botocore would send the calls there, out of the simulated account
         stack.enter_context(mock_aws())
         for cls, name, new in _PATCHES:
             stack.enter_context(mock.patch.object(cls, name, new, create=True))

@@ -205,3 +205,13 @@ def test_progress_and_logs_stay_off_stdout(tdgc: Any, account: Expected) -> None
     json.loads(ran.out)
     events = [json.loads(line)["event"] for line in ran.err.splitlines()]
     assert events == ["run started", "references found", "run finished"]
+
+
+def test_a_rule_that_never_applies_is_said_on_stderr_and_in_the_report(tdgc: Any, sim: Simulator,
+                                                                        tmp_path: Path) -> None:  # fmt: skip
+    sim.seed("web-api", registered_at=None)
+    policy = write_policy(tmp_path, '[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n')
+    ran = tdgc("plan", policy, "--output", "json", *FAST)
+    warning = f"{policy}: rule web never applies: * before it already covers its families"
+    assert ran.code == 0 and ran.err.splitlines()[0] == f"tdgc: warning: {warning}"
+    assert warning in ran.json()["notes"]

@@ -42,3 +42,11 @@ def test_demo_table_reads_in_80_columns(tdgc: Any) -> None:
     assert any(line.startswith("TOTAL (") for line in lines)
     assert any(line.startswith("  web-api:150                  service prod/web-api, ") for line in lines)
     assert lines[-1] == "Nothing was changed. `tdgc apply` with the same policy carries it out."
+
+
+def test_the_demo_never_leaves_its_simulated_account(tdgc: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", "http://127.0.0.1:9")
+    ran = tdgc("demo", "--output", "json")
+    assert ran.code == 0, ran.err
+    assert ran.json()["summary"]["deregister"] > 0

@@ -1,10 +1,13 @@
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tdgc.durations import Duration
 from tdgc.errors import PolicyError
-from tdgc.policy import Overrides, Policy, Rule, load_policy
+from tdgc.policy import Overrides, Policy, Rule, load_policy, parse_policy
 
 DESIGN_EXAMPLE = """\
 [defaults]
@@ -161,3 +164,28 @@ def test_bad_tag_flags(flag: str, fragment: str) -> None:
 def test_bad_rate_flags(flag: str) -> None:
     with pytest.raises(PolicyError, match="--rate"):
         load_policy(None, Overrides(rates=(flag,)))
+
+
+@pytest.mark.parametrize(("rules", "warned"), [
+    ('[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n',
+     ["rule web never applies: * before it already covers its families"]),
+    ('[[rules]]\nfamilies = ["web*"]\n[[rules]]\nfamilies = ["web-api", "web-[ab]*"]\n',
+     ["rule web-api never applies: web* before it already covers its families"]),
+    ('[[rules]]\nfamilies = ["a*"]\n[[rules]]\nfamilies = ["b*"]\n[[rules]]\nfamilies = ["a1", "b1"]\n',
+     ["rule a1 never applies: a*, b* before it already covers its families"]),
+    ('[[rules]]\nfamilies = ["web?"]\n[[rules]]\nfamilies = ["web*"]\n', []),  # web? does not cover web-api
+    ('[[rules]]\nfamilies = ["web-*"]\n[[rules]]\nfamilies = ["web*"]\n', []),
+    ('[[rules]]\nfamilies = ["w[e]b*"]\n[[rules]]\nfamilies = ["web-1"]\n', []),  # not sure: no warning
+])  # fmt: skip
+def test_a_rule_that_can_never_apply_is_a_warning(rules: str, warned: list[str]) -> None:
+    assert parse_policy(rules, "p.toml").warnings == tuple(f"p.toml: {w}" for w in warned)
+
+
+@given(st.lists(st.lists(st.from_regex(r"[ab*?]{1,4}", fullmatch=True), min_size=1, max_size=2), min_size=2,
+                max_size=4), st.from_regex(r"[ab]{0,5}", fullmatch=True))  # fmt: skip
+def test_a_rule_called_unreachable_never_matches_a_family_first(globs: list[list[str]], family: str) -> None:
+    text = "".join(f'[[rules]]\nfamilies = {json.dumps(g)}\nname = "r{i}"\n' for i, g in enumerate(globs))
+    policy = parse_policy(text, "p.toml")
+    never = {w.split()[2] for w in policy.warnings}
+    rule, _ = policy.rule_for(family)
+    assert rule.name not in never
