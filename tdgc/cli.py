@@ -147,9 +147,18 @@ def apply(**kw: Any) -> int:
 @click.option("--profile", metavar="NAME", help="AWS profile.")
 @click.option("--endpoint-url", metavar="URL", help="ECS endpoint (AWS_ENDPOINT_URL is honoured too).")
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True)
+@click.option(
+    "--into-another-account",
+    is_flag=True,
+    help="Restore archives of another account into the credentials' account (refused otherwise).",
+)
 def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | None, endpoint_url: str | None,
-            log_format: str) -> int:  # fmt: skip
-    """Register archived revisions again (each as a new revision) and print the new ARNs."""
+            log_format: str, into_another_account: bool) -> int:  # fmt: skip
+    """Register archived revisions again (each as a new revision) and print the new ARNs.
+
+    Every archive is checked (as RegisterTaskDefinition takes it), and so are its account and region, before
+    the first is registered. A failure after that stops there: exit 1, the line names what was not attempted.
+    """
     from tdgc import restore as restoring
 
     configure(log_format, level=logging.WARNING)
@@ -159,13 +168,24 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
     if any(is_s3(a) for a in archives):
         s3 = connect(profile, regions or ("us-east-1",), endpoint_url)[0].client("s3", Pacer({}))
     loaded = [restoring.load(source, s3) for source in archives]  # all checked before any is registered
+    targets = restoring.connections(loaded, regions, profile, endpoint_url)
+    caller = None
+    if any(a.account for a in loaded):
+        caller = restoring.caller_account(targets[0])
+        restoring.check_accounts(loaded, caller, into_another_account=into_another_account)
     pacer = Pacer(dict(DEFAULT_RATES))
-    for archived in loaded:
-        region = regions or ((archived.region,) if archived.region else ())
-        target = connect(profile, region, endpoint_url)[0]
-        arn = restoring.register(archived, target, pacer)
+    for done, (archived, target) in enumerate(zip(loaded, targets, strict=True)):
+        try:
+            arn = restoring.register(archived, target, pacer)
+        except UsageError as exc:
+            if not done:  # nothing registered yet: bad usage, nothing changed
+                raise
+            rest = ", ".join(a.source for a in loaded[done + 1 :])
+            click.echo(f"tdgc: {exc}; {done} restored before it (above)" + (f"; not attempted: {rest}" if rest else ""),
+                       err=True)  # fmt: skip
+            return EXIT_ACTIONS_FAILED
         click.echo(arn)
-        click.echo(f"restored {archived.source} as {arn}", err=True)
+        click.echo(f"restored {archived.source} as {arn}{restoring.note(archived, target, caller)}", err=True)
     return EXIT_OK
 
 
@@ -202,9 +222,16 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
     from tdgc import reuse, usage_store
 
     configure(log_format, level=logging.WARNING)
-    args = reading.load(taskdef, request=True).arguments
+    args = reading.load(taskdef, request=True).arguments  # checked as RegisterTaskDefinition takes it
     target = connect(profile, (region,) if region else (), endpoint_url)[0]
-    found = reuse.register_or_reuse(target.ecs(Pacer(dict(DEFAULT_RATES))), args, usage_store.open_store(store, target))
+    try:
+        found = reuse.register_or_reuse(
+            target.ecs(Pacer(dict(DEFAULT_RATES))), args, usage_store.open_store(store, target)
+        )
+    except botocore.exceptions.ClientError as exc:
+        if exc.operation_name != "RegisterTaskDefinition":  # the store's: something may have been registered
+            raise
+        raise UsageError(f"{taskdef}: register failed: {error_text(exc)}") from None  # ECS refused it: none was
     click.echo(found.arn)
     name = f"{found.family}:{found.revision}"
     said = {"found": f"reused {name}: same content ({found.hash[:19]}…)",

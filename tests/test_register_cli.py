@@ -193,3 +193,43 @@ def test_unused_for_needs_a_store_and_a_readable_one(tdgc: Any, sim: Simulator, 
     missing = tdgc("plan", write_policy(tmp_path, UNUSED_POLICY, name="p2.toml"), *FAST)
     assert missing.code == 2 and "usage store dynamodb://tdgc-usage: cannot read it" in missing.err
     assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+
+
+@pytest.mark.parametrize(("changes", "fragments"), [
+    ({"cpu": "²"}, ["cpu", "ASCII"]),
+    ({"cpu": "\u0661 vCPU"}, ["cpu", "ASCII"]),
+    ({"cpu": 256}, ["ECS would refuse it: Invalid type for parameter cpu"]),
+    ({"containerDefinitions": [{"name": "x", "image": "y", "memory": "512"}]},
+     ["Invalid type for parameter containerDefinitions[0].memory"]),
+    ({"containerDefinitions": [{"name": "x", "image": "y", "portMappings": [{"containerPort": 80, "hostPrt": 1}]}]},
+     ['Unknown parameter in containerDefinitions[0].portMappings[0]: "hostPrt"']),
+    ({"containerDefinitions": [{"name": "x", "image": "y", "dockerLabels": {"\udc80": "v"}}]},
+     ["containerDefinitions[0].dockerLabels", "not valid Unicode"]),
+    ({"tags": [{"key": "", "value": "data"}]}, ["Invalid length for parameter tags[0].key", "valid min length: 1"]),
+    ({"containerDefinitions": [{"name": "x", "image": "y", "memory": "64"}], "cpu": 256},
+     ["Invalid type for parameter containerDefinitions[0].memory", "valid types: <class 'int'> (and 1 more)"]),
+])  # fmt: skip
+@pytest.mark.parametrize("store", ["tags", "dynamodb://tdgc-usage"])
+def test_what_botocore_or_tdgc_would_refuse_is_one_line_and_exit_2(
+    tdgc: Any, sim: Simulator, tmp_path: Path, changes: dict[str, Any], fragments: list[str], store: str
+) -> None:
+    path = tmp_path / "td.json"
+    path.write_text(json.dumps({**TASKDEF, **changes}))
+    ran = tdgc("register", str(path), "--store", store)
+    assert ran.code == 2 and ran.out == "", ran.err
+    assert len(ran.err.strip().splitlines()) == 1 and ran.err.startswith(f"tdgc: {path}: "), ran.err
+    assert "Traceback" not in ran.err and "internal error" not in ran.err
+    assert all(f in ran.err for f in fragments), ran.err
+    assert sim.mutating_calls() == 0
+    assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+
+
+@pytest.mark.parametrize("store", ["tags", "dynamodb://tdgc-usage"])
+def test_what_ecs_refuses_is_one_line_and_exit_2(tdgc: Any, sim: Simulator, tmp_path: Path, store: str) -> None:
+    path = tmp_path / "td.json"
+    path.write_text(json.dumps({**TASKDEF, "containerDefinitions": [{"name": "etl", "image": "repo/etl:1"}]}))
+    ran = tdgc("register", str(path), "--store", store)
+    assert ran.code == 2 and ran.out == "", ran.err
+    assert ran.err.startswith(f"tdgc: {path}: register failed: ClientException: Invalid setting for container 'etl'")
+    assert len(ran.err.strip().splitlines()) == 1 and "internal error" not in ran.err
+    assert revisions(sim) == []
