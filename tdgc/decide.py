@@ -75,7 +75,7 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
         return protection
     if rule.unused_for is not None and last_used is not None:
         old, text = _age(last_used, rule.unused_for, now)
-        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}")
+        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used)
     limit = rule.deregister_after
     if limit is None:
         return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")

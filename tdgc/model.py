@@ -61,6 +61,8 @@ class Decision:
     reason: str
     protected: bool = False  # kept by a tag or a reference, which no rule can override
     in_use_by: tuple[str, ...] = ()
+    # Decided by `unused_for` on this last use, as the usage store had it: checked again before acting.
+    last_used: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from tdgc.references import History, References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
 from tdgc.scan import RevisionList, Scanner
 from tdgc.tfstate import States
-from tdgc.usage_store import last_uses, open_store
+from tdgc.usage_store import LastUses, open_store
 
 log = structlog.get_logger("tdgc.run")
 Progress = Callable[[int, int], None]  # (families seen, revisions seen)
@@ -146,7 +146,7 @@ def run(
 
 
 def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Report, budget: Budget, now: datetime,
-                 archive: Archive | None, clock: Callable[[], float], usage: Mapping[str, datetime] | None,
+                 archive: Archive | None, clock: Callable[[], float], usage: LastUses | None,
                  states: States | None, pacer_factory: Callable[[Mapping[str, float]], Pacer] | None,
                  progress: Progress | None) -> None:  # fmt: skip
     """Each account in each region, in turn; an AWS error stops only the target it happened in."""
@@ -171,11 +171,11 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
 
 
-def _last_uses(policy: Policy, caller: Connection) -> dict[str, datetime]:
+def _last_uses(policy: Policy, caller: Connection) -> LastUses:
     """Each revision's last use, from the store `tdgc register` writes (read only: plan changes nothing)."""
     assert policy.usage_store is not None  # the policy insists on one wherever unused_for is set
     try:
-        return last_uses(open_store(policy.usage_store, caller, create=False))
+        return LastUses(open_store(policy.usage_store, caller, create=False))
     except _AWS_ERRORS as exc:
         raise UsageError(f"usage store {policy.usage_store}: cannot read it ({error_text(exc)})") from None
 
@@ -224,7 +224,7 @@ class _Region:
 
     def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
                  archive: Archive | None, budget: Budget, clock: Callable[[], float],
-                 usage: Mapping[str, datetime] | None = None, states: States | None = None) -> None:  # fmt: skip
+                 usage: LastUses | None = None, states: States | None = None) -> None:  # fmt: skip
         self.target, self.options, self.policy, self.usage = target, options, options.policy, usage
         self.states = states
         self.report, self.now, self.budget, self.clock = report, now, budget, clock
@@ -323,7 +323,13 @@ class _Region:
             return "not changed: references incomplete"
         rev = decision.revision
         uses = refs.uses(rev.family, rev.revision, newest_active=False)
-        return f"in use by {uses[0]} (seen after the decision)" if uses else None
+        if uses:
+            return f"in use by {uses[0]} (seen after the decision)"
+        if decision.last_used is not None and self.usage is not None:
+            now = self.usage.now(rev.arn)  # `tdgc register` may have handed it out since the run began
+            if now is not None and now > decision.last_used:
+                return f"used since the decision (last used {now.isoformat(timespec='seconds')})"
+        return None
 
     def _out_of_time(self, where: str) -> bool:
         if not self.budget.out_of_time():

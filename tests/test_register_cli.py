@@ -12,6 +12,7 @@ import pytest
 from freezegun import freeze_time
 
 from tdgc.simulator import Simulator
+from tdgc.usage_store import DynamoStore
 
 from .conftest import FAST, NOW, days, write_policy
 
@@ -233,3 +234,26 @@ def test_what_ecs_refuses_is_one_line_and_exit_2(tdgc: Any, sim: Simulator, tmp_
     assert ran.err.startswith(f"tdgc: {path}: register failed: ClientException: Invalid setting for container 'etl'")
     assert len(ran.err.strip().splitlines()) == 1 and "internal error" not in ran.err
     assert revisions(sim) == []
+
+
+def test_a_revision_handed_out_after_the_run_began_is_not_deregistered(tdgc: Any, sim: Simulator,
+                                                                        tmp_path: Path) -> None:  # fmt: skip
+    stale = registered_on(tdgc, tmp_path, "repo/etl:1", NOW - days(200))
+    newest = registered_on(tdgc, tmp_path, "repo/etl:3", NOW - days(1))
+    store = DynamoStore(boto3.client("dynamodb", region_name="us-east-1"), "tdgc-usage")
+    [record] = [r for r in store.records() if r.arn == stale]
+
+    def handed_out() -> None:  # `tdgc register` reuses it while the apply lists the account
+        store.record_use(record, now=NOW, who="airflow", how="found")
+
+    sim.after("ListTaskDefinitions", handed_out)
+    with freeze_time(NOW):
+        applied = tdgc("apply", write_policy(tmp_path, UNUSED_POLICY), "--yes", "--output", "json", *FAST)
+    assert applied.code == 0, applied.err
+    [outcome] = [o for o in applied.json()["outcomes"] if o["arn"] == stale]
+    assert (outcome["result"], outcome["error"]) == (
+        "skipped",
+        f"used since the decision (last used {NOW.isoformat()})",
+    )
+    status = {td.arn: td.status for td in revisions(sim)}
+    assert status[stale] == "ACTIVE" and status[newest] == "ACTIVE"
