@@ -36,3 +36,10 @@ class GuardError(TdgcError):
     """A safety guard refused to go on; nothing (more) was mutated."""
 
     exit_code = EXIT_GUARD
+
+
+class ReportError(TdgcError):
+    """The report could not be written once the run was under way: the run may have changed the account,
+    so not exit 2 ("nothing was changed") but 1, an action that failed."""
+
+    exit_code = EXIT_ACTIONS_FAILED
