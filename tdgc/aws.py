@@ -271,6 +271,31 @@ def check_bucket(s3: Any, bucket: str, label: str) -> None:
         raise UsageError(f"{label}: cannot use the bucket ({error_text(exc)})") from None
 
 
+# What a write probe holds: the same bytes from every run, so that runs probing at once each read back what
+# they wrote whichever landed last. Never change it lightly: runs of two versions at once would each read the
+# other's and stop.
+PROBE_BODY = b"tdgc write probe: each run overwrites this object to prove it may write here; safe to delete\n"
+PROBE_NAME = ".tdgc-probe"
+
+
+def probe_prefix(s3: Any, bucket: str, prefix: str, label: str) -> None:
+    """Fail before any change unless an object can be written under `prefix` and read back.
+
+    A fixed key overwritten by each run (PREFIX/.tdgc-probe), never a key of its own deleted afterwards:
+    deleting would need s3:DeleteObject, which a role that writes archives is better without. HeadBucket
+    first, so that a missing bucket says so.
+    """
+    check_bucket(s3, bucket, label)
+    key = f"{prefix.strip('/')}/{PROBE_NAME}".lstrip("/")
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=PROBE_BODY)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise UsageError(f"{label}: cannot write there ({error_text(exc)})") from None
+    if body != PROBE_BODY:
+        raise UsageError(f"{label}: s3://{bucket}/{key} does not read back as written")
+
+
 def error_text(exc: BaseException) -> str:
     """One line for an AWS error: its code and message."""
     if isinstance(exc, UNREACHABLE):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,8 +18,8 @@ from typing import IO
 
 import botocore.exceptions
 
-from tdgc.aws import Connection, check_bucket, error_text
-from tdgc.errors import DeliveryError, UsageError
+from tdgc.aws import Connection, error_text, probe_prefix
+from tdgc.errors import ReportError, UsageError
 from tdgc.pacing import Pacer
 from tdgc.s3url import is_s3, s3_location
 
@@ -41,13 +43,22 @@ def resolve(spec: str, name: str) -> str:
 
 @contextlib.contextmanager
 def open_report(location: str, connection: Connection | None = None) -> Iterator[IO[str]]:
-    """A text stream for the report; an S3 location is uploaded on a clean exit (`connection` gives S3)."""
+    """A text stream for the report; an S3 location is uploaded on a clean exit (`connection` gives S3).
+
+    Opening fails with a UsageError (exit 2: nothing was changed yet); a failure once the run is under way
+    (a write, the upload) with a ReportError (exit 1), since the run may have changed the account by then.
+    A report that cannot be uploaded is kept in a local file, which the error names.
+    """
     if not is_s3(location):
         try:
-            with open(location, "w", encoding="utf-8", newline="") as file:
-                yield file
+            file = open(location, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
         except OSError as exc:
             raise UsageError(f"report {location}: cannot write ({exc.strerror})") from None
+        try:
+            with file:
+                yield file
+        except OSError as exc:
+            raise ReportError(f"report {location}: cannot write ({exc.strerror or exc})") from None
         return
     if connection is None:
         raise UsageError(f"report {location}: S3 needs an AWS connection")
@@ -59,18 +70,37 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
         text.detach()  # the spool stays open for the upload
         spool.seek(0)
         try:
-            connection.client("s3", Pacer({})).upload_fileobj(spool, bucket, key)
+            # Through a descriptor of its own: s3transfer closes what it uploads, even when the upload fails,
+            # and the spool must stay open to be kept.
+            with os.fdopen(os.dup(spool.fileno()), "rb") as upload:
+                connection.client("s3", Pacer({})).upload_fileobj(upload, bucket, key)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise DeliveryError(f"report {location}: cannot upload ({error_text(exc)}); the run itself "
-                                "finished, and what it changed stands") from None  # fmt: skip
+            raise ReportError(f"report {location}: cannot upload ({error_text(exc)}){_kept(spool, key)}") from None
+
+
+def _kept(spool: IO[bytes], key: str) -> str:
+    """Where the report that could not be uploaded is kept, as "; kept in PATH" (or "" if it cannot be)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="tdgc-report-", suffix=Path(key).suffix)
+        with os.fdopen(fd, "wb") as out:
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)
+    except OSError:
+        return ""
+    return f"; kept in {path}"
 
 
 def check(location: str, connection: Connection | None) -> None:
-    """Fail before the run if the report cannot be written there (bucket missing or not ours)."""
+    """Fail before the run if the report cannot be written there.
+
+    In S3, a probe object is written beside it and read back (`tdgc.aws.probe_prefix`): the bucket may exist
+    and still refuse PutObject. A file is opened (created) by `open_report` before the run, which proves
+    more than any probe could; here only its folder is checked, to say so plainly.
+    """
     if is_s3(location):
         if connection is None:
             raise UsageError(f"report {location}: S3 needs an AWS connection")
-        bucket = s3_location(location, "--report")[0]
-        check_bucket(connection.client("s3", Pacer({})), bucket, f"report {location}")
+        bucket, key = s3_location(location, "--report")
+        probe_prefix(connection.client("s3", Pacer({})), bucket, key.rpartition("/")[0], f"report {location}")
     elif not Path(location).parent.exists():
         raise UsageError(f"report {location}: no such directory {Path(location).parent}")

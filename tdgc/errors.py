@@ -38,8 +38,8 @@ class GuardError(TdgcError):
     exit_code = EXIT_GUARD
 
 
-class DeliveryError(TdgcError):
-    """The run finished, and may have changed the account, but its report could not be delivered: never the
-    "nothing was changed" of a usage error."""
+class ReportError(TdgcError):
+    """The report could not be written once the run was under way: the run may have changed the account,
+    so not exit 2 ("nothing was changed") but 1, an action that failed."""
 
     exit_code = EXIT_ACTIONS_FAILED

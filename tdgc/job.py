@@ -24,7 +24,7 @@ from typing import Any
 from tdgc import TOOL, __version__, destination
 from tdgc.aws import Connection, parse_roles
 from tdgc.aws import session as aws_session
-from tdgc.errors import DeliveryError, UsageError
+from tdgc.errors import ReportError, UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import JsonWriter, Writer
 from tdgc.run import RunOptions, RunResult, run
@@ -92,12 +92,12 @@ def run_job(
             if location:
                 writers.append(JsonWriter(stack.enter_context(destination.open_report(location, caller))))
             result = run(options, writers, now=now, connections=connections)
-    except DeliveryError as exc:  # after the run: what it changed stands, and the summary says so
+    except ReportError as exc:  # after the run: what it changed stands, and the summary says so
         undelivered = str(exc)
     summary = summary_of(result, mode, now, None if undelivered else location)
     if undelivered:
         summary["notes"] = [*summary["notes"], undelivered]
-        summary["exit_code"] = summary["exit_code"] or DeliveryError.exit_code
+        summary["exit_code"] = summary["exit_code"] or ReportError.exit_code
     return summary
 
 

@@ -25,7 +25,8 @@ REFERENCES = (
 )  # fmt: skip
 APPLY = ("ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions")
 REGIONS = ("ec2:DescribeRegions",)  # --all-regions: the regions enabled in the account
-# On the archive / report bucket: objects are written, then their head read back.
+# On the archive / report bucket: objects are written, then read back; each run first proves it may, on a
+# probe object (PREFIX/.tdgc-probe) it overwrites. Never s3:DeleteObject: tdgc removes nothing there.
 ARCHIVE_OBJECTS = ("s3:PutObject", "s3:GetObject")
 ARCHIVE_BUCKET = ("s3:ListBucket",)
 # A central run that assumes a role in each member account.

@@ -299,7 +299,8 @@ class Simulator:
     # ---- calls and faults ----
 
     def mutating_calls(self) -> int:
-        """API calls of any service that are not reads (READ_PREFIXES: List, Describe, Get, Scan, ...)."""
+        """API calls of any service that are not reads (READ_PREFIXES: List, Describe, Get, Scan, ...), S3's
+        aside: its writes are tdgc's own objects (archives, reports, probes), counted in `calls` only."""
         return len(self.mutations)
 
     def count(self, operation: str) -> int:
@@ -1109,7 +1110,9 @@ _PATCHES += [
 ]
 
 
-# ---- S3 reads: counted, and faults injected as for the JSON services (moto answers S3 by another path) ----
+# ---- S3: counted, and faults injected as for the JSON services (moto answers S3 by another path) ----
+# Not among `mutations`: an S3 write is tdgc's own object (an archive, a report, a probe), not a change to
+# what tdgc manages, and exit 2's "nothing was changed" speaks of the latter.
 
 
 class _S3Error(S3ClientError):
@@ -1118,21 +1121,24 @@ class _S3Error(S3ClientError):
         self.status = status  # S3 refuses with a 403, not the JSON services' 400
 
 
-def _s3_read(operation: str, original: Callable[[S3Response], Any]) -> Callable[[S3Response], Any]:
-    def answer(self: S3Response) -> Any:
+def _s3_call(operation: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def answer(self: S3Response, *args: Any, **kwargs: Any) -> Any:  # head_object takes arguments, the rest none
         sim = _sim()
         sim.calls[f"s3:{operation}"] += 1
         fault = sim._take_fault(operation)
         if fault is not None:
             raise _S3Error(fault.code, fault.message, 403 if fault.status == 400 else fault.status)
-        return original(self)
+        return original(self, *args, **kwargs)
 
     return answer
 
 
 _PATCHES += [
-    (S3Response, "get_object", _s3_read("GetObject", S3Response.get_object)),
-    (S3Response, "list_objects_v2", _s3_read("ListObjectsV2", S3Response.list_objects_v2)),
+    (S3Response, "get_object", _s3_call("GetObject", S3Response.get_object)),
+    (S3Response, "list_objects_v2", _s3_call("ListObjectsV2", S3Response.list_objects_v2)),
+    (S3Response, "put_object", _s3_call("PutObject", S3Response.put_object)),
+    (S3Response, "head_object", _s3_call("HeadObject", S3Response.head_object)),
+    (S3Response, "delete_object", _s3_call("DeleteObject", S3Response.delete_object)),
 ]
 
 _PATCHES += _dynamodb_atomic()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from freezegun import freeze_time
-from moto.s3.models import s3_backends
 
 from tdgc import archive as archive_module
+from tdgc.errors import UsageError
 from tdgc.job import Job, run_job
 from tdgc.model import Action
 from tdgc.policy import load_policy
@@ -23,7 +25,7 @@ from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
 from .account import POLICY, Expected, seed_account
-from .conftest import EVERY_BEHAVIOUR, FAST, NOW, end_state, write_policy
+from .conftest import EVERY_BEHAVIOUR, FAST, NOW, days, end_state, write_policy
 
 
 @pytest.fixture
@@ -203,21 +205,87 @@ def test_only_confirmed_actions_are_applied(sim: Simulator, account: Expected, t
     assert {op for op, _ in sim.mutations} == {"DeleteTaskDefinitions"}
 
 
-@pytest.mark.parametrize("entry", ["cli", "job"])
-def test_a_report_lost_after_the_changes_never_says_nothing_was_changed(
-    entry: str, tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+# ---- destinations: proven writable before the first change; a report lost afterwards is not exit 2 ----
+
+SMALL_POLICY = '[defaults]\nkeep_last = 1\nderegister_after = "0 days"\ndelete_after = "0 days"\nprotect_tags = {}\n'
+
+
+def small_account(sim: Simulator) -> None:
+    """Three INACTIVE revisions to delete and two of three ACTIVE ones to deregister, dated from today."""
+    now = datetime.now(UTC)
+    for n in range(3):
+        sim.seed("etl", registered_at=now - days(30 - n), status="INACTIVE", deregistered_at=now - days(20))
+    for n in range(3):
+        sim.seed("etl", registered_at=now - days(10 - n))
+    boto3.client("s3", region_name=sim.region).create_bucket(Bucket="tdgc")
+
+
+@pytest.mark.parametrize(("option", "location", "fault", "said"), [
+    ("--report", "s3://no-such-bucket/reports/", None, "cannot use the bucket (404"),
+    ("--report", "s3://tdgc/reports/", "PutObject", "cannot write there (AccessDenied: Access Denied)"),
+    ("--report", "s3://tdgc/reports/r.json", "GetObject", "cannot write there (AccessDenied: Access Denied)"),
+    ("--archive", "s3://tdgc/archive", "PutObject", "--archive s3://tdgc/archive: cannot write there (AccessDenied"),
+])  # fmt: skip
+def test_an_s3_destination_that_cannot_be_written_is_refused_before_any_change(
+    option: str, location: str, fault: str | None, said: str, tdgc: Any, sim: Simulator, tmp_path: Path
 ) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="tdgc-reports")
-    # The bucket is there when the run starts, and gone (as if removed by someone) by the time it ends.
-    sim.after("DeleteTaskDefinitions", lambda: s3_backends[sim.account_id]["aws"].delete_bucket("tdgc-reports"))
-    if entry == "cli":
-        ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--report", "s3://tdgc-reports/runs/", *FAST)
-        assert ran.code == 1, ran.err
-        assert ran.err.strip().splitlines()[-1].startswith("tdgc: report s3://tdgc-reports/runs/tdgc-apply-")
-        assert "cannot upload (NoSuchBucket" in ran.err and "what it changed stands" in ran.err
-    else:
-        summary = run_job(Job(policy_text=POLICY, apply=True, report="s3://tdgc-reports/runs/", regions=("us-east-1",)))
-        assert summary["exit_code"] == 1 and summary["report"] is None
-        assert "cannot upload (NoSuchBucket" in summary["notes"][-1]
-    assert sim.count("DeleteTaskDefinitions") > 0 and sim.mutating_calls() > 0
+    small_account(sim)
+    if fault:
+        sim.inject(fault, "AccessDenied", message="Access Denied", times=-1)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", option, location, "--output", "json", *FAST)
+    assert ran.code == 2 and said in ran.err and ran.err.count("\n") == 1, ran.err
+    assert sim.mutating_calls() == 0
+
+
+def test_a_job_whose_report_bucket_refuses_puts_changes_nothing(sim: Simulator) -> None:
+    small_account(sim)
+    sim.inject("PutObject", "AccessDenied", message="Access Denied", times=-1)
+    with pytest.raises(UsageError, match=r"^report s3://tdgc/reports/tdgc-apply-\S+: cannot write there"):
+        run_job(Job(policy_text=SMALL_POLICY, apply=True, report="s3://tdgc/reports/", archive="s3://tdgc/archive"))
+    assert sim.mutating_calls() == 0
+
+
+def test_a_report_bucket_removed_mid_run_exits_1_and_the_report_is_kept(
+    tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_account(sim)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the report that could not go is kept
+    s3 = boto3.client("s3", region_name=sim.region)
+
+    def remove_the_bucket() -> None:
+        s3.delete_object(Bucket="tdgc", Key="reports/.tdgc-probe")
+        s3.delete_bucket(Bucket="tdgc")
+
+    sim.after("DeregisterTaskDefinition", remove_the_bucket)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", "--report", "s3://tdgc/reports/",
+               "--output", "json", *FAST)  # fmt: skip
+    assert ran.code == 1, "the account was changed: not 2, which says nothing was"
+    assert ran.json()["summary"]["results"] == {"done": 2, "pending": 3, "failed": 0, "skipped": 0}
+    said = ran.err.strip()
+    assert said.startswith("tdgc: report s3://tdgc/reports/tdgc-apply-") and "\n" not in said
+    assert "cannot upload (NoSuchBucket" in said
+    kept = Path(said.rsplit("; kept in ", 1)[1])
+    assert kept.parent == tmp_path and kept.read_text() == ran.out
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails")
+def test_a_report_file_that_cannot_be_written_mid_run_exits_1(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    small_account(sim)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", "--report", "/dev/full", *FAST)
+    assert ran.code == 1 and ran.err.strip() == "tdgc: report /dev/full: cannot write (No space left on device)"
+    assert sorted(op for op, _ in sim.mutations) == ["DeleteTaskDefinitions"] + ["DeregisterTaskDefinition"] * 2
+
+
+def test_a_job_whose_report_is_lost_after_the_changes_says_so_with_exit_1(sim: Simulator) -> None:
+    small_account(sim)
+    s3 = boto3.client("s3", region_name=sim.region)
+
+    def remove_the_bucket() -> None:
+        s3.delete_object(Bucket="tdgc", Key="reports/.tdgc-probe")
+        s3.delete_bucket(Bucket="tdgc")
+
+    sim.after("DeregisterTaskDefinition", remove_the_bucket)
+    summary = run_job(Job(policy_text=SMALL_POLICY, apply=True, report="s3://tdgc/reports/"))
+    assert summary["exit_code"] == 1 and summary["report"] is None, "the account was changed: never 2"
+    assert "cannot upload (NoSuchBucket" in summary["notes"][-1]
+    assert summary["summary"]["results"]["done"] == 2

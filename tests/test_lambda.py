@@ -103,9 +103,10 @@ def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     assert key.startswith("reports/tdgc-apply-") and key.endswith(".json")
     report = json.loads(s3.get_object(Bucket="tdgc-archive", Key=key)["Body"].read())
     assert report["summary"] == summary and len(report["decisions"]) == 190
-    # Each revision deleted was archived first.
-    archived = s3.list_objects_v2(Bucket="tdgc-archive", Prefix="archive/").get("KeyCount", 0)
-    assert archived == summary["results"]["pending"]
+    # Each revision deleted was archived first; beside the archives, the probe that proved the prefix writable.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="tdgc-archive", Prefix="archive/").get("Contents", [])]
+    assert len([k for k in keys if k.endswith(".json")]) == summary["results"]["pending"]
+    assert set(keys) - {k for k in keys if k.endswith(".json")} == {"archive/.tdgc-probe"}
 
     lines = log_lines(capsys.readouterr().err)
     actions = [line for line in lines if line["event"] in ("deregistered", "delete accepted")]

@@ -278,6 +278,24 @@ def test_faults_and_call_counts(sim: Simulator, ecs: Any) -> None:
     assert sim.count("DescribeTaskDefinition") >= 2
 
 
+@pytest.mark.parametrize("operation", ["PutObject", "GetObject", "HeadObject", "DeleteObject"])
+def test_s3_object_calls_are_counted_and_take_faults_but_are_not_mutations(operation: str, sim: Simulator) -> None:
+    s3 = boto3.client("s3", region_name=sim.region, config=Config(retries={"max_attempts": 1}))
+    s3.create_bucket(Bucket="bucket")
+    s3.put_object(Bucket="bucket", Key="k", Body=b"x")
+    call = {"PutObject": lambda: s3.put_object(Bucket="bucket", Key="k", Body=b"y"),
+            "GetObject": lambda: s3.get_object(Bucket="bucket", Key="k"),
+            "HeadObject": lambda: s3.head_object(Bucket="bucket", Key="k"),
+            "DeleteObject": lambda: s3.delete_object(Bucket="bucket", Key="k")}[operation]  # fmt: skip
+    sim.inject(operation, "AccessDenied", message="Access Denied", times=1)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        call()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    call()  # the fault was for one call only
+    assert sim.count(operation) == 2 + (operation == "PutObject")  # the seeding put counts too
+    assert sim.mutating_calls() == 0, "tdgc's own objects, not the account it manages"
+
+
 def test_throttling_when_asked(sim: Simulator) -> None:
     clock = [0.0]
     ecs = boto3.client("ecs", region_name=sim.region, config=Config(retries={"total_max_attempts": 1}))
