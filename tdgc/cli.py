@@ -17,6 +17,7 @@ import botocore.exceptions
 import click
 
 from tdgc import __version__, destination, signals
+from tdgc.archive import open_archive
 from tdgc.aws import Connection, connect, error_text, parse_roles
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
@@ -297,6 +298,7 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
         time_budget=kw["time_budget"].seconds_from(datetime.now(UTC)) if kw["time_budget"] else None,
     )  # fmt: skip
     if apply and (kw["plan_file"] or not kw["yes"]):
+        _check_destinations(kw["report_path"], options)  # not after a person has said yes
         approved = _review(options, reviewed=_load_plan(kw["plan_file"]) if kw["plan_file"] else None,
                            ask=not kw["yes"])  # fmt: skip
         if approved is None:
@@ -406,16 +408,28 @@ def _writers(fmt: str, report: str | None, options: RunOptions, mode: str) -> It
     with contextlib.ExitStack() as stack:
         writers = [make_writer(fmt, sys.stdout)]
         if report:
-            s3 = None
-            if is_s3(report):
-                caller = aws_session(options.profile)
-                region = options.regions[0] if options.regions else caller.region_name or "us-east-1"
-                s3 = Connection(caller, region, options.endpoint_url)
             location = destination.resolve(report, destination.report_name(mode, datetime.now(UTC), fmt))
+            s3 = _caller(options) if is_s3(location) else None
             destination.check(location, s3)
             file: IO[str] = stack.enter_context(destination.open_report(location, s3))
             writers.append(make_writer(fmt, file))
         yield writers
+
+
+def _caller(options: RunOptions) -> Connection:
+    """The caller's own connection, where its report and archive buckets are."""
+    caller = aws_session(options.profile)
+    region = options.regions[0] if options.regions else caller.region_name or "us-east-1"
+    return Connection(caller, region, options.endpoint_url)
+
+
+def _check_destinations(report: str | None, options: RunOptions) -> None:
+    """Before a person is asked: the report and the archive can be written (the run checks them again)."""
+    if report:
+        location = destination.resolve(report, destination.report_name("apply", datetime.now(UTC)))
+        destination.check(location, _caller(options) if is_s3(location) else None)
+    if options.archive:
+        open_archive(options.archive, _caller(options)).check()
 
 
 def _progress() -> Callable[[int, int], None] | None:

@@ -289,3 +289,16 @@ def test_a_job_whose_report_is_lost_after_the_changes_says_so_with_exit_1(sim: S
     assert summary["exit_code"] == 1 and summary["report"] is None, "the account was changed: never 2"
     assert "cannot upload (NoSuchBucket" in summary["notes"][-1]
     assert summary["summary"]["results"]["done"] == 2
+
+
+def test_a_destination_that_cannot_be_written_is_refused_before_a_person_is_asked(
+    tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_account(sim)
+    monkeypatch.setattr("tdgc.cli._interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    sim.inject("PutObject", "AccessDenied", message="Access Denied", times=-1)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--archive", "s3://tdgc/archive", *FAST)
+    assert ran.code == 2 and "cannot write there (AccessDenied" in ran.err
+    assert "revisions?" not in ran.err, "no question whose yes could not be carried out"
+    assert sim.mutating_calls() == 0
