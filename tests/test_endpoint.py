@@ -101,3 +101,25 @@ def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finish
         assert finish.returncode == 0, finish.stderr
         statuses = sim.statuses()
         assert all(statuses[a] != "ACTIVE" for a in expected.of("deregister")), "the second apply finished the job"
+
+
+def test_an_interruption_during_start_up_is_one_line() -> None:
+    # The signal arrives while the command imports its modules (made certain by sending it from the import
+    # itself), before any of its own code runs: the handler is installed first.
+    script = (
+        "import builtins, os, signal, sys\n"
+        "real = builtins.__import__\n"
+        "def importing(name, *args, **kwargs):\n"
+        "    if name == 'tdgc.cli':\n"
+        "        builtins.__import__ = real\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = importing\n"
+        "sys.argv = ['tdgc', 'plan']\n"
+        "from tdgc.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 143 and done.stdout == ""
+    assert done.stderr == "tdgc: interrupted (SIGTERM) while starting; nothing was done\n"
