@@ -67,7 +67,8 @@ _SAID = {
     "found": "Reused %s: an ACTIVE revision with the same content (%s)",
     "joined": "Reused %s: registered a moment ago by another caller with the same content (%s)",
     "registered": "Registered %s: new content (%s)",
-    "replaced": "Registered %s: the stored revision with this content (%s) was deregistered or deleted since",
+    "replaced": "Registered %s: the stored revision for this content (%s) was deregistered or deleted since, or is "
+    "not this content",
 }
 
 

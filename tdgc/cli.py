@@ -238,7 +238,8 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
     said = {"found": f"reused {name}: same content ({found.hash[:19]}…)",
             "joined": f"reused {name}: registered a moment ago by another caller",
             "registered": f"registered {name}: new content ({found.hash[:19]}…)",
-            "replaced": f"registered {name}: the stored revision was deregistered or deleted since"}  # fmt: skip
+            "replaced": f"registered {name}: the stored revision was deregistered or deleted since, or is not this "
+                        "content"}  # fmt: skip
     click.echo(said[found.how], err=True)
     return EXIT_OK
 

@@ -6,23 +6,37 @@
 
 An orchestrator that registers a revision per run marches its family toward ECS's 1,000,000-revision limit
 even when nothing changed. Here the request is hashed (`content_hash`), the store says which revision holds
-that content, and that revision is returned if it is still ACTIVE; only otherwise is one registered, tagged
-`tdgc:content-hash` so that the content can be recognised on the revision itself.
+that content, and that revision is returned once ECS's own description of it shows it ACTIVE, with this
+content and these protect tags; only otherwise is one registered, tagged `tdgc:content-hash` so that the
+content can be recognised on the revision itself.
+
+The store is a pointer, never the proof: a `tdgc:content-hash` tag can be copied onto any revision and a
+table item edited, so the candidate's description (DescribeTaskDefinition with its tags, the one read that
+also shows it ACTIVE) is made canonical again and compared with the request's. A candidate that differs is
+never returned: tdgc warns (`reuse.mismatch`, naming its ARN), registers, and the store's record is
+replaced as for a revision deregistered since.
+
+The protect tags (`protect_tags`, default `tdgc:keep`, the key the collector's default policy honours) are
+part of what must match: a request that carries one only reuses a revision carrying the same key with the
+same value, and a revision carrying one only serves requests that carry it too, so what is protected stays
+exactly what was asked to be. They enter the hash, so each combination has its own record. Other tags (run
+ids and the like) are not content.
 
 The hash is taken over `canonical(args)`, the request as ECS will hold it, so that two requests meaning the
 same thing hash the same, and so does the DescribeTaskDefinition answer for the revision a request
 registered:
 - only RegisterTaskDefinition's fields count (botocore's model of ECS is the authority); the read-only fields
-  of a description (taskDefinitionArn, revision, status, registeredAt, ...) are dropped, and so are `tags`:
-  they are not content, and the hash itself travels as one;
-- empty values (None, "", [], {}) are dropped: ECS answers [] for the lists a request left out;
+  of a description (taskDefinitionArn, revision, status, registeredAt, ...) are dropped, and so are `tags`;
+- an empty value is dropped only where ECS is known to answer it for a field the request left out (or to
+  drop it from what it was sent), and only at that level (`_AS_ABSENT`): anywhere else "", [] and {} are
+  content (a label "" is a label; a Docker volume configuration {} is not a bind mount);
 - the defaults ECS documents are filled in where a field is missing (each quoted below from the API
   reference, the text botocore's model carries);
 - task-level cpu and memory become the numbers ECS stores ("0.25 vCPU" -> "256", "2 GB" -> "2048");
 - lists that ECS treats as sets are sorted (environment, secrets, ulimits, ...), when their names are unique.
-Where a normalisation is in doubt it is left out: a missed equality costs one more revision, a wrong one
-would run different content. The order of containers, commands, DNS servers, links and mount points is
-kept.
+Where a normalisation is in doubt it is left out: a missed equality costs one more revision (and, since the
+candidate is checked, a `reuse.mismatch` warning each time), a wrong one would run different content. The
+order of containers, commands, DNS servers, links and mount points is kept.
 """
 
 from __future__ import annotations
@@ -35,10 +49,11 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any
 
 import botocore.exceptions
@@ -50,6 +65,9 @@ from tdgc.usage_store import HASH_TAG, Backoff, Claim, Record, Store
 log = structlog.get_logger("tdgc.reuse")
 
 HOW = ("found", "joined", "registered", "replaced")  # the values of Reused.how
+# The tag keys whose values a reused revision must carry as the request does: the key the collector's default
+# policy protects by (tdgc.policy.Rule.protect_tags), so that content asked to be kept is kept.
+PROTECT_TAGS = ("tdgc:keep",)
 # ECS's answer when registrations in one family overlap; a ClientException, so botocore does not retry it.
 TOO_MANY = "Too many concurrent attempts"
 _ROUNDS = 4  # lookups a call may need: found stale, claimed, lost the claim to a registration, ...
@@ -57,9 +75,10 @@ _ROUNDS = 4  # lookups a call may need: found stale, claimed, lost the claim to 
 
 @dataclass(frozen=True)
 class Reused:
-    """The revision to run. `how`: "found" (the store's revision, still ACTIVE), "joined" (another caller
-    registered it a moment ago, while this one waited), "registered" (new content), "replaced" (the store's
-    revision was deregistered or deleted since: registered again, the record repaired)."""
+    """The revision to run. `how`: "found" (the store's revision, still ACTIVE with this content), "joined"
+    (another caller registered it a moment ago, while this one waited), "registered" (new content),
+    "replaced" (the store's revision was deregistered or deleted since, or was found to hold other content or
+    other protect tags: registered again, the record repaired)."""
 
     arn: str
     family: str
@@ -71,6 +90,15 @@ class Reused:
 
 class ReuseError(Exception):
     """register_or_reuse could not settle on a revision (the store kept changing under it)."""
+
+
+class Verdict(Enum):
+    """What a store's revision turned out to be, once described, for the request at hand."""
+
+    USABLE = "ACTIVE, with this content and these protect tags"
+    GONE = "deregistered or deleted"
+    OTHER_CONTENT = "holds other content"
+    OTHER_PROTECTION = "carries other protect tags"
 
 
 # ---- the content hash --------------------------------------------------------------------------------------
@@ -102,6 +130,19 @@ def _load_fields() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(register.members), frozenset(described.members)  # type: ignore[union-attr]
 
 
+# What ECS is known to answer for a field the request left out, per level of the document: botocore's own
+# examples of ECS (examples-1.json: DescribeTaskDefinition "hello_world:8", RegisterTaskDefinition "sleep360")
+# answer [] for a container's environment, mountPoints, portMappings and volumesFrom and for the task's volumes,
+# and drop the taskRoleArn "" they were sent; real answers (tests/test_reuse.py WEB_DESCRIBED) add
+# placementConstraints, a container's systemControls and a log configuration's secretOptions as []. So these
+# values, at these levels only, are the same content as no value at all; every other empty value is content.
+_AS_ABSENT: Mapping[str, Mapping[str, Any]] = {
+    "task": {"volumes": [], "placementConstraints": [], "taskRoleArn": ""},
+    "container": {"environment": [], "mountPoints": [], "portMappings": [], "volumesFrom": [], "systemControls": []},
+    "logConfiguration": {"secretOptions": []},
+}
+
+
 def canonical(args: Mapping[str, Any]) -> dict[str, Any]:
     """The content of a RegisterTaskDefinition request (or of a DescribeTaskDefinition `taskDefinition`), as
     ECS holds it: the same intent gives the same value. See the module docstring for the rules."""
@@ -109,7 +150,7 @@ def canonical(args: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(args) - register_fields() - described_fields()
     if unknown:  # a typo would otherwise hash as if absent, and could match content it does not describe
         raise ValueError(f"not task-definition fields: {', '.join(sorted(unknown))}")
-    td: dict[str, Any] = _prune(copy.deepcopy({k: v for k, v in args.items() if k in fields}))
+    td: dict[str, Any] = _without_absent(copy.deepcopy({k: v for k, v in args.items() if k in fields}), "task")
     # "If no network mode is specified, the default is bridge." (RegisterTaskDefinition, networkMode)
     mode = td.setdefault("networkMode", "bridge")
     # "String values are converted to an integer indicating the CPU units [the MiB] when the task definition is
@@ -119,7 +160,7 @@ def canonical(args: Mapping[str, Any]) -> dict[str, Any]:
     if "memory" in td:
         td["memory"] = _units(td["memory"], "gb", 1024)
     if "requiresCompatibilities" in td:
-        td["requiresCompatibilities"] = sorted(set(td["requiresCompatibilities"]))
+        td["requiresCompatibilities"] = _set_of(td["requiresCompatibilities"])
     if "containerDefinitions" in td:
         td["containerDefinitions"] = [_container(c, mode) for c in td["containerDefinitions"]]
     if "volumes" in td:
@@ -131,16 +172,70 @@ def canonical(args: Mapping[str, Any]) -> dict[str, Any]:
     return td
 
 
-def content_hash(args: Mapping[str, Any]) -> str:
-    """The hash: "sha256:" and the hex digest of the canonical content as JSON (sorted keys, no spaces)."""
-    text = json.dumps(canonical(args), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+def content_hash(args: Mapping[str, Any], protect_tags: Collection[str] = PROTECT_TAGS) -> str:
+    """The hash: "sha256:" and the hex digest of the canonical content as JSON (sorted keys, no spaces), with
+    the request's protect tags (`protection`) under `tags` when it carries any, so that the hash of content
+    without them is the content's alone."""
+    return _Wanted.of(args, protect_tags).digest
+
+
+def protection(tags: Any, protect_tags: Collection[str] = PROTECT_TAGS) -> list[dict[str, Any]]:
+    """The tags (a request's, or a description's) whose key is a protect tag, sorted: part of what must match."""
+    if not isinstance(tags, list):
+        return []
+    found = [
+        {"key": t["key"], "value": t.get("value")} for t in tags if isinstance(t, dict) and t.get("key") in protect_tags
+    ]
+    return sorted(found, key=_json)
+
+
+def _json(value: Any) -> str:
+    # The text hashed and compared: JSON tells true from 1 where Python's == does not.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """What a revision must hold to serve a request: its canonical content and its protect tags, as JSON."""
+
+    content: str
+    protected: str
+    protect_tags: tuple[str, ...]
+    digest: str
+
+    @classmethod
+    def of(cls, args: Mapping[str, Any], protect_tags: Collection[str]) -> _Wanted:
+        keys = (protect_tags,) if isinstance(protect_tags, str) else tuple(protect_tags)  # one key, not its letters
+        content, protected = canonical(args), protection(args.get("tags"), keys)
+        hashed = _json({**content, "tags": protected} if protected else content)  # tags: never a content key
+        digest = "sha256:" + hashlib.sha256(hashed.encode()).hexdigest()
+        return cls(_json(content), _json(protected), keys, digest)
+
+    def verdict(self, answer: Mapping[str, Any] | None) -> Verdict:
+        """What a DescribeTaskDefinition answer (with tags; None: the revision is gone) says of its revision."""
+        if answer is None or answer["taskDefinition"].get("status") != "ACTIVE":
+            return Verdict.GONE
+        if _json(canonical(answer["taskDefinition"])) != self.content:
+            return Verdict.OTHER_CONTENT
+        if _json(protection(answer.get("tags"), self.protect_tags)) != self.protected:
+            return Verdict.OTHER_PROTECTION
+        return Verdict.USABLE
+
+
+def _without_absent(value: Any, level: str) -> Any:
+    """Without the values that ECS answers for a field left out at this level (`_AS_ABSENT`)."""
+    if not isinstance(value, dict):
+        return value
+    absent = _AS_ABSENT[level]
+    return {k: v for k, v in value.items() if not (k in absent and _json(v) == _json(absent[k]))}
 
 
 def _container(definition: Any, mode: str) -> Any:
     if not isinstance(definition, dict):
         return definition
-    c = dict(definition)
+    c = _without_absent(definition, "container")
+    if "logConfiguration" in c:
+        c["logConfiguration"] = _without_absent(c["logConfiguration"], "logConfiguration")
     # "If this parameter is omitted, a container is assumed to be essential." (ContainerDefinition, essential)
     c.setdefault("essential", True)
     # "Null, zero, and CPU values of 1 are passed to Docker as 2" (Linux), "A null or zero CPU value is passed to
@@ -157,7 +252,8 @@ def _container(definition: Any, mode: str) -> Any:
     if isinstance(health, dict) and "command" in health:
         # "The default value is 30 seconds." / "The default value is 5." / "The default value is 3." (HealthCheck)
         c["healthCheck"] = {"interval": 30, "timeout": 5, "retries": 3, **health}
-    caps = (c.get("linuxParameters") or {}).get("capabilities")
+    linux = c.get("linuxParameters")
+    caps = linux.get("capabilities") if isinstance(linux, dict) else None
     if isinstance(caps, dict):  # capabilities added or dropped are sets
         c["linuxParameters"] = {**c["linuxParameters"], "capabilities": {k: _set_of(v) for k, v in caps.items()}}
     return c
@@ -218,17 +314,6 @@ def _set_of(items: Any) -> Any:
     return [unique[k] for k in sorted(unique)]
 
 
-def _prune(value: Any) -> Any:
-    """Without None, "", [] and {} as values of a key, at any depth. List items are kept: ["", "x"] as a
-    command is not ["x"]."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
-
-
 # ---- register or reuse -------------------------------------------------------------------------------------
 
 
@@ -240,18 +325,22 @@ def register_or_reuse(
     now: datetime | None = None,
     who: str | None = None,
     backoff: Backoff | None = None,
+    protect_tags: Collection[str] = PROTECT_TAGS,
 ) -> Reused:
     """The ARN of an ACTIVE revision with this content: the store's, or one registered now.
 
     `args`: RegisterTaskDefinition's arguments (a DescribeTaskDefinition `taskDefinition` works too; its
-    read-only fields are not sent). The caller's tags are sent with `tdgc:content-hash` added. `who` goes to
-    the store's audit trail (default: user@host). `backoff` paces the retries of ECS's "Too many concurrent
-    attempts" answer; throttles are botocore's to retry (tdgc.aws.CLIENT_CONFIG's standard mode).
+    read-only fields are not sent). The caller's tags are sent with `tdgc:content-hash` added. A revision is
+    reused only if its description shows it ACTIVE, with this content, and with the same value as the request
+    for each tag key in `protect_tags` (or without it, as the request). `who` goes to the store's audit trail
+    (default: user@host). `backoff` paces the retries of ECS's "Too many concurrent attempts" answer;
+    throttles are botocore's to retry (tdgc.aws.CLIENT_CONFIG's standard mode).
     """
     family = args.get("family")
     if not isinstance(family, str) or not family:
         raise ValueError("a task definition needs a family")
-    digest = content_hash(args)
+    wanted = _Wanted.of(args, protect_tags)
+    digest = wanted.digest
     who = who or default_who()
 
     def clock() -> datetime:
@@ -262,23 +351,33 @@ def register_or_reuse(
     stale: str | None = None
     for _ in range(_ROUNDS):
         if record is not None:
-            if record.seen_active or _active(ecs_client, record.arn, digest):
+            # The store read the revision to find it (the tag store), or it is described now: one read either way.
+            verdict = wanted.verdict(
+                record.described if record.described is not None else _described(ecs_client, record.arn)
+            )
+            if verdict is Verdict.USABLE:
                 how = "joined" if joined else "found"
                 used = store.record_use(record, now=clock(), who=who, how=how)
                 return Reused(used.arn, family, used.revision, digest, True, how)
+            if verdict is not Verdict.GONE:  # a copied tag, an edited record: never handed out
+                log.warning("reuse.mismatch", arn=record.arn, hash=digest, verdict=verdict.name, reason=verdict.value)
             stale = record.arn
         outcome = store.claim(digest, family, stale_arn=stale)
         if isinstance(outcome, Record):  # someone else registered it while this caller waited
             record, joined = outcome, True
             continue
-        return _register_claimed(ecs_client, args, store, outcome, stale, clock(), who, backoff or Backoff())
+        registered = _register_claimed(ecs_client, args, store, outcome, stale, clock(), who, backoff or Backoff())
+        if isinstance(registered, Reused):
+            return registered
+        record, joined = registered, True  # another registration finished first: checked as any other
     raise ReuseError(f"{family} {digest}: no stable revision after {_ROUNDS} rounds")
 
 
 def _register_claimed(
     ecs: Any, args: Mapping[str, Any], store: Store, claim: Claim, stale: str | None, now: datetime, who: str,
     backoff: Backoff,
-) -> Reused:  # fmt: skip
+) -> Reused | Record:  # fmt: skip
+    """The revision registered under the claim, or the record of another registration that finished first."""
     try:
         arn, revision = register(ecs, args, claim.hash, backoff)
     except BaseException:
@@ -288,8 +387,7 @@ def _register_claimed(
     record = store.fill(claim, arn, revision, now=now, who=who, how=how)
     if record.arn != arn:  # our lease was taken over and the other registration finished first: use theirs
         log.warning("reuse.duplicate", arn=arn, kept=record.arn, reason="claim taken over while registering")
-        used = store.record_use(record, now=now, who=who, how="joined")
-        return Reused(used.arn, claim.family, used.revision, claim.hash, True, "joined")
+        return record
     return Reused(arn, claim.family, revision, claim.hash, False, how)
 
 
@@ -315,18 +413,15 @@ def _too_many(exc: botocore.exceptions.ClientError) -> bool:
     return error.get("Code") == "ClientException" and TOO_MANY.lower() in str(error.get("Message", "")).lower()
 
 
-def _active(ecs: Any, arn: str, digest: str) -> bool:
-    """Whether the revision can still be run with this content: ACTIVE, and not tagged with another hash."""
+def _described(ecs: Any, arn: str) -> dict[str, Any] | None:
+    """The revision's DescribeTaskDefinition answer with its tags; None if it no longer exists."""
     try:
         answer = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ClientException":  # deleted: "Unable to describe ..."
-            return False
+            return None
         raise
-    if answer["taskDefinition"].get("status") != "ACTIVE":
-        return False
-    tag = next((t.get("value") for t in answer.get("tags", []) if t.get("key") == HASH_TAG), None)
-    return tag in (None, digest)
+    return {"taskDefinition": answer["taskDefinition"], "tags": answer.get("tags", [])}
 
 
 @functools.cache

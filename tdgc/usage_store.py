@@ -1,6 +1,8 @@
 """Where register-or-reuse (tdgc.reuse) finds a content hash's revision again, and counts its uses.
 
-Two stores, one protocol (`Store`):
+Two stores, one protocol (`Store`). A store only points: a `tdgc:content-hash` tag can be copied onto any
+revision and a table item edited, so tdgc.reuse checks the revision a store names against its own description
+before handing it out, and replaces the store's answer when it does not hold the content.
 
 `DynamoStore(dynamodb_client, table)`: a DynamoDB table, created on first use if it is missing (on-demand
 billing, PAY_PER_REQUEST; time to live enabled on `expires_at`). Its schema:
@@ -40,7 +42,11 @@ carries the hash. What it cannot do, by design:
 - it cannot make concurrent callers agree: callers that miss at the same moment each register a revision
   (same content, each a valid ARN); later callers reuse the newest, and the retention rules collect the rest;
 - content whose revision has slid out of the look-back window (more than `lookback` newer ACTIVE revisions
-  in the family) is registered again.
+  in the family) is registered again;
+- it finds the newest revision carrying the hash, nothing older: if that one holds other content (a copied
+  tag), the content is registered again, and the new revision is the newest from then on.
+The describe that finds a revision travels with its record (`Record.described`), so that checking it costs
+no second read.
 """
 
 from __future__ import annotations
@@ -71,8 +77,9 @@ class Record:
     first_registered: datetime | None = None
     last_used: datetime | None = None  # None: the store does not know (TagStore)
     use_count: int = 0
-    # The store has just seen this revision ACTIVE in ECS (TagStore describes it to find it): no need to look again.
-    seen_active: bool = False
+    # The DescribeTaskDefinition answer (`taskDefinition` and `tags`) the store read to find this revision, if it
+    # read one (TagStore does): register-or-reuse checks the revision against it instead of describing it again.
+    described: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -516,7 +523,7 @@ class TagStore:
         return Claim(digest, family, owner="", lease_until=float("inf"))
 
     def fill(self, claim: Claim, arn: str, revision: int, *, now: datetime, who: str, how: str) -> Record:
-        return Record(claim.hash, claim.family, arn, revision, first_registered=now, seen_active=True)
+        return Record(claim.hash, claim.family, arn, revision, first_registered=now)
 
     def release(self, claim: Claim) -> None:
         pass
@@ -539,13 +546,14 @@ class TagStore:
                 if _code(exc) == "ClientException":  # deleted since it was listed
                     continue
                 raise
-            td = answer["taskDefinition"]
-            digest = next((t.get("value") for t in answer.get("tags", []) if t.get("key") == HASH_TAG), None)
+            td, tags = answer["taskDefinition"], answer.get("tags", [])
+            digest = next((t.get("value") for t in tags if t.get("key") == HASH_TAG), None)
             if digest and td.get("status") == "ACTIVE":
                 registered = td.get("registeredAt")
                 yield Record(
                     digest, family, str(td["taskDefinitionArn"]), int(td["revision"]),
-                    first_registered=registered if isinstance(registered, datetime) else None, seen_active=True,
+                    first_registered=registered if isinstance(registered, datetime) else None,
+                    described={"taskDefinition": td, "tags": tags},
                 )  # fmt: skip
 
     def _newest(self, family: str) -> Iterator[str]:

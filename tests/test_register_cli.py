@@ -64,6 +64,34 @@ def test_a_deregistered_revision_is_not_reused(tdgc: Any, sim: Simulator, tmp_pa
     assert "deregistered or deleted since" in again.err
 
 
+def test_a_copied_hash_tag_is_registered_past_and_named(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    first = tdgc("register", taskdef(tmp_path), "--store", "tags")
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    digest = next(t["value"] for t in ecs.list_tags_for_resource(resourceArn=first.out.strip())["tags"]
+                  if t["key"] == "tdgc:content-hash")  # fmt: skip
+    evil = ecs.register_task_definition(
+        family="nightly-etl",
+        containerDefinitions=[{"name": "etl", "image": "attacker/etl:evil", "memory": 512}],
+        tags=[{"key": "tdgc:content-hash", "value": digest}],
+    )
+    evil_arn = evil["taskDefinition"]["taskDefinitionArn"]
+    again = tdgc("register", taskdef(tmp_path), "--store", "tags")
+    assert again.code == 0 and again.out.strip().endswith("/nightly-etl:3")
+    assert "reuse.mismatch" in again.err and evil_arn in again.err and "OTHER_CONTENT" in again.err
+    assert "registered nightly-etl:3: the stored revision" in again.err
+
+
+def test_a_keep_tag_gets_a_revision_that_carries_it(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    plain = tdgc("register", taskdef(tmp_path), "--store", "dynamodb://tdgc-usage").out.strip()
+    doc = {**TASKDEF, "tags": [*TASKDEF["tags"], {"key": "tdgc:keep", "value": "true"}]}
+    (tmp_path / "kept.json").write_text(json.dumps(doc))
+    kept = tdgc("register", str(tmp_path / "kept.json"), "--store", "dynamodb://tdgc-usage")
+    assert kept.code == 0 and kept.out.strip() != plain and kept.err.startswith("registered nightly-etl:2: new content")
+    tags = boto3.client("ecs", region_name="us-east-1").list_tags_for_resource(resourceArn=kept.out.strip())["tags"]
+    assert {"key": "tdgc:keep", "value": "true"} in tags
+    assert tdgc("register", taskdef(tmp_path), "--store", "dynamodb://tdgc-usage").out.strip() == plain
+
+
 def test_twenty_concurrent_registrations_make_one_revision(sim: Simulator, tmp_path: Path) -> None:
     """As twenty orchestrator tasks starting at once would: each its own process-like CLI call."""
     path = taskdef(tmp_path)

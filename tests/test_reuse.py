@@ -1,8 +1,13 @@
-"""Register-or-reuse (issue #6): the content hash, both stores, concurrency and ECS's faults."""
+"""Register-or-reuse (issues #6 and #13): the content hash, both stores, the check of what a store names,
+concurrency and ECS's faults."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
+import operator
+import string
 import sys
 import threading
 import time
@@ -12,12 +17,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from tdgc.aws import CLIENT_CONFIG
-from tdgc.reuse import Reused, canonical, content_hash, register_or_reuse
+from tdgc.policy import Rule
+from tdgc.reuse import PROTECT_TAGS, Reused, canonical, content_hash, register_or_reuse
 from tdgc.simulator import Simulator
 from tdgc.usage_store import HASH_TAG, Backoff, Claim, DynamoStore, Record, StoreBusy, TagStore
 
@@ -247,6 +256,221 @@ def test_environment_is_a_set(env: list[tuple[str, str]], data: Any) -> None:
 def test_canonical_is_idempotent(args: dict[str, Any], rnd: Any) -> None:
     once = canonical(_shuffled(args, rnd))
     assert canonical(once) == once
+
+
+# ---- the canonical form keeps every empty value ECS keeps ----------------------------------------------------
+
+# What ECS answers for a field the request left out, and what it drops from what it was sent, per level of the
+# document: botocore's examples of ECS (DescribeTaskDefinition "hello_world:8", RegisterTaskDefinition "sleep360")
+# and WEB_DESCRIBED above. Stated here, apart from tdgc.reuse, as the facts the canonical form must follow.
+ANSWERED_EMPTY = {
+    "task": ("volumes", "placementConstraints"),
+    "container": ("environment", "mountPoints", "portMappings", "volumesFrom", "systemControls"),
+    "logConfiguration": ("secretOptions",),
+}
+DROPPED = {"task": {"taskRoleArn": ""}}
+SAME_AS_ABSENT = {(level, key, "[]") for level, keys in ANSWERED_EMPTY.items() for key in keys} | {
+    (level, key, json.dumps(value)) for level, fields in DROPPED.items() for key, value in fields.items()
+}
+REGISTER_SHAPE = (
+    botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
+)
+
+IDENT = st.text(alphabet=string.ascii_letters + string.digits + "_-", min_size=1, max_size=8)
+WORD = st.text(alphabet=string.ascii_letters + string.digits + " /:=.-", max_size=10)  # "" included
+SECRET = st.fixed_dictionaries({"name": IDENT, "valueFrom": IDENT})
+
+
+def _unique(items: Any, key: str, most: int = 3) -> Any:
+    return st.lists(items, max_size=most, unique_by=lambda item: item[key])
+
+
+CONTAINER = st.fixed_dictionaries({"name": IDENT, "image": IDENT, "memory": st.integers(6, 4096)}, optional={
+    "cpu": st.integers(0, 4096), "essential": st.booleans(),
+    "command": st.lists(WORD, max_size=3), "entryPoint": st.lists(WORD, max_size=2), "workingDirectory": WORD,
+    "user": WORD, "readonlyRootFilesystem": st.booleans(),
+    "environment": _unique(st.fixed_dictionaries({"name": IDENT, "value": WORD}), "name"),
+    "secrets": _unique(SECRET, "name"),
+    "portMappings": st.lists(st.fixed_dictionaries({"containerPort": st.integers(1, 65535)}, optional={
+        "hostPort": st.integers(0, 65535), "protocol": st.sampled_from(["tcp", "udp"])}), max_size=2),
+    "mountPoints": st.lists(st.fixed_dictionaries({"sourceVolume": IDENT, "containerPath": WORD},
+                                                  optional={"readOnly": st.booleans()}), max_size=2),
+    "volumesFrom": st.lists(st.fixed_dictionaries({"sourceContainer": IDENT}, optional={"readOnly": st.booleans()}),
+                            max_size=1),
+    "dockerLabels": st.dictionaries(IDENT, WORD, max_size=3),
+    "logConfiguration": st.fixed_dictionaries({"logDriver": st.sampled_from(["awslogs", "json-file", "fluentd"])},
+                                              optional={"options": st.dictionaries(IDENT, WORD, max_size=2),
+                                                        "secretOptions": _unique(SECRET, "name", 1)}),
+    "healthCheck": st.fixed_dictionaries({"command": st.lists(WORD, min_size=1, max_size=3)}, optional={
+        "interval": st.integers(5, 300), "timeout": st.integers(2, 60), "retries": st.integers(1, 10),
+        "startPeriod": st.integers(0, 300)}),
+    "linuxParameters": st.fixed_dictionaries({}, optional={
+        "initProcessEnabled": st.booleans(),
+        "capabilities": st.fixed_dictionaries({}, optional={"add": st.lists(IDENT, unique=True, max_size=2),
+                                                            "drop": st.lists(IDENT, unique=True, max_size=2)})}),
+    "ulimits": _unique(st.fixed_dictionaries({"name": st.sampled_from(["nofile", "nproc", "core"]),
+                                              "softLimit": st.integers(0, 9999), "hardLimit": st.integers(0, 9999)}),
+                       "name"),
+    "systemControls": _unique(st.fixed_dictionaries({"namespace": IDENT, "value": WORD}), "namespace", 2),
+})  # fmt: skip
+VOLUME = st.one_of(
+    st.fixed_dictionaries({"name": IDENT}),
+    st.fixed_dictionaries({"name": IDENT, "host": st.fixed_dictionaries({}, optional={"sourcePath": WORD})}),
+    st.fixed_dictionaries({"name": IDENT, "dockerVolumeConfiguration": st.fixed_dictionaries({}, optional={
+        "scope": st.sampled_from(["task", "shared"]), "autoprovision": st.booleans(), "driver": IDENT,
+        "driverOpts": st.dictionaries(IDENT, WORD, max_size=2), "labels": st.dictionaries(IDENT, WORD, max_size=2)})}),
+    st.fixed_dictionaries({"name": IDENT, "efsVolumeConfiguration": st.fixed_dictionaries({"fileSystemId": IDENT},
+        optional={"rootDirectory": WORD, "transitEncryption": st.sampled_from(["ENABLED", "DISABLED"])})}),
+)  # fmt: skip
+
+
+def _as_fargate_takes_it(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fargate takes only the awsvpc network mode and the task pid mode: ECS refuses the others (and moto
+    answers awsvpc whatever it was sent)."""
+    if "FARGATE" not in doc.get("requiresCompatibilities", []):
+        return doc
+    return {**doc, "networkMode": "awsvpc", **({"pidMode": "task"} if "pidMode" in doc else {})}
+
+
+# A RegisterTaskDefinition request, valid in shape (botocore's model) if not always in ECS's eyes.
+CONTAINERS = st.lists(CONTAINER, min_size=1, max_size=2, unique_by=lambda c: c["name"])
+DOCUMENT = st.fixed_dictionaries(
+    {"family": IDENT, "containerDefinitions": CONTAINERS},
+    optional={
+        "taskRoleArn": IDENT, "executionRoleArn": IDENT,
+        "networkMode": st.sampled_from(["bridge", "host", "awsvpc", "none"]),
+        "cpu": st.sampled_from(["256", "512", "1024", "1 vCPU", "0.5 vcpu"]),
+        "memory": st.sampled_from(["512", "2048", "1 GB", "2 GB"]),
+        "requiresCompatibilities": st.lists(st.sampled_from(["EC2", "FARGATE"]), unique=True, max_size=2),
+        "volumes": _unique(VOLUME, "name", 2),
+        "placementConstraints": _unique(
+            st.fixed_dictionaries({"type": st.just("memberOf"), "expression": IDENT}), "expression", 2),
+        "pidMode": st.sampled_from(["host", "task"]),
+    },
+).map(_as_fargate_takes_it)  # fmt: skip
+
+
+def _level(path: tuple[Any, ...]) -> str | None:
+    """Which level of the document an object at `path` is, where ECS's answers for absent fields are known."""
+    if path == ():
+        return "task"
+    if len(path) == 2 and path[0] == "containerDefinitions":
+        return "container"
+    if len(path) == 3 and path[0] == "containerDefinitions" and path[2] == "logConfiguration":
+        return "logConfiguration"
+    return None
+
+
+def _nodes(value: Any, shape: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """Every value in the document, at any depth, with its path and its shape in botocore's model."""
+    yield path, value, shape
+    if isinstance(value, dict):
+        for key, item in value.items():
+            member = shape.members.get(key) if shape.type_name == "structure" else shape.value
+            if member is not None:
+                yield from _nodes(item, member, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nodes(item, shape.member, (*path, i))
+
+
+def _changes_of(value: Any, shape: Any, level: str | None) -> Iterator[Any]:
+    """Each way to change one value ECS keeps: a string to another or to "", a number or a flag to another, an
+    item added to a list, an entry with an empty value ("", [] or {}) added to an object."""
+    if isinstance(value, bool):
+        yield not value
+    elif isinstance(value, int):
+        yield value + 1
+    elif isinstance(value, str):
+        yield from ([value + "x", ""] if value else ["x"])
+    elif isinstance(value, list):
+        yield [*value, "" if shape.member.type_name == "string" else {}]
+    elif shape.type_name == "map":
+        yield from ({**value, "x-added": empty} for empty in ("", [], {}))
+    else:
+        for key in shape.members:
+            for empty in ("", [], {}):
+                if key not in value and key != "tags" and (level, key, json.dumps(empty)) not in SAME_AS_ABSENT:
+                    yield {**value, key: empty}
+
+
+def _every_change(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """The document with one field changed, for every field at every depth (tags aside: tested apart)."""
+    for path, value, shape in _nodes(doc, REGISTER_SHAPE):
+        if path[:1] == ("tags",):
+            continue
+        for new in _changes_of(value, shape, _level(path)):
+            if not path:
+                yield new, f"{{}} -> {new!r}"
+                continue
+            changed = copy.deepcopy(doc)
+            *parents, last = path
+            functools.reduce(operator.getitem, parents, changed)[last] = new
+            yield changed, f"{path}: {value!r} -> {new!r}"
+
+
+@settings(max_examples=40)
+@given(doc=DOCUMENT)
+def test_a_change_of_any_kept_field_changes_the_hash(doc: dict[str, Any]) -> None:
+    """Two requests that differ in anything ECS keeps never hash alike: "", [] and {} are content wherever
+    ECS is not known to answer them for a field left out. Every single change of the document is tried."""
+    digest = content_hash(doc)
+    for changed, what in _every_change(doc):
+        assert content_hash(changed) != digest, what
+
+
+@given(doc=DOCUMENT)
+def test_what_ecs_answers_for_a_field_left_out_hashes_as_left_out(doc: dict[str, Any]) -> None:
+    answered = copy.deepcopy(doc)
+    for key in ANSWERED_EMPTY["task"]:
+        answered.setdefault(key, [])
+    for container in answered["containerDefinitions"]:
+        for key in ANSWERED_EMPTY["container"]:
+            container.setdefault(key, [])
+        for key in ANSWERED_EMPTY["logConfiguration"]:
+            container.get("logConfiguration", {}).setdefault(key, [])
+    assert content_hash(answered) == content_hash(doc)
+    for key, value in DROPPED["task"].items():
+        assert content_hash({**doc, key: value}) == content_hash({k: v for k, v in doc.items() if k != key})
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])  # one simulator for all
+@given(doc=DOCUMENT)
+def test_a_request_hashes_as_the_simulated_description_of_its_revision(doc: dict[str, Any], ecs: Any) -> None:
+    arn = ecs.register_task_definition(**doc)["taskDefinition"]["taskDefinitionArn"]
+    assert content_hash(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]) == content_hash(doc)
+
+
+def test_botocores_example_of_a_registration_hashes_as_its_answer() -> None:
+    """botocore's example sends taskRoleArn "" and volumes [] and gets an answer without the one and with
+    the other, and with [] for the container's environment, mountPoints, portMappings and volumesFrom."""
+    example = botocore.loaders.Loader().load_service_model("ecs", "examples-1")["examples"]["RegisterTaskDefinition"][0]
+    assert content_hash(example["output"]["taskDefinition"]) == content_hash(example["input"])
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ({"dockerLabels": {"flag": ""}}, {}),
+    ({"dockerLabels": {"flag": ""}}, {"dockerLabels": {}}),
+    ({"environment": [{"name": "FLAG", "value": ""}]}, {"environment": [{"name": "FLAG"}]}),
+    ({"logConfiguration": {"logDriver": "awslogs", "options": {"mode": ""}}},
+     {"logConfiguration": {"logDriver": "awslogs"}}),
+], ids=["label-vs-none", "label-vs-no-labels", "empty-value-vs-none", "option"])  # fmt: skip
+def test_an_empty_value_in_a_container_is_content(one: dict[str, Any], other: dict[str, Any]) -> None:
+    def container(extra: dict[str, Any]) -> dict[str, Any]:
+        args = copy.deepcopy(BASE)
+        args["containerDefinitions"][0].update(extra)
+        return args
+
+    assert content_hash(container(one)) != content_hash(container(other))
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data", "host": {}}),
+    ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data"}),
+    ({"name": "data", "host": {"sourcePath": ""}}, {"name": "data", "host": {}}),
+], ids=["docker-vs-bind", "docker-vs-plain", "empty-path-vs-none"])  # fmt: skip
+def test_a_volume_configuration_is_content_even_empty(one: dict[str, Any], other: dict[str, Any]) -> None:
+    assert content_hash({**BASE, "volumes": [one]}) != content_hash({**BASE, "volumes": [other]})
 
 
 # ---- register or reuse, both stores --------------------------------------------------------------------------
@@ -544,3 +768,157 @@ def test_tag_store_reads_one_list_and_one_describe_when_found(sim: Simulator, ec
     register_or_reuse(ecs, BASE, store)
     assert sim.count("ListTaskDefinitions") == 1 and sim.count("DescribeTaskDefinition") == 1
     assert sim.mutating_calls() == 0
+
+
+# ---- the store points, the revision proves (issue #13) -------------------------------------------------------
+
+KEEP = {"key": "tdgc:keep", "value": "true"}
+EVIL = "attacker/etl:evil"
+
+
+def image_of(ecs: Any, arn: str) -> str:
+    return str(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"])
+
+
+def mismatches(logs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["arn"], e["verdict"]) for e in logs if e["event"] == "reuse.mismatch" and e["log_level"] == "warning"]
+
+
+def test_a_copied_hash_tag_is_not_trusted(sim: Simulator, ecs: Any) -> None:
+    store = TagStore(ecs)
+    genuine = register_or_reuse(ecs, BASE, store)
+    evil = ecs.register_task_definition(**with_image(BASE, EVIL), tags=[{"key": HASH_TAG, "value": genuine.hash}])
+    evil_arn = evil["taskDefinition"]["taskDefinitionArn"]
+    sim.calls.clear()
+    with capture_logs() as logs:
+        got = register_or_reuse(ecs, BASE, store)
+    assert sim.count("DescribeTaskDefinition") == 1  # the describe that found it is the one checked
+    assert got.arn != evil_arn and not got.reused and got.revision == 3 and image_of(ecs, got.arn) == "repo/etl:1"
+    assert mismatches(logs) == [(evil_arn, "OTHER_CONTENT")]
+    assert register_or_reuse(ecs, BASE, store).arn == got.arn  # the newest with the hash now: found again
+
+
+@pytest.mark.parametrize("tag", [None, "copied"], ids=["untagged", "copied-tag"])
+def test_an_edited_record_is_not_trusted(tag: str | None, store: DynamoStore, dynamo: Any, sim: Simulator,
+                                         ecs: Any) -> None:  # fmt: skip
+    first = register_or_reuse(ecs, BASE, store, now=T0)
+    tags = [{"key": HASH_TAG, "value": first.hash}] if tag else []
+    evil = ecs.register_task_definition(**with_image(BASE, EVIL), tags=tags)["taskDefinition"]
+    dynamo.update_item(
+        TableName=TABLE, Key={"pk": {"S": f"content#{first.hash}"}, "sk": {"S": "record"}},
+        UpdateExpression="SET #arn = :arn, #revision = :revision",
+        ExpressionAttributeNames={"#arn": "arn", "#revision": "revision"},
+        ExpressionAttributeValues={":arn": {"S": evil["taskDefinitionArn"]}, ":revision": {"N": str(evil["revision"])}},
+    )  # fmt: skip
+    sim.calls.clear()
+    with capture_logs() as logs:
+        got = register_or_reuse(ecs, BASE, store, now=T1)
+    assert sim.count("DescribeTaskDefinition") == 1 and sim.count("RegisterTaskDefinition") == 1
+    assert (got.how, got.reused, got.revision) == ("replaced", False, 3) and image_of(ecs, got.arn) == "repo/etl:1"
+    assert mismatches(logs) == [(evil["taskDefinitionArn"], "OTHER_CONTENT")]
+    record = record_of(store, BASE)  # repaired as for a revision deregistered since, its history kept
+    assert (record.arn, record.first_registered, record.last_used, record.use_count) == (got.arn, T0, T1, 2)
+    assert [u["how"] for u in store.uses(first.hash)] == ["registered", "replaced"]
+    assert register_or_reuse(ecs, BASE, store).arn == got.arn
+
+
+def test_a_registration_that_won_the_claim_with_other_content_is_not_joined(
+    store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any
+) -> None:
+    """Our lease taken over while we register, and the record filled first with another revision: checked
+    like any record before it is joined."""
+    evil = ecs.register_task_definition(**with_image(BASE, EVIL))["taskDefinition"]
+    late = DynamoStore(dynamo, TABLE, clock=lambda: time.time() + 3600)  # sees our lease long run out
+
+    def take_over_and_fill_first() -> None:
+        claim = late.claim(content_hash(BASE), "etl")
+        assert isinstance(claim, Claim)
+        late.fill(claim, evil["taskDefinitionArn"], evil["revision"], now=T0, who="late", how="registered")
+
+    store.create()
+    sim.after("RegisterTaskDefinition", take_over_and_fill_first)
+    with capture_logs() as logs:
+        got = register_or_reuse(ecs, BASE, store, now=T1)
+    assert got.arn != evil["taskDefinitionArn"] and not got.reused and image_of(ecs, got.arn) == "repo/etl:1"
+    assert mismatches(logs) == [(evil["taskDefinitionArn"], "OTHER_CONTENT")]
+    assert record_of(store, BASE).arn == got.arn
+
+
+@pytest.mark.parametrize("labels", [{"flag": ""}, {}], ids=["empty-label", "no-labels"])
+def test_an_empty_label_is_not_reused_for_none(labels: dict[str, str], any_store: Any, sim: Simulator,
+                                               ecs: Any) -> None:  # fmt: skip
+    labelled = copy.deepcopy(BASE)
+    labelled["containerDefinitions"][0]["dockerLabels"] = labels
+    first = register_or_reuse(ecs, labelled, any_store)
+    plain = register_or_reuse(ecs, BASE, any_store)
+    assert plain.how == "registered" and plain.arn != first.arn
+    assert register_or_reuse(ecs, labelled, any_store).arn == first.arn
+
+
+def test_a_docker_volume_is_not_reused_for_a_bind_mount(any_store: Any, ecs: Any) -> None:
+    def with_volume(volume: dict[str, Any]) -> dict[str, Any]:
+        args = copy.deepcopy(BASE)
+        args["volumes"] = [volume]
+        args["containerDefinitions"][0]["mountPoints"] = [{"sourceVolume": "data", "containerPath": "/data"}]
+        return args
+
+    docker = register_or_reuse(ecs, with_volume({"name": "data", "dockerVolumeConfiguration": {}}), any_store)
+    bind = register_or_reuse(ecs, with_volume({"name": "data", "host": {}}), any_store)
+    assert bind.how == "registered" and bind.arn != docker.arn
+    volumes = ecs.describe_task_definition(taskDefinition=bind.arn)["taskDefinition"]["volumes"]
+    assert volumes == [{"name": "data", "host": {}}]
+
+
+def test_a_keep_tag_is_only_reused_with_the_same_value(any_store: Any, sim: Simulator, ecs: Any) -> None:
+    plain = register_or_reuse(ecs, BASE, any_store)
+    kept = register_or_reuse(ecs, {**BASE, "tags": [KEEP]}, any_store)
+    assert (kept.how, kept.reused) == ("registered", False) and kept.arn != plain.arn
+    assert KEEP in ecs.describe_task_definition(taskDefinition=kept.arn, include=["TAGS"])["tags"]
+    run = {"key": "airflow:run_id", "value": "scheduled__2026-06-01"}
+    assert register_or_reuse(ecs, {**BASE, "tags": [run, KEEP]}, any_store).arn == kept.arn  # other tags: no matter
+    assert register_or_reuse(ecs, {**BASE, "tags": [run]}, any_store).arn == plain.arn  # nor the other way
+    unkept = register_or_reuse(ecs, {**BASE, "tags": [{"key": "tdgc:keep", "value": "false"}]}, any_store)
+    assert unkept.arn not in (plain.arn, kept.arn)
+    assert sim.count("RegisterTaskDefinition") == 3
+
+
+def test_a_revision_that_lost_its_keep_tag_is_not_reused_to_keep(any_store: Any, ecs: Any) -> None:
+    kept = register_or_reuse(ecs, {**BASE, "tags": [KEEP]}, any_store)
+    ecs.untag_resource(resourceArn=kept.arn, tagKeys=["tdgc:keep"])  # the collector may take it now
+    with capture_logs() as logs:
+        again = register_or_reuse(ecs, {**BASE, "tags": [KEEP]}, any_store)
+    assert again.arn != kept.arn and not again.reused
+    assert mismatches(logs) == [(kept.arn, "OTHER_PROTECTION")]
+    assert KEEP in ecs.describe_task_definition(taskDefinition=again.arn, include=["TAGS"])["tags"]
+
+
+def test_protect_tags_are_the_callers_to_name(any_store: Any, ecs: Any) -> None:
+    pinned = {**BASE, "tags": [{"key": "pinned", "value": "yes"}]}
+    plain = register_or_reuse(ecs, BASE, any_store)
+    assert register_or_reuse(ecs, pinned, any_store).arn == plain.arn  # not a protect tag by default
+    assert register_or_reuse(ecs, pinned, any_store, protect_tags=("pinned",)).arn != plain.arn
+
+
+def test_protect_tags_are_part_of_the_hash_only_when_present() -> None:
+    assert content_hash({**BASE, "tags": [KEEP]}) != content_hash(BASE)
+    assert content_hash({**BASE, "tags": [{"key": "tdgc:keep", "value": "false"}]}) != content_hash(
+        {**BASE, "tags": [KEEP]}
+    )
+    assert content_hash({**BASE, "tags": [KEEP]}, protect_tags=()) == content_hash(BASE)
+    assert content_hash({**BASE, "tags": [{"key": "run", "value": "1"}]}) == content_hash(BASE)
+
+
+def test_the_default_protect_tags_are_the_default_policys() -> None:
+    assert set(PROTECT_TAGS) == set(Rule().protect_tags)
+
+
+def test_a_reuse_hit_reads_the_revision_once(any_store: Any, sim: Simulator, ecs: Any) -> None:
+    register_or_reuse(ecs, BASE, any_store)
+    sim.calls.clear()
+    sim.mutations.clear()
+    assert register_or_reuse(ecs, BASE, any_store).how == "found"
+    assert sim.count("DescribeTaskDefinition") == 1 and sim.count("RegisterTaskDefinition") == 0
+    if isinstance(any_store, DynamoStore):  # the record, then the use counted and audited
+        assert (sim.count("GetItem"), sim.count("UpdateItem"), sim.count("PutItem")) == (1, 1, 1)
+    else:
+        assert sim.count("ListTaskDefinitions") == 1 and sim.mutating_calls() == 0
