@@ -56,7 +56,7 @@ try:  # Airflow 3.x
 except ImportError:  # Airflow 2.x, and 3.0 where the Task SDK did not have it yet
     from airflow.exceptions import AirflowFailException
 
-from tdgc import aws, reuse, usage_store
+from tdgc import aws, restore, reuse, usage_store
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
 from tdgc.policy import DEFAULT_RATES
@@ -115,6 +115,8 @@ class TdgcRegisterTaskDefinitionOperator(BaseOperator):  # type: ignore[misc]  #
     def execute(self, context: Any) -> str:
         try:
             args = request(self.family, self.container_definitions, self.register_task_kwargs)
+            # As `tdgc register` checks its file: botocore's model, and what tdgc itself reads (cpu, memory).
+            restore.check_arguments(args, f"task {self.task_id}")
             spec = str(self.store).strip()
             ecs_target, store_target = self._targets(spec)
             ecs = ecs_target.ecs(Pacer(dict(DEFAULT_RATES)))

@@ -153,6 +153,8 @@ def test_the_request_is_the_providers() -> None:
         ({"register_task_kwargs": {"cpuu": "256"}}, "not task-definition fields: cpuu"),
         ({"register_task_kwargs": {"family": "other"}}, "family is given by its own argument"),
         ({"region_name": None}, "no AWS region"),
+        ({"register_task_kwargs": {"cpu": "\u00b2"}}, "cpu '\u00b2' is not written in ASCII"),
+        ({"register_task_kwargs": {"memory": 512}}, "ECS would refuse it: Invalid type for parameter memory"),
     ],
 )
 def test_bad_input_fails_the_task_without_retries(
