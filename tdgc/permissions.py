@@ -1,15 +1,33 @@
 """The IAM actions tdgc calls, by purpose: the one list the README, SAM template and Terraform module agree with.
 
-`python -m tdgc.permissions` prints the policy document (tests hold the templates to this list).
+`python -m tdgc.permissions` prints the policy document (tests hold the templates to this module);
+`python -m tdgc.permissions --terraform-json` prints deploy/terraform/permissions.json.
+
+What each ECS action can be scoped to is the Service Authorization Reference's ("Actions, resources, and
+condition keys for Amazon Elastic Container Service"):
+
+| action | resource types | condition keys |
+|---|---|---|
+| `ecs:DeregisterTaskDefinition` | none: `*` only | none |
+| `ecs:DeleteTaskDefinitions` | `task-definition*` | `aws:ResourceTag/${TagKey}`, `ecs:ResourceTag/${TagKey}` |
+| `ecs:RegisterTaskDefinition` | `task-definition*` | `aws:RequestTag/${TagKey}`, `aws:TagKeys`, ... |
+| `ecs:TagResource` | `task-definition` (among others) | `ecs:CreateAction`, `aws:RequestTag/${TagKey}`, ... |
+| `ecs:ListTaskDefinitions`, `ecs:DescribeTaskDefinition`, ... | none: `*` only | none |
+
+So a deregistration cannot be scoped nor refused by tag; a delete is scoped to the account's task definitions
+and refused, by an explicit Deny, for a revision tagged with tdgc's protect tag; tagging is allowed only as
+part of RegisterTaskDefinition.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Statement id -> actions. Read-only first: `plan` needs only SCAN and REFERENCES.
+# Statement id -> actions. Read-only: `plan` needs only SCAN and REFERENCES (REGIONS for --all-regions).
 SCAN = ("ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
 REFERENCES = (
     "ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
@@ -23,12 +41,30 @@ REFERENCES = (
     "codedeploy:BatchGetDeploymentGroups", "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments",
     "codedeploy:GetApplicationRevision",
 )  # fmt: skip
-APPLY = ("ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions")
 REGIONS = ("ec2:DescribeRegions",)  # --all-regions: the regions enabled in the account
+READ_ONLY: Mapping[str, Sequence[str]] = {"Scan": SCAN, "References": REFERENCES, "Regions": REGIONS}
+
+# The mutations (apply only), granted apart because the Service Authorization Reference scopes them apart.
+# DeregisterTaskDefinition has no resource type and no condition key: only Resource "*" grants it.
+DEREGISTER = ("ecs:DeregisterTaskDefinition",)
+# DeleteTaskDefinitions takes the task-definition resource type, with aws:ResourceTag / ecs:ResourceTag.
+DELETE = ("ecs:DeleteTaskDefinitions",)
+APPLY = (*DEREGISTER, *DELETE)
+# The built-in policy's protect tag (tdgc.policy.Rule.protect_tags): IAM refuses to delete a revision that
+# carries it, whatever the policy says (a policy may protect more tags; IAM knows only this one).
+PROTECT_TAG = ("tdgc:keep", "true")
+
 # On the archive / report bucket: objects are written, then read back; each run first proves it may, on a
 # probe object (PREFIX/.tdgc-probe) it overwrites. Never s3:DeleteObject: tdgc removes nothing there.
 ARCHIVE_OBJECTS = ("s3:PutObject", "s3:GetObject")
+# tdgc never lists the bucket, but the check before the first change (tdgc.aws.check_bucket) is a HeadBucket,
+# which S3 authorises as s3:ListBucket. A HeadBucket carries no prefix, so an s3:prefix condition would refuse
+# it: the grant is on the bucket, unconditioned.
 ARCHIVE_BUCKET = ("s3:ListBucket",)
+# Archives under a customer-managed KMS key (SSE-KMS): PutObject needs a data key, GetObject a decrypt.
+ARCHIVE_KEY = ("kms:GenerateDataKey", "kms:Decrypt")
+ARCHIVE_PREFIX = "tdgc/archive"  # the templates' defaults
+REPORT_PREFIX = "tdgc/reports"
 # A central run that assumes a role in each member account.
 ASSUME = ("sts:AssumeRole",)
 # The Lambda reading its policy from Parameter Store.
@@ -40,62 +76,177 @@ USAGE_READ = ("dynamodb:Scan",)
 TERRAFORM_STATE_OBJECTS = ("s3:GetObject",)
 TERRAFORM_STATE_BUCKET = ("s3:ListBucket",)  # a PREFIX/ location lists its state files
 
-# Not the scheduled run's: what `tdgc register` and the Airflow operator need, where the orchestrator runs.
-REGISTER = ("ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
+# Not the scheduled run's: what `tdgc register` (and `restore`, and the Airflow operator) need, where the
+# orchestrator runs. Tags go on in RegisterTaskDefinition itself, never by a TagResource call of their own.
+REGISTER = ("ecs:RegisterTaskDefinition",)
+REGISTER_TAG = ("ecs:TagResource",)  # only with ecs:CreateAction = RegisterTaskDefinition
+REGISTER_READ = ("ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
 USAGE_WRITE = (
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan",
     "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTimeToLive",
 )  # fmt: skip
 
-ACCOUNT_WIDE: Mapping[str, Sequence[str]] = {
-    "Scan": SCAN, "References": REFERENCES, "Apply": APPLY, "Regions": REGIONS,
-}  # fmt: skip
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+_PARTITION = re.compile(r"aws(-[a-z]+)*")
+_ACCOUNT = re.compile(r"\d{12}|\*")
 
 
 def actions() -> list[str]:
     """Every action any part of tdgc's scheduled run may call, sorted."""
-    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ASSUME, *POLICY_PARAMETER,
-             *USAGE_READ, *TERRAFORM_STATE_OBJECTS, *TERRAFORM_STATE_BUCKET)  # fmt: skip
+    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ARCHIVE_KEY, *ASSUME,
+             *POLICY_PARAMETER, *USAGE_READ, *TERRAFORM_STATE_OBJECTS, *TERRAFORM_STATE_BUCKET)  # fmt: skip
     return sorted(set(every))
 
 
-def register_policy_document(table_arn: str | None = None) -> dict[str, Any]:
-    """What `tdgc register` / the Airflow operator needs: register and tag revisions, and the store's table."""
+def _check(partition: str, account: str) -> None:
+    if not _PARTITION.fullmatch(partition):
+        raise ValueError(f"{partition!r} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)")
+    if not _ACCOUNT.fullmatch(account):
+        raise ValueError(f"{account!r} is not an account id (12 digits) or *")
+
+
+def task_definitions_arn(partition: str = "aws", account: str = "*") -> str:
+    """The account's task definitions, in every region. ECS has no resource-based policies, so `*` for the
+    account still means the caller's own."""
+    _check(partition, account)
+    return f"arn:{partition}:ecs:*:{account}:task-definition/*"
+
+
+def protect_condition() -> dict[str, Any]:
+    key, value = PROTECT_TAG
+    return {"StringEquals": {f"aws:ResourceTag/{key}": value}}
+
+
+def account_statements(partition: str = "aws", account: str = "*", apply: bool = True) -> list[dict[str, Any]]:
+    """What a run needs in the account it collects: the reads; with `apply`, the two mutations; and always the
+    Deny that keeps a protected revision from being deleted (also against any other policy of the role)."""
+    revisions = task_definitions_arn(partition, account)
     statements: list[dict[str, Any]] = [
-        {"Sid": "Register", "Effect": "Allow", "Action": list(REGISTER), "Resource": "*"}
+        {"Sid": sid, "Effect": "Allow", "Action": list(acts), "Resource": "*"} for sid, acts in READ_ONLY.items()
     ]
-    if table_arn:
-        statements.append({"Sid": "UsageStore", "Effect": "Allow", "Action": list(USAGE_WRITE), "Resource": table_arn})
-    return {"Version": "2012-10-17", "Statement": statements}
+    if apply:
+        statements += [
+            # "*": DeregisterTaskDefinition supports no resource type (Service Authorization Reference).
+            {"Sid": "ApplyDeregister", "Effect": "Allow", "Action": list(DEREGISTER), "Resource": "*"},
+            {"Sid": "ApplyDelete", "Effect": "Allow", "Action": list(DELETE), "Resource": revisions},
+        ]
+    # Defence in depth: tdgc never deletes a protected revision; IAM refuses it too, whatever else the role is
+    # granted. Only the delete: DeregisterTaskDefinition has no condition key, so a tag condition on it would
+    # never match and refuse nothing.
+    statements.append({"Sid": "KeepProtected", "Effect": "Deny", "Action": list(DELETE), "Resource": "*",
+                       "Condition": protect_condition()})  # fmt: skip
+    return statements
+
+
+def _objects(partition: str, bucket: str, prefixes: Sequence[str]) -> list[str]:
+    """`arn:PARTITION:s3:::BUCKET/PREFIX/*` for each prefix (the whole bucket for an empty one), no repeats."""
+    arns = [f"arn:{partition}:s3:::{bucket}/{p.strip('/')}/*" if p.strip("/") else f"arn:{partition}:s3:::{bucket}/*"
+            for p in prefixes]  # fmt: skip
+    return list(dict.fromkeys(arns))
 
 
 def policy_document(
-    bucket: str | None = None, role_arns: Sequence[str] = (), state_buckets: Sequence[str] = ()
+    bucket: str | None = None,
+    role_arns: Sequence[str] = (),
+    state_buckets: Sequence[str] = (),
+    *,
+    partition: str = "aws",
+    account: str = "*",
+    apply: bool = True,
+    archive_prefix: str = ARCHIVE_PREFIX,
+    report_prefix: str = REPORT_PREFIX,
+    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The least-privilege policy of a run: account-wide reads and mutations, the bucket, the roles, and a
-    read of the Terraform state buckets (the caller's own: member roles never read them)."""
-    statements: list[dict[str, Any]] = [
-        {"Sid": sid, "Effect": "Allow", "Action": list(acts), "Resource": "*"} for sid, acts in ACCOUNT_WIDE.items()
-    ]
+    """The least-privilege policy of a run: the account's statements (without the mutations when not
+    `apply`), the bucket's two prefixes (and the archive key), the roles, and a read of the Terraform state
+    buckets (the caller's own: member roles never read them)."""
+    statements = account_statements(partition, account, apply)
     if bucket:
         statements += [
             {"Sid": "ArchiveObjects", "Effect": "Allow", "Action": list(ARCHIVE_OBJECTS),
-             "Resource": f"arn:aws:s3:::{bucket}/*"},
+             "Resource": _objects(partition, bucket, (archive_prefix, report_prefix))},
             {"Sid": "ArchiveBucket", "Effect": "Allow", "Action": list(ARCHIVE_BUCKET),
-             "Resource": f"arn:aws:s3:::{bucket}"},
+             "Resource": f"arn:{partition}:s3:::{bucket}"},
         ]  # fmt: skip
+    if kms_key_arn:
+        if not kms_key_arn.startswith(f"arn:{partition}:kms:"):
+            raise ValueError(f"{kms_key_arn!r} is not a KMS key ARN in the {partition} partition")
+        statements.append({"Sid": "ArchiveKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY),
+                           "Resource": kms_key_arn})  # fmt: skip
     if role_arns:
         statements.append({"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": list(ASSUME),
                            "Resource": list(role_arns)})  # fmt: skip
     if state_buckets:
         statements += [
             {"Sid": "TerraformStateObjects", "Effect": "Allow", "Action": list(TERRAFORM_STATE_OBJECTS),
-             "Resource": [f"arn:aws:s3:::{name}/*" for name in state_buckets]},
+             "Resource": [f"arn:{partition}:s3:::{name}/*" for name in state_buckets]},
             {"Sid": "TerraformStateBucket", "Effect": "Allow", "Action": list(TERRAFORM_STATE_BUCKET),
-             "Resource": [f"arn:aws:s3:::{name}" for name in state_buckets]},
+             "Resource": [f"arn:{partition}:s3:::{name}" for name in state_buckets]},
         ]  # fmt: skip
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def register_policy_document(
+    table_arn: str | None = None, *, partition: str = "aws", account: str = "*"
+) -> dict[str, Any]:
+    """What `tdgc register` / the Airflow operator needs: register revisions (tagged as they are registered,
+    never afterwards), read them, and the store's table."""
+    revisions = task_definitions_arn(partition, account)
+    statements: list[dict[str, Any]] = [
+        {"Sid": "Register", "Effect": "Allow", "Action": list(REGISTER), "Resource": revisions},
+        {"Sid": "TagOnRegister", "Effect": "Allow", "Action": list(REGISTER_TAG), "Resource": revisions,
+         "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}},
+        {"Sid": "ReadTaskDefinitions", "Effect": "Allow", "Action": list(REGISTER_READ), "Resource": "*"},
+    ]  # fmt: skip
+    if table_arn:
+        statements.append({"Sid": "UsageStore", "Effect": "Allow", "Action": list(USAGE_WRITE), "Resource": table_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def terraform_json() -> dict[str, Any]:
+    """deploy/terraform/permissions.json: this module's lists, for a module that must stay self-contained."""
+    key, value = PROTECT_TAG
+    return {
+        "description": "The IAM actions tdgc calls, by purpose: generated by `python -m tdgc.permissions "
+        "--terraform-json` from tdgc/permissions.py, which tests/test_deploy_iam.py holds this file to. register, "
+        "register_tag, register_read and usage_write are the orchestrator's (tdgc register), not the function's. "
+        "terraform_state_objects and terraform_state_bucket are the function's own read of the Terraform state "
+        "buckets, never a member role's.",
+        "read_only": {sid: list(acts) for sid, acts in READ_ONLY.items()},
+        "apply_deregister": list(DEREGISTER),
+        "apply_delete": list(DELETE),
+        "protect_tag": {"key": key, "value": value},
+        "archive_objects": list(ARCHIVE_OBJECTS),
+        "archive_bucket": list(ARCHIVE_BUCKET),
+        "archive_key": list(ARCHIVE_KEY),
+        "assume": list(ASSUME),
+        "policy_parameter": list(POLICY_PARAMETER),
+        "usage_read": list(USAGE_READ),
+        "terraform_state_objects": list(TERRAFORM_STATE_OBJECTS),
+        "terraform_state_bucket": list(TERRAFORM_STATE_BUCKET),
+        "register": list(REGISTER),
+        "register_tag": list(REGISTER_TAG),
+        "register_read": list(REGISTER_READ),
+        "usage_write": list(USAGE_WRITE),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tdgc.permissions", description=__doc__.splitlines()[0])
+    parser.add_argument("--partition", default="aws", help="aws (default), aws-cn or aws-us-gov")
+    parser.add_argument("--account", default="*", help="the account id the task definitions are in (default *)")
+    parser.add_argument("--plan-only", action="store_true", help="without the mutations: a role for `plan` only")
+    parser.add_argument("--terraform-json", action="store_true", help="print deploy/terraform/permissions.json")
+    args = parser.parse_args(argv)
+    if args.terraform_json:
+        print(json.dumps(terraform_json(), indent=2))
+        return
+    try:
+        document = policy_document(partition=args.partition, account=args.account, apply=not args.plan_only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(json.dumps(document, indent=2))
+
+
 if __name__ == "__main__":
-    print(json.dumps(policy_document(), indent=2))
+    main()

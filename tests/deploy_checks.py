@@ -17,7 +17,7 @@ from tdgc.usage_store import Claim, DynamoStore, last_uses
 # The handler's contract: the environment it reads and the keys it accepts in a schedule's Input.
 HANDLER_ENVIRONMENT = {
     "TDGC_POLICY_FILE", "TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_DRY_RUN", "TDGC_REGIONS",
-    "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT",
+    "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT", "TDGC_ARCHIVE_KMS_KEY",
 }  # fmt: skip
 HANDLER_INPUT = {"schedule", "scheduled_time", "execution_id", "attempt", "dry_run", "regions", "families"}
 HANDLER = "tdgc.lambda_handler.handler"
@@ -25,21 +25,34 @@ LAMBDA_MAX_TIMEOUT = 900
 SQS_MAX_RETENTION = 14 * 24 * 3600
 # Lambda's own needs, beside what tdgc calls: its log streams, and the queue its failed invocations go to.
 PLUMBING = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+# What a dry run's role must not be allowed, by any statement of any of its policies.
+MUTATIONS = {*permissions.APPLY, "ecs:*", "*"}
+ACCOUNT = "123456789012"  # moto's
 
-Statements = set[tuple[frozenset[str], frozenset[str]]]
+# (Effect, actions, resources, condition as canonical JSON or "")
+Statement = tuple[str, frozenset[str], frozenset[str], str]
+Statements = set[Statement]
 Client = Callable[[str], Any]  # service name -> boto3 client, wherever the deployment lives
 
 
+def _as_set(value: str | list[str]) -> frozenset[str]:
+    return frozenset([value] if isinstance(value, str) else value)
+
+
 def statements(document: Any) -> Statements:
-    """A policy's statements as (actions, resources), however strings and lists spell them; all Allow."""
+    """A policy's statements as (effect, actions, resources, condition), however strings and lists spell them."""
     if isinstance(document, str):
         document = json.loads(document)
+    return {
+        (s["Effect"], _as_set(s["Action"]), _as_set(s["Resource"]),
+         json.dumps(s["Condition"], sort_keys=True) if s.get("Condition") else "")
+        for s in document["Statement"]
+    }  # fmt: skip
 
-    def as_set(value: str | list[str]) -> frozenset[str]:
-        return frozenset([value] if isinstance(value, str) else value)
 
-    assert all(statement["Effect"] == "Allow" for statement in document["Statement"])
-    return {(as_set(s["Action"]), as_set(s["Resource"])) for s in document["Statement"]}
+def allowed(document: Any) -> set[str]:
+    """Every action an Allow statement of the policy names."""
+    return {action for effect, actions, _, _ in statements(document) if effect == "Allow" for action in actions}
 
 
 def role_policies(client: Client, role_arn: str) -> dict[str, Any]:
@@ -120,8 +133,8 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
     assert (service if isinstance(service, list) else [service]) == ["scheduler.amazonaws.com"]
     granted = set().union(*(statements(doc) for doc in role_policies(client, target["RoleArn"]).values()))
     assert granted == {
-        (frozenset({"lambda:InvokeFunction"}), frozenset({function["FunctionArn"]})),
-        (frozenset({"sqs:SendMessage"}), frozenset({queue_arn})),
+        ("Allow", frozenset({"lambda:InvokeFunction"}), frozenset({function["FunctionArn"]}), ""),
+        ("Allow", frozenset({"sqs:SendMessage"}), frozenset({queue_arn}), ""),
     }
 
     [group] = client("logs").describe_log_groups(logGroupNamePrefix=log_group_name)["logGroups"]
@@ -136,8 +149,9 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
     tdgc_documents = []
     for document in role_policies(client, function["Role"]).values():
         granted = statements(document)
-        if set().union(*(actions for actions, _ in granted)) <= PLUMBING:
-            assert set().union(*(resources for _, resources in granted)) <= {streams, queue_arn}
+        if set().union(*(actions for _, actions, _, _ in granted)) <= PLUMBING:
+            assert {effect for effect, _, _, _ in granted} == {"Allow"}
+            assert set().union(*(resources for _, _, resources, _ in granted)) <= {streams, queue_arn}
         else:
             tdgc_documents.append(document)
     [tdgc_policy] = tdgc_documents
@@ -150,24 +164,43 @@ def expected_tdgc_statements(
     parameter_arn: str | None = None,
     table_arn: str | None = None,
     state_buckets: list[str] | None = None,
+    *,
+    apply: bool = False,
+    kms_key_arn: str | None = None,
 ) -> Statements:
-    """tdgc.permissions' statements for these options, the Parameter Store and usage store reads included."""
+    """tdgc.permissions' statements for these options in moto's account, the Parameter Store and usage store
+    reads included."""
     expected = statements(
-        permissions.policy_document(bucket=bucket, role_arns=role_arns or (), state_buckets=state_buckets or ())
+        permissions.policy_document(
+            bucket, role_arns or (), state_buckets or (), account=ACCOUNT, apply=apply, kms_key_arn=kms_key_arn
+        )
     )
     if parameter_arn:
-        expected.add((frozenset(permissions.POLICY_PARAMETER), frozenset({parameter_arn})))
+        expected.add(("Allow", frozenset(permissions.POLICY_PARAMETER), frozenset({parameter_arn}), ""))
     if table_arn:
-        expected.add((frozenset(permissions.USAGE_READ), frozenset({table_arn})))
+        expected.add(("Allow", frozenset(permissions.USAGE_READ), frozenset({table_arn}), ""))
     return expected
 
 
+def check_dry_run_role(deployed: Deployment) -> None:
+    """A dry run's role, as IAM answers it: no statement allows a deregistration or a delete (check_deployment
+    has made sure the role holds no other policy than tdgc's and the plumbing), and the Deny that keeps a
+    protected revision is there."""
+    assert deployed.function["Environment"]["Variables"]["TDGC_DRY_RUN"] == "true"
+    assert allowed(deployed.tdgc_policy) & MUTATIONS == set()
+    denied = {(e, a, c) for e, a, _, c in statements(deployed.tdgc_policy) if e == "Deny"}
+    key, value = permissions.PROTECT_TAG
+    condition = json.dumps({"StringEquals": {f"aws:ResourceTag/{key}": value}})
+    assert denied == {("Deny", frozenset(permissions.DELETE), condition)}
+
+
 def check_defaults(deployed: Deployment) -> None:
-    """Nothing optional set: an hourly dry run, with the account-wide permissions alone."""
+    """Nothing optional set: an hourly dry run, with the read-only permissions alone (and the Deny)."""
     assert deployed.function["Environment"]["Variables"] == {"TDGC_DRY_RUN": "true"}
     assert deployed.job == Job(time_budget=deployed.job.time_budget)  # the safe defaults: plan, built-in policy
     assert deployed.schedule["ScheduleExpression"] == "rate(1 hour)"
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements()
+    check_dry_run_role(deployed)
 
 
 # Every option set, as both tests deploy it (each in its tool's spelling).
@@ -192,10 +225,11 @@ def put_policy_parameter(client: Client) -> None:
     client("ssm").put_parameter(Name=PARAMETER, Value=PARAMETER_POLICY, Type="String")
 
 
-def check_every_option(deployed: Deployment, region: str, account: str) -> None:
+def check_every_option(deployed: Deployment, region: str, account: str, kms_key_arn: str) -> None:
     """Each option reaches the handler's environment, and scopes the permissions it needs to its resources."""
     environment = deployed.function["Environment"]["Variables"]
     assert environment["TDGC_DRY_RUN"] == "false"
+    assert environment["TDGC_ARCHIVE_KMS_KEY"] == kms_key_arn
     assert environment["TDGC_POLICY_PARAMETER"] == PARAMETER
     assert environment["TDGC_REGIONS"].split(",") == REGIONS
     assert environment["TDGC_ROLE_ARNS"].split(",") == MEMBER_ROLES
@@ -213,8 +247,9 @@ def check_every_option(deployed: Deployment, region: str, account: str) -> None:
     parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
     table = table_arn(region, account, USAGE_TABLE)  # the policy names the table: not the environment
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(
-        BUCKET, MEMBER_ROLES, parameter_arn, table, STATE_BUCKETS
+        BUCKET, MEMBER_ROLES, parameter_arn, table, STATE_BUCKETS, apply=True, kms_key_arn=kms_key_arn
     )
+    assert allowed(deployed.tdgc_policy) >= set(permissions.APPLY)
 
 
 def check_existing_table(deployed: Deployment, region: str, account: str) -> None:
@@ -222,6 +257,7 @@ def check_existing_table(deployed: Deployment, region: str, account: str) -> Non
     assert deployed.function["Environment"]["Variables"] == {"TDGC_DRY_RUN": "true"}
     table = table_arn(region, account, EXISTING_TABLE)
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(table_arn=table)
+    check_dry_run_role(deployed)
 
 
 def check_register_policy(client: Client, policy_arn: str, table: str) -> None:
@@ -229,7 +265,7 @@ def check_register_policy(client: Client, policy_arn: str, table: str) -> None:
     iam = client("iam")
     version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
     document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
-    assert statements(document) == statements(permissions.register_policy_document(table))
+    assert statements(document) == statements(permissions.register_policy_document(table, account=ACCOUNT))
 
 
 def check_usage_table(client: Client, table: str, region: str, account: str) -> None:
@@ -267,3 +303,42 @@ def check_usage_table(client: Client, table: str, region: str, account: str) -> 
     arn = f"arn:aws:ecs:{region}:{account}:task-definition/web:1"
     store.fill(claim, arn, 1, now=now, who="deploy-check", how="registered")
     assert last_uses(DynamoStore(dynamodb, table, create_missing=False)) == {arn: now}
+
+
+def check_archive_bucket(
+    client: Client, bucket: str, kms_key_arn: str | None, retention_days: int = 400,
+    archive_prefix: str = permissions.ARCHIVE_PREFIX, report_prefix: str = permissions.REPORT_PREFIX,
+) -> None:  # fmt: skip
+    """The bucket a deployment made, read back: encrypted (SSE-S3, or SSE-KMS under the key with a bucket key),
+    every public access blocked, TLS only, versioned, archives expiring after `retention_days` (and what is
+    overwritten under either prefix too), ACLs off."""
+    s3 = client("s3")
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    if kms_key_arn:
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn}
+        assert rule.get("BucketKeyEnabled") is True
+    else:
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        assert not rule.get("BucketKeyEnabled")
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    [tls] = policy["Statement"]
+    arn = f"arn:aws:s3:::{bucket}"
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "s3:*")
+    assert sorted(_as_set(tls["Resource"])) == [arn, f"{arn}/*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert set(rules) == {"expire-archives", "expire-overwritten-reports"}
+    archives, reports = rules["expire-archives"], rules["expire-overwritten-reports"]
+    for found, prefix in ((archives, archive_prefix), (reports, report_prefix)):
+        assert found["Status"] == "Enabled"
+        assert found.get("Filter", {}).get("Prefix", found.get("Prefix")) == f"{prefix}/"
+        assert found["NoncurrentVersionExpiration"]["NoncurrentDays"] == retention_days
+        assert found["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert archives["Expiration"] == {"Days": retention_days}
+    assert "Expiration" not in reports  # reports are kept
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]
+    assert ownership == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}

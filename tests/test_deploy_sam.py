@@ -29,6 +29,7 @@ from moto.cloudformation import parsing
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 from moto.iam.models import Role
+from moto.s3.models import FakeBucket
 from moto.scheduler.models import scheduler_backends
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -46,13 +47,17 @@ from .deploy_checks import (
     REGIONS,
     STATE_BUCKETS,
     USAGE_TABLE,
+    check_archive_bucket,
     check_defaults,
     check_deployment,
+    check_dry_run_role,
     check_every_option,
     check_existing_table,
     check_register_policy,
     check_usage_table,
+    expected_tdgc_statements,
     put_policy_parameter,
+    statements,
     table_arn,
 )
 
@@ -88,8 +93,12 @@ def test_cfn_lint_finds_nothing_in_the_translation(tmp_path: Path) -> None:
 # properties are the service API's parameters under the same names, so the resolved properties are handed
 # to moto's backend for that API, as CloudFormation hands them to the service. AWS::DynamoDB::Table is
 # created without its TimeToLiveSpecification and PointInTimeRecoverySpecification, which are likewise the
-# parameters of UpdateTimeToLive and UpdateContinuousBackups. Two more gaps: a list item that resolves to
-# AWS::NoValue stays as null, and IAM policy documents come back as a Python repr.
+# parameters of UpdateTimeToLive and UpdateContinuousBackups. AWS::S3::Bucket is created with its
+# BucketEncryption only (and that without BucketKeyEnabled): its encryption, public access block, ownership
+# controls, versioning and lifecycle are handed to S3's Put* calls, translated from CloudFormation's shape
+# where it differs (encryption, lifecycle); moto has no AWS::S3::BucketPolicy, whose document is
+# PutBucketPolicy's. Two more gaps: a list item that resolves to AWS::NoValue stays as null, and IAM policy
+# documents come back as a Python repr.
 # Nothing else is changed: Ref, GetAtt, Sub, If and Conditions are moto's own.
 
 
@@ -110,6 +119,9 @@ class _Created:
 
     def is_created(self) -> bool:
         return True
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        """Deleting the stack forgets it (what CloudFormation would delete is not what is tested)."""
 
 
 class _EventInvokeConfig:
@@ -146,6 +158,71 @@ class _Schedule:
             action_after_completion=None,
         )  # fmt: skip
         return _Created(schedule.name)
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """An AWS::S3::Bucket lifecycle Rule as PutBucketLifecycleConfiguration takes it (the properties the template
+    uses; any other fails here rather than being dropped)."""
+    known = {"Id", "Status", "Prefix", "ExpirationInDays", "NoncurrentVersionExpiration",
+             "AbortIncompleteMultipartUpload"}  # fmt: skip
+    assert set(rule) <= known, f"not translated: {set(rule) - known}"
+    api: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return api
+
+
+def _bucket_settings_applied(original: Any) -> Any:
+    """What moto's CloudFormation leaves out of a bucket, handed to S3 as CloudFormation hands it."""
+
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        bucket = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = dict(cloudformation_json["Properties"])
+        s3 = boto3.client("s3", region_name=region_name)
+        if "BucketEncryption" in properties:
+            rules = [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                      **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
+                     for rule in properties.pop("BucketEncryption")["ServerSideEncryptionConfiguration"]]  # fmt: skip
+            s3.put_bucket_encryption(Bucket=bucket.name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if "PublicAccessBlockConfiguration" in properties:
+            block = properties.pop("PublicAccessBlockConfiguration")
+            s3.put_public_access_block(Bucket=bucket.name, PublicAccessBlockConfiguration=block)
+        if "OwnershipControls" in properties:
+            s3.put_bucket_ownership_controls(Bucket=bucket.name, OwnershipControls=properties.pop("OwnershipControls"))
+        if "VersioningConfiguration" in properties:
+            versioning = properties.pop("VersioningConfiguration")
+            s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration=versioning)
+        if "LifecycleConfiguration" in properties:
+            rules = [_lifecycle_rule(rule) for rule in properties.pop("LifecycleConfiguration")["Rules"]]
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket.name, LifecycleConfiguration={"Rules": rules})
+        assert set(properties) <= {"BucketName", "Tags"}, f"not handed to S3: {set(properties)}"
+        return bucket
+
+    return classmethod(create)
+
+
+class _BucketPolicy:
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        s3 = boto3.client("s3", region_name=region_name)
+        s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
+        return _Created(properties["Bucket"])
 
 
 def _table_settings_applied(original: Any) -> Any:
@@ -201,6 +278,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setattr(LambdaFunction, "create_from_cloudformation_json", classmethod(_create_function))
         monkeypatch.setitem(parsing.get_model_map(), _Schedule.cloudformation_type(), _Schedule)
         monkeypatch.setitem(parsing.get_model_map(), _EventInvokeConfig.cloudformation_type(), _EventInvokeConfig)
+        monkeypatch.setitem(parsing.get_model_map(), _BucketPolicy.cloudformation_type(), _BucketPolicy)
+        create_bucket = FakeBucket.create_from_cloudformation_json
+        monkeypatch.setattr(FakeBucket, "create_from_cloudformation_json", _bucket_settings_applied(create_bucket))
         monkeypatch.setattr(parsing, "clean_json", _no_value_dropped(parsing.clean_json))
         create_role = Role.create_from_cloudformation_json
         monkeypatch.setattr(Role, "create_from_cloudformation_json", _documents_as_json(create_role))
@@ -252,10 +332,13 @@ def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_on
 
 
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: None) -> None:
+    key = _client("kms").create_key(Description="tdgc archives")["KeyMetadata"]["Arn"]
     parameters = {
         "DryRun": "false",
         "ScheduleExpression": CRON,
         "ArchiveBucket": BUCKET,
+        "CreateArchiveBucket": "true",
+        "ArchiveKmsKeyArn": key,
         "PolicyParameterName": PARAMETER,
         "Regions": ",".join(REGIONS),
         "MemberRoleArns": ",".join(MEMBER_ROLES),
@@ -266,7 +349,9 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
     }
     ids = _deploy("tdgc-org", parameters)
     put_policy_parameter(_client)
-    check_every_option(check_deployment(_client, ids["Function"], ids["LogGroup"]), REGION, ACCOUNT)
+    check_every_option(check_deployment(_client, ids["Function"], ids["LogGroup"]), REGION, ACCOUNT, key)
+    assert ids["ArchiveStore"] == BUCKET
+    check_archive_bucket(_client, BUCKET, key)
     assert ids["UsageStoreTable"] == USAGE_TABLE
     check_usage_table(_client, USAGE_TABLE, REGION, ACCOUNT)
     check_register_policy(_client, ids["RegisterPolicy"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
@@ -276,6 +361,28 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
         table_arn(REGION, ACCOUNT, USAGE_TABLE),
     )
     assert outputs["RegisterPolicyArn"] == ids["RegisterPolicy"]
+    assert outputs["ArchiveBucketName"] == BUCKET
+
+
+def test_a_created_bucket_gets_a_name_of_its_own_and_outlives_the_stack(aws: None) -> None:
+    """CreateArchiveBucket alone: a generated name, SSE-S3, the retention asked for; the function's environment
+    and role point at it; deleting the stack leaves the bucket and its TLS-only policy."""
+    ids = _deploy("tdgc-bucket", {"CreateArchiveBucket": "true", "ArchiveRetentionDays": "30"})
+    bucket = ids["ArchiveStore"]
+    assert bucket.startswith("tdgc-bucket-archivestore-")
+    deployed = check_deployment(_client, ids["Function"], ids["LogGroup"])
+    environment = deployed.function["Environment"]["Variables"]
+    assert environment == {
+        "TDGC_DRY_RUN": "true", "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive", "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
+    }  # fmt: skip
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(bucket)
+    check_dry_run_role(deployed)
+    check_archive_bucket(_client, bucket, None, retention_days=30)
+    assert _outputs("tdgc-bucket")["ArchiveBucketName"] == bucket
+    _client("cloudformation").delete_stack(StackName="tdgc-bucket")
+    with pytest.raises(_client("lambda").exceptions.ResourceNotFoundException):
+        _client("lambda").get_function(FunctionName=ids["Function"])  # the stack is gone...
+    check_archive_bucket(_client, bucket, None, retention_days=30)  # ...its bucket is not, nor the bucket's policy
 
 
 def test_an_existing_usage_table_is_granted_and_left_alone(aws: None) -> None:

@@ -32,13 +32,17 @@ from .deploy_checks import (
     REGIONS,
     STATE_BUCKETS,
     USAGE_TABLE,
+    check_archive_bucket,
     check_defaults,
     check_deployment,
+    check_dry_run_role,
     check_every_option,
     check_existing_table,
     check_register_policy,
     check_usage_table,
+    expected_tdgc_statements,
     put_policy_parameter,
+    statements,
     table_arn,
 )
 
@@ -128,11 +132,14 @@ provider "aws" {{
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
+  s3_use_path_style           = true
   endpoints {{
     dynamodb  = "{endpoint}"
     iam       = "{endpoint}"
+    kms       = "{endpoint}"
     lambda    = "{endpoint}"
     logs      = "{endpoint}"
+    s3        = "{endpoint}"
     scheduler = "{endpoint}"
     sqs       = "{endpoint}"
     sts       = "{endpoint}"
@@ -159,8 +166,18 @@ module "full" {{
   external_id           = {external_id}
   usage_table           = {usage_table}
   create_usage_table    = true
+  create_archive_bucket = true
+  archive_kms_key_arn   = {key}
 
   terraform_state_buckets = {state_buckets}
+}}
+
+module "archive" {{
+  source                 = "./tdgc"
+  name                   = "tdgc-archive"
+  package_path           = "${{path.root}}/code.zip"
+  create_archive_bucket  = true
+  archive_retention_days = 30
 }}
 
 module "existing" {{
@@ -181,6 +198,10 @@ output "existing" {{
 output "minimal" {{
   value = module.minimal
 }}
+
+output "archive" {{
+  value = module.archive
+}}
 """
 
 
@@ -191,9 +212,10 @@ def endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    """The module applied three times over: with nothing optional, with everything, and with an existing usage
-    table; returns the endpoint and the modules' outputs."""
+def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[str, Any]]:
+    """The module applied four times over: with nothing optional, with everything (an archive bucket it makes,
+    under a KMS key), with an existing usage table, and with a bucket it makes and names itself; returns the
+    endpoint, the key's ARN and the modules' outputs."""
     root = tmp_path_factory.mktemp("root")
     _copy_module(root)
     # moto stores the code and never runs it: a stand-in is enough (the real zip is test_package.py's business).
@@ -203,12 +225,14 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
     options |= {"state_buckets": STATE_BUCKETS}
+    key = _client(endpoint)("kms").create_key(Description="tdgc archives")["KeyMetadata"]["Arn"]
+    options |= {"key": key}
     hcl = {name: json.dumps(value) for name, value in options.items()}
     (root / "main.tf").write_text((PROVIDER + MODULES).format(region=REGION, endpoint=endpoint, **hcl))
     terraform(root, "init")
     terraform(root, "apply", "-auto-approve")
     outputs = json.loads(terraform(root, "output", "-json").stdout)
-    return endpoint, {name: output["value"] for name, output in outputs.items()}
+    return endpoint, key, {name: output["value"] for name, output in outputs.items()}
 
 
 def test_contradictory_inputs_are_refused_at_plan_time(
@@ -232,6 +256,13 @@ module "nameless_table" {{
   package_path       = "${{path.root}}/code.zip"
   create_usage_table = true
 }}
+
+module "bucketless_key" {{
+  source              = "./tdgc"
+  name                = "tdgc-bucketless"
+  package_path        = "${{path.root}}/code.zip"
+  archive_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+}}
 """
     (root / "main.tf").write_text((PROVIDER + wrong).format(region=REGION, endpoint=endpoint))
     (root / "code.zip").write_bytes(b"")
@@ -239,6 +270,7 @@ module "nameless_table" {{
     refused = terraform(root, "plan", succeeds=False)
     assert "Set one of policy_text, policy_parameter_name and policy_file" in refused.stderr
     assert "create_usage_table needs usage_table" in refused.stderr
+    assert "archive_kms_key_arn needs a bucket" in refused.stderr
 
 
 def _client(endpoint: str) -> Any:
@@ -251,19 +283,20 @@ def _client(endpoint: str) -> Any:
     return client
 
 
-def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_only(
-    applied: tuple[str, dict[str, Any]],
+def test_defaults_deploy_a_dry_run_hourly_whose_role_cannot_change_anything(
+    applied: tuple[str, str, dict[str, Any]],
 ) -> None:
-    endpoint, outputs = applied
+    endpoint, _, outputs = applied
     check_defaults(check_deployment(_client(endpoint), "tdgc-minimal", "/aws/lambda/tdgc-minimal"))
     minimal = outputs["minimal"]
     assert (minimal["usage_table_name"], minimal["usage_table_arn"], minimal["register_policy_arn"]) == (None,) * 3
+    assert minimal["archive_bucket_name"] is None
 
 
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(
-    applied: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    applied: tuple[str, str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    endpoint, outputs = applied
+    endpoint, key, outputs = applied
     # The handler reads its policy parameter through tdgc's own session: point it at the server too.
     for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION}.items():
         monkeypatch.setenv(name, value)
@@ -271,18 +304,36 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(
         monkeypatch.setenv(name, "testing")
     client = _client(endpoint)
     put_policy_parameter(client)
-    check_every_option(check_deployment(client, "tdgc-full", "/aws/lambda/tdgc-full"), REGION, ACCOUNT)
+    check_every_option(check_deployment(client, "tdgc-full", "/aws/lambda/tdgc-full"), REGION, ACCOUNT, key)
+    check_archive_bucket(client, BUCKET, key)
     check_usage_table(client, USAGE_TABLE, REGION, ACCOUNT)
     full = outputs["full"]
+    assert full["archive_bucket_name"] == BUCKET
     assert (full["usage_table_name"], full["usage_table_arn"]) == (USAGE_TABLE, table_arn(REGION, ACCOUNT, USAGE_TABLE))
     check_register_policy(client, full["register_policy_arn"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
 
 
-def test_an_existing_usage_table_is_granted_and_left_alone(applied: tuple[str, dict[str, Any]]) -> None:
-    endpoint, outputs = applied
+def test_an_existing_usage_table_is_granted_and_left_alone(applied: tuple[str, str, dict[str, Any]]) -> None:
+    endpoint, _, outputs = applied
     client = _client(endpoint)
     check_existing_table(check_deployment(client, "tdgc-existing", "/aws/lambda/tdgc-existing"), REGION, ACCOUNT)
     assert EXISTING_TABLE not in client("dynamodb").list_tables()["TableNames"]
     existing = outputs["existing"]
     assert existing["usage_table_arn"] == table_arn(REGION, ACCOUNT, EXISTING_TABLE)
     check_register_policy(client, existing["register_policy_arn"], table_arn(REGION, ACCOUNT, EXISTING_TABLE))
+
+
+def test_a_created_bucket_gets_a_name_of_its_own(applied: tuple[str, str, dict[str, Any]]) -> None:
+    """create_archive_bucket alone: a generated name, SSE-S3, the retention asked for; the function's environment
+    and role point at it, and the role still cannot change anything (a dry run)."""
+    endpoint, _, outputs = applied
+    client = _client(endpoint)
+    bucket = outputs["archive"]["archive_bucket_name"]
+    assert bucket.startswith("tdgc-archive-archive-")
+    deployed = check_deployment(client, "tdgc-archive", "/aws/lambda/tdgc-archive")
+    assert deployed.function["Environment"]["Variables"] == {
+        "TDGC_DRY_RUN": "true", "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive", "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
+    }  # fmt: skip
+    assert statements(deployed.tdgc_policy) == expected_tdgc_statements(bucket)
+    check_dry_run_role(deployed)
+    check_archive_bucket(client, bucket, None, retention_days=30)

@@ -11,11 +11,38 @@ locals {
   # The usage store's table, created here or not: the policy names it ([usage] store = "dynamodb://TABLE").
   usage_table_arn = var.usage_table == null ? null : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${var.usage_table}"
 
+  # The account's task definitions, in every region (tdgc.permissions.task_definitions_arn).
+  task_definitions = "arn:${local.partition}:ecs:*:${local.account}:task-definition/*"
+
+  # The archive bucket: created here, or an existing one named, or none.
+  uses_archive_bucket = var.create_archive_bucket || var.archive_bucket != null
+  archive_bucket      = var.create_archive_bucket ? aws_s3_bucket.archive[0].bucket : var.archive_bucket
+
   tdgc_statements = concat(
-    [for sid, actions in local.permissions.account_wide : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
-    var.archive_bucket == null ? [] : [
-      { Sid = "ArchiveObjects", Effect = "Allow", Action = local.permissions.archive_objects, Resource = "arn:${local.partition}:s3:::${var.archive_bucket}/*" },
-      { Sid = "ArchiveBucket", Effect = "Allow", Action = local.permissions.archive_bucket, Resource = "arn:${local.partition}:s3:::${var.archive_bucket}" },
+    [for sid, actions in local.permissions.read_only : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
+    # The mutations, only when the deployment applies: dry_run = true is enforced by IAM. "*" for the
+    # deregistration: the Service Authorization Reference gives DeregisterTaskDefinition no resource type.
+    var.dry_run ? [] : [
+      { Sid = "ApplyDeregister", Effect = "Allow", Action = local.permissions.apply_deregister, Resource = "*" },
+      { Sid = "ApplyDelete", Effect = "Allow", Action = local.permissions.apply_delete, Resource = local.task_definitions },
+    ],
+    # Defence in depth: a revision carrying the protect tag is never deleted, whatever else the role is granted.
+    [{
+      Sid       = "KeepProtected", Effect = "Deny", Action = local.permissions.apply_delete, Resource = "*",
+      Condition = { StringEquals = { "aws:ResourceTag/${local.permissions.protect_tag.key}" = local.permissions.protect_tag.value } }
+    }],
+    # The bucket's two prefixes only. s3:ListBucket because tdgc's check of the bucket before the first change
+    # is a HeadBucket (it lists nothing), which carries no prefix for an s3:prefix condition to narrow.
+    !local.uses_archive_bucket ? [] : [
+      { Sid = "ArchiveObjects", Effect = "Allow", Action = local.permissions.archive_objects, Resource = distinct([
+        "arn:${local.partition}:s3:::${local.archive_bucket}/${var.archive_prefix}/*",
+        "arn:${local.partition}:s3:::${local.archive_bucket}/${var.report_prefix}/*",
+      ]) },
+      # A list, as the statement above has: a conditional's two tuples must unify.
+      { Sid = "ArchiveBucket", Effect = "Allow", Action = local.permissions.archive_bucket, Resource = ["arn:${local.partition}:s3:::${local.archive_bucket}"] },
+    ],
+    var.archive_kms_key_arn == null ? [] : [
+      { Sid = "ArchiveKey", Effect = "Allow", Action = local.permissions.archive_key, Resource = var.archive_kms_key_arn },
     ],
     length(var.member_role_arns) == 0 ? [] : [
       { Sid = "AssumeMemberRoles", Effect = "Allow", Action = local.permissions.assume, Resource = var.member_role_arns },
@@ -35,9 +62,15 @@ locals {
     ],
   )
 
-  # Not the function's: what the orchestrator's role needs (tdgc register, the Airflow operator).
+  # Not the function's: what the orchestrator's role needs (tdgc register, the Airflow operator). Tags go on
+  # with the registration itself (ecs:CreateAction), never on an existing revision.
   register_statements = [
-    { Sid = "Register", Effect = "Allow", Action = local.permissions.register, Resource = "*" },
+    { Sid = "Register", Effect = "Allow", Action = local.permissions.register, Resource = local.task_definitions },
+    {
+      Sid       = "TagOnRegister", Effect = "Allow", Action = local.permissions.register_tag, Resource = local.task_definitions,
+      Condition = { StringEquals = { "ecs:CreateAction" = "RegisterTaskDefinition" } }
+    },
+    { Sid = "ReadTaskDefinitions", Effect = "Allow", Action = local.permissions.register_read, Resource = "*" },
     { Sid = "UsageStore", Effect = "Allow", Action = local.permissions.usage_write, Resource = local.usage_table_arn },
   ]
 
@@ -51,8 +84,9 @@ locals {
     TDGC_REGIONS          = length(var.regions) > 0 ? join(",", var.regions) : null
     TDGC_ROLE_ARNS        = length(var.member_role_arns) > 0 ? join(",", var.member_role_arns) : null
     TDGC_EXTERNAL_ID      = var.external_id
-    TDGC_ARCHIVE          = var.archive_bucket == null ? null : "s3://${var.archive_bucket}/${var.archive_prefix}"
-    TDGC_REPORT           = var.archive_bucket == null ? null : "s3://${var.archive_bucket}/${var.report_prefix}/"
+    TDGC_ARCHIVE          = local.uses_archive_bucket ? "s3://${local.archive_bucket}/${var.archive_prefix}" : null
+    TDGC_REPORT           = local.uses_archive_bucket ? "s3://${local.archive_bucket}/${var.report_prefix}/" : null
+    TDGC_ARCHIVE_KMS_KEY  = var.archive_kms_key_arn
   } : key => value if value != null }
 }
 
@@ -116,6 +150,129 @@ resource "aws_dynamodb_table" "usage" {
   }
 }
 
+# The archive bucket, if the module is to make it. Archives are the only copy of a deleted revision: without
+# force_destroy, S3 refuses to delete a bucket that holds an object (a version, a delete marker), so `terraform
+# destroy` (or create_archive_bucket = false) fails on it and leaves it be, as DeletionPolicy Retain does in
+# the SAM template (README: how to let it go). prevent_destroy would refuse the whole plan instead.
+resource "aws_s3_bucket" "archive" {
+  count = var.create_archive_bucket ? 1 : 0
+
+  bucket        = var.archive_bucket
+  bucket_prefix = var.archive_bucket == null ? "${var.name}-archive-" : null
+  force_destroy = false
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.archive_kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = var.archive_kms_key_arn
+    }
+    # With KMS: one data key per bucket and period, not a KMS call per object.
+    bucket_key_enabled = var.archive_kms_key_arn != null
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+# ACLs off: the bucket's owner owns every object.
+resource "aws_s3_bucket_ownership_controls" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+# An archive overwritten (a concurrent run's copy of the same revision) or deleted by hand stays recoverable as a
+# noncurrent version until the lifecycle expires it too.
+resource "aws_s3_bucket_versioning" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+
+  rule {
+    id     = "expire-archives"
+    status = "Enabled"
+
+    filter {
+      prefix = "${var.archive_prefix}/"
+    }
+
+    expiration {
+      days = var.archive_retention_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.archive_retention_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  # Reports are kept; what each run overwrites there (the write probe, PREFIX/.tdgc-probe) is not.
+  rule {
+    id     = "expire-overwritten-reports"
+    status = "Enabled"
+
+    filter {
+      prefix = "${var.report_prefix}/"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.archive_retention_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.archive]
+}
+
+resource "aws_s3_bucket_policy" "archive" {
+  count  = var.create_archive_bucket ? 1 : 0
+  bucket = aws_s3_bucket.archive[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "TLSOnly"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = [aws_s3_bucket.archive[0].arn, "${aws_s3_bucket.archive[0].arn}/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  })
+
+  # One change to the bucket's access settings at a time: S3 may answer OperationAborted to concurrent ones.
+  depends_on = [aws_s3_bucket_public_access_block.archive]
+}
+
 resource "aws_iam_policy" "register" {
   count = var.usage_table == null ? 0 : 1
 
@@ -140,7 +297,7 @@ resource "aws_iam_role" "function" {
   tags = var.tags
 }
 
-# What tdgc itself calls. Apply is granted in a dry run too, so that dry_run can change without touching IAM.
+# What tdgc itself calls: without the mutations in a dry run.
 resource "aws_iam_role_policy" "tdgc" {
   name   = "tdgc"
   role   = aws_iam_role.function.id
@@ -189,6 +346,10 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = length(compact([var.policy_text, var.policy_parameter_name, var.policy_file])) <= 1
       error_message = "Set one of policy_text, policy_parameter_name and policy_file, not several."
+    }
+    precondition {
+      condition     = var.archive_kms_key_arn == null || local.uses_archive_bucket
+      error_message = "archive_kms_key_arn needs a bucket: archive_bucket or create_archive_bucket."
     }
   }
 

@@ -33,6 +33,11 @@ output "log_group_name" {
   value       = aws_cloudwatch_log_group.function.name
 }
 
+output "archive_bucket_name" {
+  description = "Where the archives and reports go (created with create_archive_bucket; null: none)."
+  value       = local.archive_bucket
+}
+
 output "usage_table_name" {
   description = "The usage store (null: none): name it in the policy as [usage] store = \"dynamodb://NAME\", and in tdgc register --store."
   value       = try(aws_dynamodb_table.usage[0].name, var.usage_table)

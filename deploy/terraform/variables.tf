@@ -16,7 +16,7 @@ variable "schedule_expression" {
 }
 
 variable "dry_run" {
-  description = "true only plans and reports; false deregisters and deletes what the policy releases."
+  description = "true only plans and reports, and the function's role cannot deregister or delete anything; false deregisters and deletes what the policy releases."
   type        = bool
   default     = true
 }
@@ -62,9 +62,42 @@ variable "terraform_state_buckets" {
 }
 
 variable "archive_bucket" {
-  description = "An existing S3 bucket for each run's report and each deleted revision's archive. null: neither goes to S3."
+  description = "An S3 bucket for each run's report and each deleted revision's archive: an existing one, or with create_archive_bucket the name of the one to create. null: neither goes to S3, unless create_archive_bucket, which then names the bucket itself."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.archive_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.archive_bucket))
+    error_message = "archive_bucket must be a bucket name, not an s3:// location or an ARN."
+  }
+}
+
+variable "create_archive_bucket" {
+  description = "true: the module creates the archive bucket (named archive_bucket, or NAME-archive-...), encrypted, private, TLS-only, versioned, archives expiring after archive_retention_days; Terraform cannot destroy it once it holds an object."
+  type        = bool
+  default     = false
+}
+
+variable "archive_kms_key_arn" {
+  description = "A customer-managed KMS key for the archives and reports (SSE-KMS): the function may generate data keys and decrypt with this key only, and a bucket the module creates is encrypted under it. null: SSE-S3."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.archive_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.archive_kms_key_arn))
+    error_message = "archive_kms_key_arn must be a KMS key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), not an alias."
+  }
+}
+
+variable "archive_retention_days" {
+  description = "In a bucket the module creates, how long an archive is kept (and an overwritten version of one, after it was overwritten) before S3 expires it."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.archive_retention_days >= 1 && var.archive_retention_days == floor(var.archive_retention_days)
+    error_message = "archive_retention_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "archive_prefix" {
