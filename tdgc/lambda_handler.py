@@ -1,7 +1,7 @@
 """The AWS Lambda entry point: `tdgc.lambda_handler.handler`, for an EventBridge Scheduler schedule.
 
 Configuration comes from the environment (set by the SAM template or the Terraform module); the event may
-override a few things per schedule. Thin: it builds a Job and calls `tdgc.job.run_job`, as the DAG does.
+narrow it per schedule or invocation. Thin: it builds a Job and calls `tdgc.job.run_job`, as the DAG does.
 
 Environment:
   TDGC_POLICY / TDGC_POLICY_PARAMETER / TDGC_POLICY_FILE  the policy: TOML text, an SSM parameter holding
@@ -11,9 +11,20 @@ Environment:
   TDGC_ROLE_ARNS   comma-separated roles to assume, a member account each; TDGC_EXTERNAL_ID for them
   TDGC_ARCHIVE     s3://BUCKET/PREFIX: each revision's description is written there before its delete
   TDGC_REPORT      s3://BUCKET/PREFIX/: each run's JSON report goes there
+  TDGC_EVENT_MAY_WIDEN  comma-separated, of "apply" and "regions": what an event may widen (default: nothing)
 Event (the schedule's Input; every key optional): {"dry_run": bool, "regions": [...] | "all",
   "families": [...]}, plus the Scheduler context attributes the templates pass, logged as they are:
   "schedule", "scheduled_time", "execution_id", "attempt".
+
+An event may narrow what the environment configures, never widen it (docs/security.md §3): whoever may
+invoke the function or edit its schedule is not thereby allowed to change what the function deletes.
+  dry_run   true narrows; false when TDGC_DRY_RUN is true widens (to apply)
+  regions   a subset of TDGC_REGIONS (default: the function's region) narrows; any other region widens;
+            with TDGC_REGIONS=all, any regions narrow
+  families  narrows: the environment sets no family scope (every family), so any globs select fewer
+A widening event is refused (a UsageError: logged, nothing run, the invocation fails) unless
+TDGC_EVENT_MAY_WIDEN names it. What only the environment sets (the policy, the archive and report
+destinations, the roles, the endpoint; see ENVIRONMENT_ONLY) is refused in an event whatever it says.
 
 Logs are JSON lines: one per action ("deregistered", "delete accepted", ...) and a last "tdgc summary" line
 with flat fields for CloudWatch Logs Insights. The function returns the summary (see tdgc.job) when the run
@@ -34,7 +45,7 @@ import structlog
 from tdgc.aws import Connection, error_text
 from tdgc.aws import session as aws_session
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
-from tdgc.job import Job, run_job
+from tdgc.job import ALL, Job, run_job
 from tdgc.logs import configure
 from tdgc.pacing import Pacer
 
@@ -42,6 +53,17 @@ log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families"}
 CONTEXT_KEYS = {"schedule", "scheduled_time", "execution_id", "attempt"}
 POLICY_SOURCES = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE")
+# Event keys that would widen the run whatever their value: what the function deletes (policy, apply), where
+# (roles, endpoint) and where descriptions of revisions go (archive, report). Only the environment sets them;
+# an event naming one is refused with the variable to set instead, rather than as an unknown key.
+ENVIRONMENT_ONLY = {
+    "apply": "TDGC_DRY_RUN", "policy": "/".join(POLICY_SOURCES), "policy_text": "/".join(POLICY_SOURCES),
+    "policy_file": "TDGC_POLICY_FILE", "policy_parameter": "TDGC_POLICY_PARAMETER", "role_arns": "TDGC_ROLE_ARNS",
+    "accounts": "TDGC_ROLE_ARNS", "external_id": "TDGC_EXTERNAL_ID", "archive": "TDGC_ARCHIVE",
+    "report": "TDGC_REPORT", "endpoint_url": "AWS_ENDPOINT_URL",
+}  # fmt: skip
+WIDENINGS = ("apply", "regions")  # what TDGC_EVENT_MAY_WIDEN may allow an event to widen
+NARROW_ONLY = "an event may narrow a run, never widen it"
 
 
 class LambdaContext(Protocol):
@@ -79,12 +101,21 @@ def time_budget(context: LambdaContext) -> float:
 
 
 def job_from(event: Any, env: Any, budget: float | None) -> Job:
-    """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment."""
+    """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment, or
+    an event that would widen the run. Checked before any AWS call (the policy parameter is read last)."""
     overrides = _overrides(event)
+    configured_dry_run = _flag(env.get("TDGC_DRY_RUN", "true"), "TDGC_DRY_RUN")
+    configured_regions = _list(env.get("TDGC_REGIONS", ""))
+    may_widen = _may_widen(env.get("TDGC_EVENT_MAY_WIDEN", ""))
+    dry_run = overrides.get("dry_run", configured_dry_run)
+    if configured_dry_run and not dry_run and "apply" not in may_widen:
+        raise UsageError(f"event: 'dry_run': false asks to apply, and TDGC_DRY_RUN is true; {NARROW_ONLY}")
+    regions = overrides.get("regions", configured_regions)
+    if "regions" in overrides and "regions" not in may_widen:
+        _within_regions(regions, configured_regions, env)
     text, source, path = _policy(env)
-    dry_run = overrides.get("dry_run", _flag(env.get("TDGC_DRY_RUN", "true"), "TDGC_DRY_RUN"))
-    regions = overrides.get("regions", _list(env.get("TDGC_REGIONS", "")))
     log.info("tdgc invoked", dry_run=dry_run, policy=source or path or "built-in",
+             from_event=sorted(overrides) or None,
              **{k: event[k] for k in sorted(CONTEXT_KEYS) if isinstance(event, dict) and k in event})  # fmt: skip
     return Job(
         policy_text=text, policy_source=source or "policy", policy_file=path, apply=not dry_run,
@@ -121,6 +152,11 @@ def _overrides(event: Any) -> dict[str, Any]:
         raise UsageError(f"event: expected a JSON object, got {type(event).__name__}")
     if "detail-type" in event and isinstance(event.get("detail"), dict):  # an EventBridge rule's envelope
         event = event["detail"]
+    reserved = sorted(set(event) & set(ENVIRONMENT_ONLY))
+    if reserved:
+        key = reserved[0]
+        raise UsageError(f"event: {key!r} is set by the function's environment ({ENVIRONMENT_ONLY[key]}), "
+                         f"not by an event; {NARROW_ONLY}")  # fmt: skip
     unknown = sorted(set(event) - OVERRIDES - CONTEXT_KEYS)
     if unknown:
         raise UsageError(f"event: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(OVERRIDES | CONTEXT_KEYS))})")
@@ -134,10 +170,36 @@ def _overrides(event: Any) -> dict[str, Any]:
             value = event[key]
             if isinstance(value, str):
                 value = _list(value)
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 raise UsageError(f"event: {key!r} must be a list of names")
-            out[key] = value
+            if value:  # an empty list leaves the environment's value, as a missing key does
+                out[key] = [v.strip() for v in value]
     return out
+
+
+def _may_widen(text: str) -> frozenset[str]:
+    allowed = frozenset(_list(text))
+    bad = sorted(allowed - set(WIDENINGS))
+    if bad:
+        raise UsageError(f"TDGC_EVENT_MAY_WIDEN: {bad[0]!r} is not one of {', '.join(WIDENINGS)}")
+    return allowed
+
+
+def _within_regions(asked: list[str], configured: list[str], env: Any) -> None:
+    """An event's regions must be among those the environment configures: TDGC_REGIONS, or without it the
+    function's own region (which the Lambda runtime sets as AWS_REGION); with "all", any region is."""
+    if ALL in configured:
+        return
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    allowed = configured or ([region] if region else [])
+    outside = [r for r in asked if r not in allowed]
+    if outside:
+        where = (
+            f"TDGC_REGIONS ({', '.join(configured)})"
+            if configured
+            else f"the function's region ({region or 'unknown'})"
+        )
+        raise UsageError(f"event: 'regions' asks for {', '.join(outside)}, outside {where}; {NARROW_ONLY}")
 
 
 def _policy(env: Any) -> tuple[str | None, str | None, str | None]:

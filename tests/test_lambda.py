@@ -66,7 +66,8 @@ def log_lines(err: str) -> list[dict[str, Any]]:
 def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     for name in ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC_DRY_RUN", "TDGC_REGIONS",
-                 "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT"):  # fmt: skip
+                 "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT",
+                 "TDGC_EVENT_MAY_WIDEN"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -131,20 +132,82 @@ def test_dry_run_by_default_changes_nothing(env: pytest.MonkeyPatch, sim: Simula
     assert sim.mutating_calls() == 0 and result["report"] is None
 
 
-def test_the_event_overrides_dry_run_regions_and_families(env: pytest.MonkeyPatch, sim: Simulator) -> None:
+def test_the_event_narrows_dry_run_regions_and_families(env: pytest.MonkeyPatch, sim: Simulator) -> None:
     seed(sim, "etl", active=10)
     seed(sim, "web", active=10)
     now = datetime.now(UTC)
-    for n in range(6):
-        sim.seed("west", registered_at=now - days(300 - n), region="eu-west-1")
+    for region in ("eu-west-1", "ap-southeast-2"):
+        for n in range(6):
+            sim.seed("west", registered_at=now - days(300 - n), region=region)
     env.setenv("TDGC_POLICY", FAST_POLICY)
-    env.setenv("TDGC_DRY_RUN", "true")
-    event = {**SCHEDULER_EVENT, "dry_run": False, "regions": ["us-east-1", "eu-west-1"], "families": ["etl", "west"]}
+    env.setenv("TDGC_DRY_RUN", "false")
+    env.setenv("TDGC_REGIONS", "us-east-1,eu-west-1,ap-southeast-2")
+    event = {**SCHEDULER_EVENT, "regions": ["us-east-1", "eu-west-1"], "families": ["etl", "west"]}
     result = handler(event, FakeContext(60))
     assert result["mode"] == "apply"
     assert [t["region"] for t in result["targets"]] == ["us-east-1", "eu-west-1"]
     assert [t["summary"]["results"]["done"] for t in result["targets"]] == [8, 4]
     assert {p["taskDefinition"].split("/")[1].split(":")[0] for op, p in sim.mutations} == {"etl", "west"}
+    assert {p["taskDefinition"].split(":")[3] for op, p in sim.mutations} == {"us-east-1", "eu-west-1"}
+
+    # dry_run true narrows an applying function to a plan.
+    before = sim.mutating_calls()
+    result = handler({**SCHEDULER_EVENT, "dry_run": True, "regions": "ap-southeast-2"}, FakeContext(60))
+    assert result["mode"] == "plan" and result["summary"]["deregister"] == 4
+    assert sim.mutating_calls() == before
+
+
+# Each way an event could ask for more than the function's environment configures. The environment is the
+# fixture's (dry run, the function's region us-east-1) plus the column's.
+@pytest.mark.parametrize(("event", "environment", "message"), [
+    ({"dry_run": False}, {}, "'dry_run': false asks to apply, and TDGC_DRY_RUN is true"),
+    ({"dry_run": False}, {"TDGC_DRY_RUN": "true"}, "'dry_run': false asks to apply"),
+    ({"dry_run": False}, {"TDGC_EVENT_MAY_WIDEN": "regions"}, "'dry_run': false asks to apply"),
+    ({"detail-type": "Scheduled Event", "source": "x", "detail": {"dry_run": False}}, {}, "'dry_run': false"),
+    ({"apply": True}, {}, "'apply' is set by the function's environment (TDGC_DRY_RUN), not by an event"),
+    ({"regions": ["eu-west-1"]}, {}, "'regions' asks for eu-west-1, outside the function's region (us-east-1)"),
+    ({"regions": "all"}, {"TDGC_REGIONS": "us-east-1,eu-west-1"}, "asks for all, outside TDGC_REGIONS (us-east-1, "),
+    ({"regions": ["us-east-1", "ap-south-1"]}, {"TDGC_REGIONS": "us-east-1"}, "asks for ap-south-1, outside"),
+    ({"regions": ["mars-north-9x"]}, {"TDGC_EVENT_MAY_WIDEN": "apply"}, "asks for mars-north-9x, outside"),
+    ({"archive": "s3://elsewhere/a"}, {"TDGC_DRY_RUN": "false"}, "'archive' is set by the function's environment"),
+    ({"report": "s3://elsewhere/r/"}, {}, "'report' is set by the function's environment (TDGC_REPORT)"),
+    ({"policy": "[defaults]\nkeep_last = 0\n"}, {}, "'policy' is set by the function's environment (TDGC_POLICY/"),
+    ({"policy_parameter": "/other"}, {}, "'policy_parameter' is set by the function's environment"),
+    ({"role_arns": ["arn:aws:iam::210987654321:role/x"]}, {}, "'role_arns' is set by the function's environment"),
+    ({"external_id": "guess"}, {}, "'external_id' is set by the function's environment (TDGC_EXTERNAL_ID)"),
+    ({"endpoint_url": "http://127.0.0.1:1"}, {}, "'endpoint_url' is set by the function's environment"),
+])  # fmt: skip
+def test_an_event_that_would_widen_the_run_is_refused_before_any_call(
+    env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str],
+    event: Any, environment: dict[str, str], message: str,
+) -> None:  # fmt: skip
+    seed(sim, "etl", active=10)
+    env.setenv("TDGC_POLICY", FAST_POLICY)
+    for name, value in environment.items():
+        env.setenv(name, value)
+    with pytest.raises(UsageError) as refused:
+        handler({**SCHEDULER_EVENT, **event}, FakeContext(60))
+    assert message in str(refused.value)
+    assert str(refused.value).endswith("an event may narrow a run, never widen it")
+    assert sum(sim.calls.values()) == 0  # nothing run: not even the first call to a target
+    lines = log_lines(capsys.readouterr().err)
+    assert [line["event"] for line in lines] == ["tdgc refused"]  # one line, and no "tdgc invoked" before it
+    assert lines[0]["level"] == "error" and lines[0]["error"] == str(refused.value) and lines[0]["exit_code"] == 2
+
+
+def test_the_environment_may_let_an_event_apply_and_choose_regions(
+    env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    for n in range(6):
+        sim.seed("west", registered_at=now - days(300 - n), region="eu-west-1")
+    env.setenv("TDGC_POLICY", FAST_POLICY)
+    env.setenv("TDGC_EVENT_MAY_WIDEN", " apply , regions ")
+    result = handler({**SCHEDULER_EVENT, "dry_run": False, "regions": ["eu-west-1"]}, FakeContext(60))
+    assert result["mode"] == "apply"
+    assert [(t["region"], t["summary"]["results"]["done"]) for t in result["targets"]] == [("eu-west-1", 4)]
+    invoked = next(line for line in log_lines(capsys.readouterr().err) if line["event"] == "tdgc invoked")
+    assert invoked["from_event"] == ["dry_run", "regions"] and invoked["dry_run"] is False
 
 
 def test_policy_from_a_parameter(env: pytest.MonkeyPatch, sim: Simulator) -> None:
@@ -167,9 +230,10 @@ def test_policy_file_relative_to_the_function_root(env: pytest.MonkeyPatch, sim:
     ({"dry_run": "no"}, {}, "'dry_run' must be true or false"),
     ({"dryrun": True}, {}, "unknown key 'dryrun'"),
     ({"regions": [3]}, {}, "'regions' must be a list of names"),
-    ({"regions": ["mars-north-9x"]}, {}, "unknown AWS region"),
+    ({"regions": ["mars-north-9x"]}, {"TDGC_REGIONS": "all"}, "unknown AWS region"),
     (["not", "an", "object"], {}, "expected a JSON object"),
     ({}, {"TDGC_DRY_RUN": "maybe"}, "TDGC_DRY_RUN: expected true or false"),
+    ({}, {"TDGC_EVENT_MAY_WIDEN": "archive"}, "TDGC_EVENT_MAY_WIDEN: 'archive' is not one of apply, regions"),
     ({}, {"TDGC_POLICY": "x", "TDGC_POLICY_FILE": "p.toml"}, "set one of"),
     ({}, {"TDGC_POLICY": "[defaults]\nkeep_last = -1\n"}, "TDGC_POLICY:2"),
     ({}, {"TDGC_POLICY_PARAMETER": "/missing"}, "policy parameter /missing: cannot read it (ParameterNotFound"),

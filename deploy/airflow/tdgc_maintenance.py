@@ -8,10 +8,18 @@ line in MWAA's requirements.txt); see README.md beside it.
 `targets` is accounts x regions. `plan` and `apply` are mapped over them (one task instance per account
 and region) and call tdgc as a library (`tdgc.job.run_job`); each returns tdgc's summary as its XCom.
 
-Nothing is ever changed unless BOTH say so: the run's `apply` param is true AND the Airflow Variable
-`tdgc_apply` is "true". Otherwise `apply_gate` is skipped, with the reason in its log, and so are the
-apply tasks. Each apply task reads the Variable again before it starts: setting it to "false" stops the
-applies that have not started yet.
+What a run may do is the operator's, in Airflow Variables: `tdgc_policy`, `tdgc_role_arns` (and
+`tdgc_external_id`), `tdgc_regions`, `tdgc_archive`, `tdgc_report`, and `tdgc_apply`. A run's params may
+narrow that (`apply` false, some of the accounts, some of the regions, some families), never widen it:
+whoever may trigger the DAG is not thereby allowed to change what it deletes (docs/security.md §3). A param
+that would widen the run (`apply` true while `tdgc_apply` is not "true", an account or region outside the
+Variables, a `policy`, `archive` or `report` of its own) fails `targets`, with one line saying why, before
+anything runs.
+
+Nothing is ever changed unless BOTH say so: the run's `apply` param is true AND the Variable `tdgc_apply` is
+"true". A run whose `apply` param is false plans only (`apply_gate` is skipped, and so are the apply tasks).
+Each apply task reads the Variable again before it starts: setting it to "false" stops the applies that
+have not started yet.
 
 A target whose run failed (an action failed, AWS refused, bad input) or whose apply a safety guard
 refused (exit status 3) fails its task, after its report was written. `summary` gathers the mapped
@@ -21,9 +29,11 @@ summaries into one short XCom, logs it, and fails too if any target did, so that
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +59,24 @@ if importlib.util.find_spec("tdgc") is None:
 
 DAG_ID = "tdgc_maintenance"
 APPLY_VARIABLE = "tdgc_apply"  # the operator's key: runs may apply only while it is "true"
+# The operator's settings, an Airflow Variable each (the UI, `airflow variables set`, AIRFLOW_VAR_*, a secrets
+# backend): editing Variables is a permission of its own, which triggering the DAG does not give.
+POLICY_VARIABLE = "tdgc_policy"  # TOML text, or a file path (relative: to the DAG folder); unset: built-in
+ROLES_VARIABLE = "tdgc_role_arns"  # role ARNs, a member account each; unset: the worker's own account
+EXTERNAL_ID_VARIABLE = "tdgc_external_id"  # for assuming those roles
+REGIONS_VARIABLE = "tdgc_regions"  # regions, or "all"; unset: the worker's default region
+ARCHIVE_VARIABLE = "tdgc_archive"  # a directory or s3://BUCKET/PREFIX, each revision written before its delete
+REPORT_VARIABLE = "tdgc_report"  # a directory or s3://BUCKET/PREFIX, each target's reports under it
+SETTINGS_VARIABLES = (POLICY_VARIABLE, ROLES_VARIABLE, EXTERNAL_ID_VARIABLE, REGIONS_VARIABLE, ARCHIVE_VARIABLE,
+                      REPORT_VARIABLE)  # fmt: skip
+PARAMS = ("apply", "accounts", "regions", "families")  # all narrow the Variables, or are refused
+# Params this DAG took before its settings moved to Variables: a run still giving one is told where it went,
+# rather than having it ignored (a run that believes it set its own policy must not run with another).
+OPERATOR_ONLY = {
+    "policy": POLICY_VARIABLE, "archive": ARCHIVE_VARIABLE, "report": REPORT_VARIABLE,
+    "external_id": EXTERNAL_ID_VARIABLE, "role_arns": ROLES_VARIABLE,
+}  # fmt: skip
+NARROW_ONLY = "a run's params may narrow what the operator's Variables allow, never widen it"
 ALL_REGIONS = "all"  # regions: ["all"]: every region enabled in each account
 SUMMARY_KEY = "tdgc_summary"  # each plan/apply task pushes its summary under this key, also when it then fails
 _YES = frozenset({"true", "yes", "on", "1"})
@@ -84,6 +112,93 @@ def make_targets(accounts: Iterable[str], regions: Iterable[str]) -> list[Target
 def _label(role_arn: str | None, region: str | None) -> str:
     account = role_arn.split(":")[4] if role_arn else "self"
     return f"{account}/{region or 'default-region'}"
+
+
+class Refused(ValueError):
+    """A run's params ask for more than the operator's Variables allow; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's settings: the operator's Variables, narrowed by the run's params."""
+
+    policy: str | None = None
+    archive: str | None = None
+    report: str | None = None
+    external_id: str | None = None
+    accounts: tuple[str, ...] = ()  # role ARNs to assume; (): the worker's own account
+    regions: tuple[str, ...] = ()  # (): the worker's default region
+    families: tuple[str, ...] = ()  # (): every family
+
+
+def settings(
+    params: Mapping[str, Any], given: Iterable[str], variables: Mapping[str, str | None], default_region: str | None
+) -> Settings:
+    """The run's settings from the Variables, narrowed by the params; Refused if a param would widen them.
+
+    `given`: the keys the run was triggered with (its conf), so that one this DAG no longer takes is refused,
+    not ignored. `default_region`: the worker's, which is what an unset `tdgc_regions` means.
+    """
+    extra = sorted(set(given) - set(PARAMS))
+    if extra:
+        key = extra[0]
+        if key in OPERATOR_ONLY:
+            raise Refused(f"param {key!r}: set by the operator, as Variable {OPERATOR_ONLY[key]}; {NARROW_ONLY}")
+        raise Refused(f"param {key!r}: not a param of this DAG (its params: {', '.join(PARAMS)})")
+    roles = items(variables.get(ROLES_VARIABLE), f"Variable {ROLES_VARIABLE}")
+    accounts = items(params.get("accounts"), "param 'accounts'")
+    outside = [arn for arn in accounts if arn not in roles]
+    if outside:
+        among = f"Variable {ROLES_VARIABLE}" if roles else f"Variable {ROLES_VARIABLE} (not set: the worker's account)"
+        raise Refused(f"param 'accounts': {outside[0]} is not in {among}; {NARROW_ONLY}")
+    configured = items(variables.get(REGIONS_VARIABLE), f"Variable {REGIONS_VARIABLE}")
+    regions = items(params.get("regions"), "param 'regions'")
+    if ALL_REGIONS not in configured:
+        allowed = configured or ((default_region,) if default_region else ())
+        outside = [region for region in regions if region not in allowed]
+        if outside:
+            where = f"Variable {REGIONS_VARIABLE} ({', '.join(configured)})"
+            if not configured:
+                where = (
+                    f"the worker's default region, {default_region or 'none'} (Variable {REGIONS_VARIABLE} is not set)"
+                )
+            raise Refused(f"param 'regions': {outside[0]} is outside {where}; {NARROW_ONLY}")
+    return Settings(
+        policy=variables.get(POLICY_VARIABLE),
+        archive=(variables.get(ARCHIVE_VARIABLE) or "").strip() or None,
+        report=(variables.get(REPORT_VARIABLE) or "").strip() or None,
+        external_id=(variables.get(EXTERNAL_ID_VARIABLE) or "").strip() or None,
+        accounts=accounts or roles,
+        regions=regions or configured,
+        families=items(params.get("families"), "param 'families'"),
+    )
+
+
+def apply_refused(param: object, variable: str | None) -> str | None:
+    """Why a run's `apply` param asks for more than Variable tdgc_apply allows, or None."""
+    if param is not True or apply_allowed(param, variable)[0]:
+        return None
+    shown = "not set" if variable is None else repr(variable)
+    return f"param 'apply' is true, but Variable {APPLY_VARIABLE} is {shown} (an operator allows apply); {NARROW_ONLY}"
+
+
+def items(value: object, name: str) -> tuple[str, ...]:
+    """A list of names from a param (a list) or a Variable (a JSON list, or names separated by commas or
+    whitespace), each once, in order."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(("[", "{")):  # JSON, which must then be a list
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueError(f"{name}: not a JSON list of names") from None
+        else:
+            value = re.split(r"[\s,]+", text)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name}: expected a list of names")
+    return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
 
 
 def apply_allowed(param: object, variable: str | None) -> tuple[bool, str]:
@@ -200,6 +315,31 @@ def _variable(name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _variables() -> dict[str, str | None]:
+    """The operator's settings. Unlike tdgc_apply's, a failed read fails the task: taken as not set, it would
+    mean the built-in policy, no archive, or the worker's own account, each wider than what was set."""
+    found: dict[str, str | None] = {}
+    for name in SETTINGS_VARIABLES:
+        try:
+            value = Variable.get(name, None)
+        except Exception as exc:
+            raise AirflowFailException(f"cannot read Variable {name}: {type(exc).__name__}: {exc}") from None
+        found[name] = None if value is None else str(value)
+    return found
+
+
+def _given(context: Any) -> list[str]:
+    """The keys the run was triggered with."""
+    conf = getattr(context.get("dag_run"), "conf", None)
+    return list(conf) if isinstance(conf, Mapping) else []
+
+
+def _default_region() -> str | None:
+    import boto3
+
+    return boto3.session.Session().region_name
+
+
 def _run(target: Target, *, apply: bool) -> dict[str, Any]:
     """One target's plan or apply through tdgc's library: its summary, also pushed as XCom `tdgc_summary`."""
     from tdgc.errors import TdgcError
@@ -207,21 +347,25 @@ def _run(target: Target, *, apply: bool) -> dict[str, Any]:
 
     context = get_current_context()
     context["tdgc_target"] = target["label"]  # type: ignore[typeddict-unknown-key]  # names the mapped instance
-    params, ti = context["params"], context["ti"]
-    policy_text, policy_file = policy_source(params.get("policy"), Path(__file__).resolve().parent)
+    ti = context["ti"]
+    try:  # the same rule as `targets` applied, to the Variables as they are now
+        chosen = settings(context["params"], _given(context), _variables(), _default_region())
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from None
+    policy_text, policy_file = policy_source(chosen.policy, Path(__file__).resolve().parent)
     mode = "apply" if apply else "plan"
     try:
         job = Job(
             policy_text=policy_text,
-            policy_source="the DAG's policy param",
+            policy_source=f"Variable {POLICY_VARIABLE}",
             policy_file=policy_file,
             apply=apply,
             regions=(target["region"],) if target["region"] else (),
             role_arns=(target["role_arn"],) if target["role_arn"] else (),
-            external_id=params.get("external_id") or None,
-            families=tuple(params.get("families") or ()),
-            archive=(params.get("archive") or "").strip() or None,
-            report=report_location(params.get("report"), context["run_id"], target),
+            external_id=chosen.external_id,
+            families=chosen.families,
+            archive=chosen.archive,
+            report=report_location(chosen.report, context["run_id"], target),
             time_budget=time_budget(context["task"].execution_timeout),
             endpoint_url=None,  # boto3 honours AWS_ENDPOINT_URL on its own
         )
@@ -271,40 +415,42 @@ with DAG(
     tags=["tdgc", "ecs", "maintenance"],
     doc_md=__doc__,
     params={
+        # Each narrows what the operator's Variables allow; a run asking for more fails in `targets`.
         "apply": Param(
             False,
             type="boolean",
-            description=f"Deregister and delete what the policy releases; also needs Variable {APPLY_VARIABLE}=true.",
+            description=f"Deregister and delete what the policy releases; needs Variable {APPLY_VARIABLE} true.",
         ),
         "accounts": Param(
             [],
             type="array",
             items={"type": "string", "pattern": _ROLE_ARN},
-            description="IAM role ARNs to assume, one per member account; [] = the worker's own credentials.",
+            description=f"Only these of the role ARNs in Variable {ROLES_VARIABLE}; [] = all of them.",
         ),
-        "external_id": Param(None, type=["null", "string"], description="ExternalId for assuming those roles."),
         "regions": Param(
             [],
             type="array",
             items={"type": "string", "pattern": f"^{ALL_REGIONS}$|{_REGION}"},
-            description='Regions; ["all"] = every enabled region; [] = the worker\'s default region.',
+            description=f"Only these of the regions in Variable {REGIONS_VARIABLE}; [] = all of them.",
         ),
         "families": Param([], type="array", items={"type": "string"}, description="Only these families (globs)."),
-        "policy": Param(
-            "",
-            type="string",
-            description="tdgc policy: TOML text, or a file path (relative: to the DAG folder); empty: built-in.",
-        ),
-        "archive": Param("", type="string", description="Archive each revision before deleting it: a dir or s3://."),
-        "report": Param("", type="string", description="Write each target's JSON report under this dir or s3://."),
     },
 ) as dag:
 
     @task(multiple_outputs=False)
     def targets() -> list[Target]:
-        """accounts x regions, checked before anything runs."""
-        params = get_current_context()["params"]
-        found = make_targets(params.get("accounts") or (), params.get("regions") or ())
+        """accounts x regions, from the Variables as the params narrow them; fails before anything runs if a
+        param would widen them, or a role or region is malformed."""
+        context = get_current_context()
+        params = context["params"]
+        try:
+            refused = apply_refused(params.get("apply"), _variable(APPLY_VARIABLE))
+            if refused:
+                raise Refused(refused)
+            chosen = settings(params, _given(context), _variables(), _default_region())
+            found = make_targets(chosen.accounts, chosen.regions)
+        except ValueError as exc:  # Refused included: one line, in the task's log and the UI
+            raise AirflowFailException(str(exc)) from None
         log.info("%d target(s): %s", len(found), ", ".join(t["label"] for t in found))
         return found
 
@@ -337,6 +483,8 @@ with DAG(
     def summary(targets: list[Target]) -> dict[str, Any]:
         """The run in one short XCom; fails (after pushing it) if any target failed."""
         ti = get_current_context()["ti"]
+        if not isinstance(targets, list):  # 3.x runs this with None when `targets` failed; 2.x fails it first
+            raise AirflowFailException("tdgc: no targets, nothing ran: see the targets task's log")
         indexes = list(range(len(targets)))  # explicit map indexes: pulls a mapped task's XComs alike on 2.x and 3.x
         plans = _pulled(ti.xcom_pull(task_ids="plan", key=SUMMARY_KEY, map_indexes=indexes))
         applies = _pulled(ti.xcom_pull(task_ids="apply", key=SUMMARY_KEY, map_indexes=indexes))

@@ -35,8 +35,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test may find real credentials or config, nor a real apply Variable (as in tests/)."""
-    changes = {**without_real_aws(tmp_path_factory.mktemp("awsconfig")), "AIRFLOW_VAR_TDGC_APPLY": None}
+    """No test may find real credentials or config, nor a real tdgc Variable (as in tests/)."""
+    variables = ("APPLY", "POLICY", "ROLE_ARNS", "EXTERNAL_ID", "REGIONS", "ARCHIVE", "REPORT")
+    changes = {**without_real_aws(tmp_path_factory.mktemp("awsconfig")), **dict.fromkeys(
+        (f"AIRFLOW_VAR_TDGC_{name}" for name in variables), None)}  # fmt: skip
     for name, value in changes.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)

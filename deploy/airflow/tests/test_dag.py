@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ deregister_after = "30 days"
 delete_after = "90 days"
 """
 SELF, OTHER = "123456789012", "210987654321"
+ROLE_SELF, ROLE_OTHER = f"arn:aws:iam::{SELF}:role/tdgc", f"arn:aws:iam::{OTHER}:role/tdgc"
 REGIONS = ["us-east-1", "eu-west-1"]
 NOW = datetime.now(UTC)
 ECS_MUTATIONS = ("DeregisterTaskDefinition", "DeleteTaskDefinitions", "RegisterTaskDefinition")
@@ -72,10 +73,26 @@ def ecs_mutations(sim: Simulator) -> list[tuple[str, dict[str, Any]]]:
 
 def run(dag: Any, **conf: Any) -> Any:
     """dag.test() with every param given: in one process, a run's params can outlive it in the DAG object."""
-    defaults = {"apply": False, "accounts": [], "external_id": None, "regions": REGIONS, "families": [],
-                "policy": POLICY, "archive": "", "report": ""}  # fmt: skip
+    defaults = {"apply": False, "accounts": [], "regions": [], "families": []}
     assert set(defaults) == set(dag.params)
     return dag.test(run_conf={**defaults, **conf})
+
+
+Operator = Callable[..., None]
+
+
+@pytest.fixture
+def operator(monkeypatch: pytest.MonkeyPatch) -> Operator:
+    """Sets the operator's Variables as AIRFLOW_VAR_TDGC_* (as a deployment or a secrets backend provides
+    them): the test policy, in both regions, unless the test sets others."""
+
+    def set_variables(**values: str | list[str]) -> None:
+        for name, value in values.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            monkeypatch.setenv(f"AIRFLOW_VAR_TDGC_{name.upper()}", text)
+
+    set_variables(policy=POLICY, regions=REGIONS)
+    return set_variables
 
 
 def reports(root: Path, run_id: str, label: str, mode: str) -> list[dict[str, Any]]:
@@ -100,6 +117,7 @@ def test_the_dag_folder_loads_without_import_errors() -> None:
     assert by_id["summary"].upstream_task_ids == {"targets", "plan", "apply"}
     assert str(getattr(by_id["summary"].trigger_rule, "value", by_id["summary"].trigger_rule)) == "all_done"
     assert dag.params["apply"] is False  # the default never mutates
+    assert set(dag.params) == {"apply", "accounts", "regions", "families"}  # each only narrows the Variables
     assert Path(dag.fileloc).resolve() == DAG_FOLDER / "tdgc_maintenance.py"
 
 
@@ -155,6 +173,91 @@ def test_apply_needs_both_the_param_and_the_variable(param: object, variable: st
     assert why.startswith("apply:" if allowed else "plan only:")
 
 
+VARIABLES = {
+    m.POLICY_VARIABLE: POLICY, m.ROLES_VARIABLE: json.dumps([ROLE_SELF, ROLE_OTHER]), m.EXTERNAL_ID_VARIABLE: " ext ",
+    m.REGIONS_VARIABLE: "us-east-1, eu-west-1", m.ARCHIVE_VARIABLE: "s3://archive/tdgc", m.REPORT_VARIABLE: "",
+}  # fmt: skip
+
+
+def test_settings_are_the_variables_and_params_only_narrow_them() -> None:
+    got = m.settings({"apply": False, "accounts": [], "regions": [], "families": []}, [], VARIABLES, "us-east-1")
+    assert got == m.Settings(
+        policy=POLICY, archive="s3://archive/tdgc", report=None, external_id="ext",
+        accounts=(ROLE_SELF, ROLE_OTHER), regions=("us-east-1", "eu-west-1"), families=(),
+    )  # fmt: skip
+    params = {"apply": True, "accounts": [ROLE_OTHER], "regions": ["eu-west-1"], "families": ["etl-*"]}
+    narrowed = m.settings(params, params, VARIABLES, "us-east-1")
+    assert (narrowed.accounts, narrowed.regions, narrowed.families) == ((ROLE_OTHER,), ("eu-west-1",), ("etl-*",))
+    assert (narrowed.policy, narrowed.archive) == (POLICY, "s3://archive/tdgc")  # params cannot touch these
+
+    # "all" allows any region; unset means the worker's default region, and the worker's own account.
+    anywhere = {**VARIABLES, m.REGIONS_VARIABLE: "all"}
+    assert m.settings({"regions": ["ap-south-1"]}, [], anywhere, None).regions == ("ap-south-1",)
+    assert m.settings({"regions": ["all"]}, [], anywhere, None).regions == ("all",)
+    unset = m.settings({"regions": ["us-east-1"]}, [], {}, "us-east-1")
+    assert (unset.policy, unset.accounts, unset.regions, unset.archive) == (None, (), ("us-east-1",), None)
+    assert m.settings({}, [], {}, "us-east-1").regions == ()  # the worker's default region, unnamed
+
+
+@pytest.mark.parametrize(
+    ("params", "given", "variables", "message"),
+    [
+        ({"accounts": [f"arn:aws:iam::{SELF}:role/other"]}, [], VARIABLES,
+         f"param 'accounts': arn:aws:iam::{SELF}:role/other is not in Variable tdgc_role_arns; "),
+        ({"accounts": [ROLE_SELF]}, [], {}, "is not in Variable tdgc_role_arns (not set: the worker's account); "),
+        ({"regions": ["ap-south-1"]}, [], VARIABLES,
+         "param 'regions': ap-south-1 is outside Variable tdgc_regions (us-east-1, eu-west-1); "),
+        ({"regions": ["all"]}, [], VARIABLES, "param 'regions': all is outside Variable tdgc_regions"),
+        ({"regions": ["eu-west-1"]}, [], {}, "eu-west-1 is outside the worker's default region, us-east-1 (Variable"),
+        ({}, ["policy"], VARIABLES, "param 'policy': set by the operator, as Variable tdgc_policy; "),
+        ({}, ["archive"], VARIABLES, "param 'archive': set by the operator, as Variable tdgc_archive; "),
+        ({}, ["report"], VARIABLES, "param 'report': set by the operator, as Variable tdgc_report; "),
+        ({}, ["external_id"], VARIABLES, "param 'external_id': set by the operator, as Variable tdgc_external_id; "),
+    ],
+)  # fmt: skip
+def test_params_that_would_widen_the_run_are_refused(
+    params: dict[str, Any], given: list[str], variables: dict[str, str], message: str
+) -> None:
+    with pytest.raises(m.Refused) as refused:
+        m.settings(params, [*params, *given], variables, "us-east-1")
+    assert message in str(refused.value)
+    assert str(refused.value).endswith(m.NARROW_ONLY)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_param_this_dag_does_not_take_is_refused_not_ignored() -> None:
+    with pytest.raises(m.Refused, match=r"param 'dry_run': not a param of this DAG \(its params: apply, accounts"):
+        m.settings({}, ["dry_run"], VARIABLES, "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("param", "variable", "refused"),
+    [(True, None, "is not set"), (True, "false", "is 'false'"), (True, "true", None), (False, None, None)],
+)
+def test_apply_is_refused_unless_the_variable_allows_it(
+    param: object, variable: str | None, refused: str | None
+) -> None:
+    why = m.apply_refused(param, variable)
+    if refused is None:
+        assert why is None
+    else:
+        assert why is not None and f"param 'apply' is true, but Variable tdgc_apply {refused}" in why
+
+
+def test_a_variable_lists_names_as_json_or_separated() -> None:
+    assert m.items('["a", "b", "a"]', "x") == ("a", "b")
+    assert m.items(" a, b\nc ,, ", "x") == ("a", "b", "c")
+    assert m.items(["a", " "], "x") == ("a",)
+    assert m.items(None, "x") == m.items("", "x") == ()
+    for bad, message in (
+        ("[broken", "x: not a JSON list of names"),
+        ('{"a": 1}', "x: expected a list"),
+        ("[1]", "x: expected a list"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            m.items(bad, "x")
+
+
 def test_policy_is_text_or_a_path(tmp_path: Path) -> None:
     assert m.policy_source("", tmp_path) == (None, None)
     assert m.policy_source(POLICY, tmp_path) == (POLICY, None)
@@ -179,10 +282,11 @@ def test_each_target_reports_in_a_folder_of_its_own(tmp_path: Path) -> None:
 # ---- dag.test() against the simulator ------------------------------------------------------------------
 
 
-def test_plan_only_by_default_changes_nothing(dag: Any, sim: Simulator, tmp_path: Path) -> None:
+def test_plan_only_by_default_changes_nothing(dag: Any, sim: Simulator, tmp_path: Path, operator: Operator) -> None:
     seed(sim)
     before = status_of(sim)
-    dr = run(dag, report=str(tmp_path))
+    operator(report=str(tmp_path))
+    dr = run(dag)
     got = states(dr)
     assert str(dr.state) == "success", got
     assert got[("plan", 0)] == got[("plan", 1)] == "success"
@@ -220,17 +324,60 @@ def test_plan_only_by_default_changes_nothing(dag: Any, sim: Simulator, tmp_path
     assert deregister == ["web:1", "web:3", "web:4", "web:5"]
 
 
-def test_the_apply_param_alone_does_not_apply(dag: Any, sim: Simulator) -> None:
+def failures(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
+    """What Airflow logged of the exceptions that failed tasks: 2.x through logging, 3.x's task runner on
+    the process's own output."""
+    logged = [str(r.exc_info[1]) for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
+    printed = capfd.readouterr()
+    return "\n".join([*logged, printed.out, printed.err])
+
+
+def assert_refused_at_the_start(dr: Any) -> None:
+    got = states(dr)
+    assert str(dr.state) == "failed", got
+    assert got[("targets", -1)] == "failed"
+    assert {got[(task, -1)] for task in ("plan", "apply_gate", "apply")} == {"upstream_failed"}, got
+
+
+def test_the_apply_param_without_the_variable_is_refused_before_anything_runs(
+    dag: Any, sim: Simulator, operator: Operator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     seed(sim)
-    before = status_of(sim)
+    calls = sum(sim.calls.values())
     dr = run(dag, apply=True)  # the Variable tdgc_apply is not set
+    assert_refused_at_the_start(dr)
+    assert sum(sim.calls.values()) == calls  # not even a plan
+    expected = "param 'apply' is true, but Variable tdgc_apply is not set (an operator allows apply); a run's"
+    assert expected in failures(caplog, capfd)
+
+
+def test_a_policy_param_is_refused_not_ignored(
+    sim: Simulator, operator: Operator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A fresh DAG object: a param it does not declare could otherwise outlive this run in the shared one.
+    fresh = dag_bag().dags[m.DAG_ID]
+    seed(sim)
+    calls = sum(sim.calls.values())
+    dr = fresh.test(run_conf={"apply": False, "policy": "[defaults]\nkeep_last = 0\n"})
+    assert_refused_at_the_start(dr)
+    assert sum(sim.calls.values()) == calls
+    expected = "param 'policy': set by the operator, as Variable tdgc_policy; a run's params may narrow"
+    assert expected in failures(caplog, capfd)
+
+
+def test_params_narrow_the_run_to_some_accounts_regions_and_families(
+    dag: Any, sim: Simulator, operator: Operator
+) -> None:
+    seed(sim)
+    sim.seed("other", registered_at=NOW - days(100), account=OTHER)
+    operator(role_arns=[ROLE_SELF, ROLE_OTHER])
+    dr = run(dag, accounts=[ROLE_OTHER], regions=["us-east-1"], families=["acct*"])
     got = states(dr)
     assert str(dr.state) == "success", got
-    assert got[("apply_gate", -1)] == "skipped"
-    assert all(state == "skipped" for (task, _), state in got.items() if task == "apply")
-    assert ecs_mutations(sim) == []
-    assert status_of(sim) == before
-    assert xcoms(dr.run_id, "summary")[-1]["mode"] == "plan"
+    plans = xcoms(dr.run_id, "plan")
+    assert [p["target"]["label"] for p in plans.values()] == [f"{OTHER}/us-east-1"]
+    assert (plans[0]["summary"]["families"], plans[0]["summary"]["deregister"]) == (1, 1)  # acct2, not other
+    assert {p["RoleArn"] for op, p in sim.sessions if op == "AssumeRole"} == {ROLE_OTHER}  # never ROLE_SELF
 
 
 @pytest.fixture
@@ -245,10 +392,12 @@ def variable_in_db() -> Iterator[None]:
         Variable.delete(m.APPLY_VARIABLE)
 
 
-def test_apply_in_two_accounts_and_two_regions(dag: Any, sim: Simulator, tmp_path: Path, variable_in_db: None) -> None:
+def test_apply_in_two_accounts_and_two_regions(
+    dag: Any, sim: Simulator, tmp_path: Path, variable_in_db: None, operator: Operator
+) -> None:
     seed(sim)
-    accounts = [f"arn:aws:iam::{SELF}:role/tdgc", f"arn:aws:iam::{OTHER}:role/tdgc"]
-    dr = run(dag, apply=True, accounts=accounts, report=str(tmp_path / "reports"), archive=str(tmp_path / "archive"))
+    operator(role_arns=[ROLE_SELF, ROLE_OTHER], report=str(tmp_path / "reports"), archive=str(tmp_path / "archive"))
+    dr = run(dag, apply=True)
     got = states(dr)
     assert str(dr.state) == "success", got
     labels = [f"{a}/{r}" for a in (SELF, OTHER) for r in REGIONS]
@@ -293,12 +442,12 @@ def test_apply_in_two_accounts_and_two_regions(dag: Any, sim: Simulator, tmp_pat
 
 
 def test_a_failed_target_fails_its_task_after_its_report(
-    dag: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dag: Any, sim: Simulator, tmp_path: Path, operator: Operator
 ) -> None:
     seed(sim)
     sim.fail_delete(f"arn:aws:ecs:us-east-1:{SELF}:task-definition/batch:3", "The specified task definition is in use.")
-    monkeypatch.setenv("AIRFLOW_VAR_TDGC_APPLY", "true")
-    dr = run(dag, apply=True, report=str(tmp_path))
+    operator(apply="true", report=str(tmp_path))
+    dr = run(dag, apply=True)
     got = states(dr)
     assert str(dr.state) == "failed", got
     assert got[("apply", 0)] == "failed"  # us-east-1: one delete failed, exit status 1
@@ -326,13 +475,14 @@ def test_a_failed_target_fails_its_task_after_its_report(
     assert total["summary"]["results"]["done"] == 4 + 3
 
 
-def test_refusals_fail_the_run_and_change_nothing(dag: Any, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refusals_fail_the_run_and_change_nothing(dag: Any, sim: Simulator, operator: Operator) -> None:
     seed(sim)
     before = status_of(sim)
-    monkeypatch.setenv("AIRFLOW_VAR_TDGC_APPLY", "true")
+    operator(apply="true")
 
     # A safety guard: the policy requires an archive and none is given. The plans pass; the applies refuse.
-    dr = run(dag, apply=True, policy=POLICY + "[safety]\nrequire_archive = true\n")
+    operator(policy=POLICY + "[safety]\nrequire_archive = true\n")
+    dr = run(dag, apply=True)
     got = states(dr)
     assert str(dr.state) == "failed", got
     assert got[("plan", 0)] == got[("plan", 1)] == "success"
@@ -342,7 +492,8 @@ def test_refusals_fail_the_run_and_change_nothing(dag: Any, sim: Simulator, monk
     assert "require_archive" in refused[0]["error"]
 
     # A bad policy: the plans fail (exit status 2), so nothing applies.
-    dr = run(dag, apply=True, policy='[defaults]\nkeep_last = "five"\n')
+    operator(policy='[defaults]\nkeep_last = "five"\n')
+    dr = run(dag, apply=True)
     got = states(dr)
     assert str(dr.state) == "failed", got
     assert got[("plan", 0)] == got[("plan", 1)] == "failed"
