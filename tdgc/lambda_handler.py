@@ -11,6 +11,8 @@ Environment:
   TDGC_ROLE_ARNS   comma-separated roles to assume, a member account each; TDGC_EXTERNAL_ID for them
   TDGC_ARCHIVE     s3://BUCKET/PREFIX: each revision's description is written there before its delete
   TDGC_REPORT      s3://BUCKET/PREFIX/: each run's JSON report goes there
+  TDGC_ARCHIVE_BUCKET_OWNER  the account that must own those buckets (12 digits); default: the function's own
+      account, read from its ARN (no STS call). The policy's [safety] archive_kms_key encrypts what goes there.
 Event (the schedule's Input; every key optional): {"dry_run": bool, "regions": [...] | "all",
   "families": [...]}, plus the Scheduler context attributes the templates pass, logged as they are:
   "schedule", "scheduled_time", "execution_id", "attempt".
@@ -25,13 +27,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import Connection, error_text
+from tdgc.aws import Connection, account_id, error_text
 from tdgc.aws import session as aws_session
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import Job, run_job
@@ -42,10 +45,12 @@ log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families"}
 CONTEXT_KEYS = {"schedule", "scheduled_time", "execution_id", "attempt"}
 POLICY_SOURCES = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE")
+_FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:([0-9]{12}):function:[^:]+(?::[^:]+)?")
 
 
 class LambdaContext(Protocol):
     function_name: str
+    invoked_function_arn: str
     aws_request_id: str
 
     def get_remaining_time_in_millis(self) -> int: ...
@@ -59,7 +64,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     configure("json", level=logging.INFO)
     structlog.contextvars.bind_contextvars(request_id=getattr(context, "aws_request_id", None))
     try:
-        job = job_from(event, os.environ, time_budget(context))
+        job = job_from(event, os.environ, time_budget(context), account=function_account(context))
         result = run_job(job)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
@@ -78,9 +83,19 @@ def time_budget(context: LambdaContext) -> float:
     return left - min(10.0, max(1.0, left * 0.02))
 
 
-def job_from(event: Any, env: Any, budget: float | None) -> Job:
-    """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment."""
+def function_account(context: LambdaContext) -> str | None:
+    """The function's account, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]): the
+    account its execution role acts in, which Lambda requires to be the function's own."""
+    found = _FUNCTION_ARN.fullmatch(context.invoked_function_arn)
+    return found[1] if found else None
+
+
+def job_from(event: Any, env: Any, budget: float | None, *, account: str | None = None) -> Job:
+    """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment.
+    `account` is the function's own, the buckets' owner unless TDGC_ARCHIVE_BUCKET_OWNER names another."""
     overrides = _overrides(event)
+    owner = env.get("TDGC_ARCHIVE_BUCKET_OWNER") or None
+    owner = account_id(owner, "TDGC_ARCHIVE_BUCKET_OWNER") if owner is not None else account
     text, source, path = _policy(env)
     dry_run = overrides.get("dry_run", _flag(env.get("TDGC_DRY_RUN", "true"), "TDGC_DRY_RUN"))
     regions = overrides.get("regions", _list(env.get("TDGC_REGIONS", "")))
@@ -91,6 +106,7 @@ def job_from(event: Any, env: Any, budget: float | None) -> Job:
         regions=tuple(regions), role_arns=tuple(_list(env.get("TDGC_ROLE_ARNS", ""))),
         external_id=env.get("TDGC_EXTERNAL_ID") or None, families=tuple(overrides.get("families", ())),
         archive=env.get("TDGC_ARCHIVE") or None, report=env.get("TDGC_REPORT") or None, time_budget=budget,
+        archive_bucket_owner=owner,
     )  # fmt: skip
 
 
