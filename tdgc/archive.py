@@ -10,6 +10,11 @@ Writes are atomic and idempotent: two runs may archive the same revision at once
 (`same_revision`). A folder's write goes through a `.tmp-*.json` file beside the document; a run killed
 mid-write leaves one, which the next run's `check` removes once it is older than STALE_TEMP.
 `check` also proves, before any mutation, that the archive can be written: a probe written and read back.
+
+An archive can hold secrets in plain text (a task definition's `environment` often does), so it is kept
+private: a folder's documents are files only their owner may read (0600) in folders only their owner may
+enter (0700); in S3, every call names the account that must own the bucket and every write asks for
+server-side encryption (`tdgc.aws.S3Protection`).
 """
 
 from __future__ import annotations
@@ -26,10 +31,9 @@ import botocore.exceptions
 import structlog
 
 from tdgc import TOOL, __version__
-from tdgc.aws import Connection, error_text, probe_prefix
+from tdgc.aws import S3Access, error_text, probe_prefix
 from tdgc.errors import UsageError
 from tdgc.model import parse_arn
-from tdgc.pacing import Pacer
 from tdgc.s3url import is_s3, s3_location
 
 log = structlog.get_logger("tdgc.archive")
@@ -43,6 +47,7 @@ STALE_TEMP = 15 * 60.0
 # and after one of them deletes it. What a restore registers is the rest.
 _LIFECYCLE_FIELDS = frozenset({"status", "deregisteredAt"})
 _PROBE = b'{"tdgc": "write probe"}\n'
+PRIVATE_FOLDER = 0o700  # documents hold secrets: only the owner may list or enter; files are 0600 (mkstemp's)
 
 
 class Archive(Protocol):
@@ -98,7 +103,7 @@ class DirectoryArchive:
         """Prove the folder writable (a probe written as a document is: temporary file, fsync; read back and
         removed), then remove what killed runs left."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            _private_folders(self.root)
             tmp = self._write_temp(self.root, _PROBE)
             try:
                 readable = Path(tmp).read_bytes() == _PROBE
@@ -163,7 +168,7 @@ class DirectoryArchive:
         ours: accepted (`same_revision`). The temporary file never outlives a failure of this call.
         """
         path = self.root / relative_key(arn)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_folders(path.parent)
         body = document(arn, description, region)
         tmp = self._write_temp(path.parent, body)
         try:
@@ -182,7 +187,10 @@ class DirectoryArchive:
 
     @staticmethod
     def _write_temp(folder: Path, body: bytes) -> str:
-        """`body` in a new `.tmp-*.json` file in `folder`, flushed to disk; removed again if that fails."""
+        """`body` in a new `.tmp-*.json` file in `folder`, flushed to disk; removed again if that fails.
+
+        mkstemp creates it readable and writable by its owner alone (0600), whatever the umask, and the rename
+        keeps that: the document is never readable by others, not even for a moment."""
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -195,30 +203,50 @@ class DirectoryArchive:
         return tmp
 
 
+def _private_folders(folder: Path) -> None:
+    """`folder` and any missing folder above it, each made 0700. Path.mkdir(parents=True) would make the
+    parents with the default mode (0755 under the usual umask): ACCOUNT/REGION readable by all. Folders that
+    exist already are left as they are: not tdgc's to change."""
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_FOLDER)
+        except FileExistsError:
+            if not path.is_dir():  # a file in the way: say so as mkdir would
+                raise
+            # a concurrent run made it first (with the same mode)
+
+
 class S3Archive:
-    def __init__(self, url: str, target: Connection) -> None:
+    def __init__(self, url: str, s3: S3Access) -> None:
         bucket, prefix = s3_location(url, "--archive")
         self.url, self.bucket, self.prefix = url, bucket, prefix.strip("/")
-        self._s3 = target.client("s3", Pacer({}))
+        self.protection = s3.protection
+        self._s3 = s3.client()
 
     def _key(self, arn: str) -> str:
         return f"{self.prefix}/{relative_key(arn)}" if self.prefix else relative_key(arn)
 
     def check(self) -> None:
-        probe_prefix(self._s3, self.bucket, self.prefix, f"--archive {self.url}")
+        probe_prefix(self._s3, self.bucket, self.prefix, f"--archive {self.url}", self.protection)
 
     def write(self, arn: str, description: Mapping[str, Any], region: str) -> str:
         """PutObject (atomic in S3: a reader sees a whole object, ours or another's), then read it back.
 
         What is read back may be a concurrent run's document of the same revision, put after ours: accepted
         (`same_revision`), as in a folder. Read whole (a few kB), since its length alone cannot tell ours
-        from theirs nor either from another revision.
+        from theirs nor either from another revision. Both calls carry the bucket's owner, the write its
+        encryption: no call more per revision.
         """
         body = document(arn, description, region)
         key = self._key(arn)
+        p = self.protection
         try:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-            written = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **p.writes)
+            written = self._s3.get_object(Bucket=self.bucket, Key=key, **p.reads)["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise OSError(f"s3://{self.bucket}/{key}: {error_text(exc)}") from None
         if not same_revision(written, body):
@@ -226,9 +254,12 @@ class S3Archive:
         return f"s3://{self.bucket}/{key}"
 
 
-def open_archive(spec: str, target: Connection) -> Archive:
+def open_archive(spec: str, s3: S3Access | None) -> Archive:
+    """The archive `spec` names: a folder, or an S3 prefix reached through `s3` (the caller's)."""
     if is_s3(spec):
-        return S3Archive(spec, target)
+        if s3 is None:
+            raise UsageError(f"--archive {spec}: S3 needs an AWS connection")
+        return S3Archive(spec, s3)
     return DirectoryArchive(spec)
 
 

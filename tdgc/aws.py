@@ -41,6 +41,7 @@ UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_ACCOUNT = re.compile(r"[0-9]{12}")  # ASCII: \d would take other scripts' digits, which no account id has
 # What CloudTrail shows in member accounts as the caller: tdgc and its version.
 SESSION_NAME = f"tdgc-{__version__}"
 ALL_REGIONS = "*"  # a Connection's region until the account's enabled regions are read
@@ -263,12 +264,75 @@ def _known_regions(session: boto3.Session) -> set[str]:
     return regions
 
 
-def check_bucket(s3: Any, bucket: str, label: str) -> None:
+def account_id(text: str, label: str) -> str:
+    """An AWS account id as given for `label`: 12 ASCII digits, checked before any AWS call."""
+    if not _ACCOUNT.fullmatch(text):
+        raise UsageError(f"{label} {text!r}: expected an AWS account id, 12 digits")
+    return text
+
+
+def caller_account(target: Connection) -> str:
+    """The account the credentials act in (STS GetCallerIdentity: a read, allowed to every principal)."""
+    try:
+        return whoami(target)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        why = error_text(exc)
+        raise UsageError(f"cannot tell which account the credentials are in (GetCallerIdentity: {why})") from None
+
+
+@dataclass(frozen=True)
+class S3Protection:
+    """How tdgc writes and reads its own S3 objects (archives, reports, write probes), on every call.
+
+    Archives hold whole task definitions, secrets in `environment` included. `owner` goes out as
+    ExpectedBucketOwner, so that a bucket of that name owned by any other account (deleted and re-created by
+    someone else, or a name mistyped) refuses the call (403) instead of receiving the object. `kms_key` asks
+    for SSE-KMS under that key, else SSE-S3: sent with each write rather than left to the bucket's default
+    encryption, which the bucket's owner may change at any time.
+    """
+
+    owner: str  # the account that must own the bucket
+    kms_key: str | None = None  # a key ARN, key id or alias; None: SSE-S3 (AES256)
+
+    @property
+    def reads(self) -> dict[str, str]:
+        """Arguments of HeadBucket, GetObject, HeadObject."""
+        return {"ExpectedBucketOwner": self.owner}
+
+    @property
+    def writes(self) -> dict[str, str]:
+        """Arguments of PutObject (and upload_fileobj's ExtraArgs)."""
+        if self.kms_key:
+            return {**self.reads, "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key}
+        return {**self.reads, "ServerSideEncryption": "AES256"}
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """The caller's S3 (its own credentials, not a member account's), as tdgc's own objects are kept there."""
+
+    connection: Connection
+    protection: S3Protection
+
+    def client(self) -> Any:
+        return self.connection.client("s3", Pacer({}))
+
+
+def s3_access(caller: Connection, owner: str | None, kms_key: str | None) -> S3Access:
+    """S3 for tdgc's own objects: in buckets `owner` owns, or else the caller's own account (one
+    GetCallerIdentity; entry points that know the account pass it as `owner`)."""
+    return S3Access(caller, S3Protection(owner or caller_account(caller), kms_key))
+
+
+def check_bucket(s3: Any, bucket: str, label: str, protection: S3Protection) -> None:
     """Fail before any change if the bucket cannot be used (missing, or not ours); `label` names the option."""
     try:
-        s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket, **protection.reads)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        raise UsageError(f"{label}: cannot use the bucket ({error_text(exc)})") from None
+        why = error_text(exc)
+        if _status(exc) == 403:  # S3 says no more for a bucket another account owns than for a denied one
+            why += f"; denied, or not owned by account {protection.owner}"
+        raise UsageError(f"{label}: cannot use the bucket ({why})") from None
 
 
 # What a write probe holds: the same bytes from every run, so that runs probing at once each read back what
@@ -278,22 +342,30 @@ PROBE_BODY = b"tdgc write probe: each run overwrites this object to prove it may
 PROBE_NAME = ".tdgc-probe"
 
 
-def probe_prefix(s3: Any, bucket: str, prefix: str, label: str) -> None:
+def probe_prefix(s3: Any, bucket: str, prefix: str, label: str, protection: S3Protection) -> None:
     """Fail before any change unless an object can be written under `prefix` and read back.
 
     A fixed key overwritten by each run (PREFIX/.tdgc-probe), never a key of its own deleted afterwards:
     deleting would need s3:DeleteObject, which a role that writes archives is better without. HeadBucket
-    first, so that a missing bucket says so.
+    first, so that a missing bucket, or one another account owns, says so. The probe is written as the real
+    objects will be (the same owner and encryption), so that a KMS key that cannot be used fails here.
     """
-    check_bucket(s3, bucket, label)
+    check_bucket(s3, bucket, label, protection)
     key = f"{prefix.strip('/')}/{PROBE_NAME}".lstrip("/")
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=PROBE_BODY)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=bucket, Key=key, Body=PROBE_BODY, **protection.writes)
+        body = s3.get_object(Bucket=bucket, Key=key, **protection.reads)["Body"].read()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"{label}: cannot write there ({error_text(exc)})") from None
     if body != PROBE_BODY:
         raise UsageError(f"{label}: s3://{bucket}/{key} does not read back as written")
+
+
+def _status(exc: BaseException) -> int | None:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status: int | None = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status
+    return None
 
 
 def error_text(exc: BaseException) -> str:

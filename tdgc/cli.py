@@ -18,7 +18,7 @@ import click
 
 from tdgc import __version__, destination, signals
 from tdgc.archive import open_archive
-from tdgc.aws import Connection, connect, error_text, parse_roles
+from tdgc.aws import Connection, S3Access, account_id, caller_account, connect, error_text, parse_roles, s3_access
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
@@ -60,6 +60,12 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Report format; default: table on a terminal, json otherwise."),
         click.option("--report", "report_path", metavar="PATH|DIR|s3://BUCKET/PREFIX/",
                      help="Also write the report there (a directory or prefix gets a timestamped name)."),
+        click.option("--archive-bucket-owner", metavar="ACCOUNT",
+                     help="The account that must own the S3 buckets of --archive and --report (default: the "
+                          "caller's); another account's bucket of that name is refused."),
+        click.option("--archive-kms-key", metavar="KEY",
+                     help="Encrypt the archive and report in S3 with this KMS key (ARN, key id or alias/NAME); "
+                          "default: SSE-S3. Overrides [safety] archive_kms_key."),
         click.option("--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True),
         click.option("-v", "--verbose", is_flag=True, help="Log every action (console logs show warnings only)."),
         click.option("--family", "families", multiple=True, metavar="GLOB", help="Only these families."),
@@ -172,7 +178,7 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
     targets = restoring.connections(loaded, regions, profile, endpoint_url)
     caller = None
     if any(a.account for a in loaded):
-        caller = restoring.caller_account(targets[0])
+        caller = caller_account(targets[0])
         restoring.check_accounts(loaded, caller, into_another_account=into_another_account)
     pacer = Pacer(dict(DEFAULT_RATES))
     for done, (archived, target) in enumerate(zip(loaded, targets, strict=True)):
@@ -293,11 +299,14 @@ def _execute(kw: dict[str, Any], *, apply: bool) -> int:
     roles = parse_roles(kw["role_arns"], kw["role_file"], kw["external_id"])
     if kw["external_id"] and not roles:
         raise UsageError("--external-id needs --role-arn or --role-file")
+    owner = kw["archive_bucket_owner"]
     options = RunOptions(
         policy=policy, apply=apply, regions=tuple(kw["regions"]), all_regions=kw["all_regions"],
         roles=tuple(roles), profile=kw["profile"], endpoint_url=kw["endpoint_url"], archive=kw.get("archive"),
         time_budget=kw["time_budget"].seconds_from(datetime.now(UTC)) if kw["time_budget"] else None,
+        bucket_owner=account_id(owner, "--archive-bucket-owner") if owner is not None else None,
     )  # fmt: skip
+    options = _settle_bucket_owner(options, kw["report_path"])
     if apply and (kw["plan_file"] or not kw["yes"]):
         _check_destinations(kw["report_path"], options)  # not after a person has said yes
         approved = _review(options, reviewed=_load_plan(kw["plan_file"]) if kw["plan_file"] else None,
@@ -339,6 +348,7 @@ def _policy(kw: dict[str, Any]) -> Policy:
         exclude_families=tuple(kw["exclude_families"]), rates=tuple(kw["rates"]),
         skip_references=tuple(kw["skip_references"]), terraform_state=tuple(kw["terraform_state"]),
         accept_incomplete_references=kw["accept_incomplete_references"], max_actions=kw.get("max_actions"),
+        archive_kms_key=kw["archive_kms_key"],
     ))  # fmt: skip
     for warning in policy.warnings:
         click.echo(f"tdgc: warning: {warning}", err=True)
@@ -410,7 +420,7 @@ def _writers(fmt: str, report: str | None, options: RunOptions, mode: str) -> It
         writers = [make_writer(fmt, sys.stdout)]
         if report:
             location = destination.resolve(report, destination.report_name(mode, datetime.now(UTC), fmt))
-            s3 = _caller(options) if is_s3(location) else None
+            s3 = _s3(options) if is_s3(location) else None
             destination.check(location, s3)
             file: IO[str] = stack.enter_context(destination.open_report(location, s3))
             writers.append(make_writer(fmt, file))
@@ -424,13 +434,32 @@ def _caller(options: RunOptions) -> Connection:
     return Connection(caller, region, options.endpoint_url)
 
 
+def _settle_bucket_owner(options: RunOptions, report: str | None) -> RunOptions:
+    """The account that must own the S3 destinations, settled once for the whole command: the checks before a
+    person is asked, the plan and the run share it. One GetCallerIdentity, and none at all without an S3
+    destination or with --archive-bucket-owner given."""
+    archive = options.archive if options.apply else None
+    if not any(spec and is_s3(spec) for spec in (report, archive)):
+        return options
+    # The regions and the endpoint first, as the run checks them (no call): bad input is exit 2 before any call.
+    connect(options.profile, options.regions, options.endpoint_url, all_regions=options.all_regions)
+    if options.bucket_owner is not None:
+        return options
+    return replace(options, bucket_owner=caller_account(_caller(options)))
+
+
+def _s3(options: RunOptions) -> S3Access:
+    """The caller's S3, as tdgc's own objects are kept there (the owner settled, so no call is made here)."""
+    return s3_access(_caller(options), options.bucket_owner, options.policy.safety.archive_kms_key)
+
+
 def _check_destinations(report: str | None, options: RunOptions) -> None:
     """Before a person is asked: the report and the archive can be written (the run checks them again)."""
     if report:
         location = destination.resolve(report, destination.report_name("apply", datetime.now(UTC)))
-        destination.check(location, _caller(options) if is_s3(location) else None)
+        destination.check(location, _s3(options) if is_s3(location) else None)
     if options.archive:
-        open_archive(options.archive, _caller(options)).check()
+        open_archive(options.archive, _s3(options) if is_s3(options.archive) else None).check()
 
 
 def _progress() -> Callable[[int, int], None] | None:

@@ -1,7 +1,8 @@
 """Where a report goes: stdout, a file, or an S3 object, each written through the same report writers.
 
 An S3 report is spooled to a local temporary file and uploaded when the run ends (boto3's managed transfer
-splits a large one into parts), so a report of any size costs no memory.
+splits a large one into parts), so a report of any size costs no memory. In S3 every call names the account
+that must own the bucket, and the report is encrypted as archives are (`tdgc.aws.S3Protection`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import IO
 
 import botocore.exceptions
 
-from tdgc.aws import Connection, error_text, probe_prefix
+from tdgc.aws import S3Access, error_text, probe_prefix
 from tdgc.errors import ReportError, UsageError
-from tdgc.pacing import Pacer
 from tdgc.s3url import is_s3, s3_location
 
 EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md"}
@@ -42,8 +42,8 @@ def resolve(spec: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def open_report(location: str, connection: Connection | None = None) -> Iterator[IO[str]]:
-    """A text stream for the report; an S3 location is uploaded on a clean exit (`connection` gives S3).
+def open_report(location: str, s3: S3Access | None = None) -> Iterator[IO[str]]:
+    """A text stream for the report; an S3 location is uploaded on a clean exit (through `s3`).
 
     Opening fails with a UsageError (exit 2: nothing was changed yet); a failure once the run is under way
     (a write, the upload) with a ReportError (exit 1), since the run may have changed the account by then.
@@ -60,7 +60,7 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
         except OSError as exc:
             raise ReportError(f"report {location}: cannot write ({exc.strerror or exc})") from None
         return
-    if connection is None:
+    if s3 is None:
         raise UsageError(f"report {location}: S3 needs an AWS connection")
     bucket, key = s3_location(location, "--report")
     with tempfile.TemporaryFile("w+b") as spool:
@@ -71,9 +71,9 @@ def open_report(location: str, connection: Connection | None = None) -> Iterator
         spool.seek(0)
         try:
             # Through a descriptor of its own: s3transfer closes what it uploads, even when the upload fails,
-            # and the spool must stay open to be kept.
+            # and the spool must stay open to be kept. ExtraArgs go with every part of a large upload too.
             with os.fdopen(os.dup(spool.fileno()), "rb") as upload:
-                connection.client("s3", Pacer({})).upload_fileobj(upload, bucket, key)
+                s3.client().upload_fileobj(upload, bucket, key, ExtraArgs=s3.protection.writes)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise ReportError(f"report {location}: cannot upload ({error_text(exc)}){_kept(spool, key)}") from None
 
@@ -90,7 +90,7 @@ def _kept(spool: IO[bytes], key: str) -> str:
     return f"; kept in {path}"
 
 
-def check(location: str, connection: Connection | None) -> None:
+def check(location: str, s3: S3Access | None) -> None:
     """Fail before the run if the report cannot be written there.
 
     In S3, a probe object is written beside it and read back (`tdgc.aws.probe_prefix`): the bucket may exist
@@ -98,9 +98,9 @@ def check(location: str, connection: Connection | None) -> None:
     more than any probe could; here only its folder is checked, to say so plainly.
     """
     if is_s3(location):
-        if connection is None:
+        if s3 is None:
             raise UsageError(f"report {location}: S3 needs an AWS connection")
         bucket, key = s3_location(location, "--report")
-        probe_prefix(connection.client("s3", Pacer({})), bucket, key.rpartition("/")[0], f"report {location}")
+        probe_prefix(s3.client(), bucket, key.rpartition("/")[0], f"report {location}", s3.protection)
     elif not Path(location).parent.exists():
         raise UsageError(f"report {location}: no such directory {Path(location).parent}")

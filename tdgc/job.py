@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from tdgc import TOOL, __version__, destination
-from tdgc.aws import Connection, parse_roles
+from tdgc.aws import Connection, account_id, caller_account, connect, parse_roles, s3_access
 from tdgc.aws import session as aws_session
 from tdgc.errors import ReportError, UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
@@ -47,13 +47,16 @@ class Job:
     families: tuple[str, ...] = ()  # only these family globs
     archive: str | None = None  # a directory or s3://BUCKET/PREFIX, written before each delete
     report: str | None = None  # a directory, file or s3://BUCKET/PREFIX/ for the JSON report
+    # The account that must own the archive's and the report's S3 buckets; None: the caller's own (asked of STS)
+    archive_bucket_owner: str | None = None
+    archive_kms_key: str | None = None  # SSE-KMS for what goes to S3; None: the policy's, else SSE-S3
     time_budget: float | None = None  # seconds the run may take
     endpoint_url: str | None = None
     profile: str | None = None
 
 
 def load_job_policy(job: Job) -> Policy:
-    overrides = Overrides(families=job.families)
+    overrides = Overrides(families=job.families, archive_kms_key=job.archive_kms_key)
     if job.policy_text is not None:
         return parse_policy(job.policy_text, job.policy_source, overrides)
     return load_policy(job.policy_file, overrides)
@@ -67,10 +70,12 @@ def options_for(job: Job) -> RunOptions:
         raise UsageError(f"regions: {ALL!r} cannot be combined with named regions")
     if job.time_budget is not None and job.time_budget <= 0:
         raise UsageError(f"time budget: {job.time_budget} s left; nothing can be done in that")
+    owner = job.archive_bucket_owner
     return RunOptions(
         policy=load_job_policy(job), apply=job.apply, regions=() if all_regions else regions,
         all_regions=all_regions, roles=tuple(parse_roles(job.role_arns, None, job.external_id)),
         profile=job.profile, endpoint_url=job.endpoint_url, archive=job.archive, time_budget=job.time_budget,
+        bucket_owner=account_id(owner, "archive bucket owner") if owner is not None else None,
     )  # fmt: skip
 
 
@@ -82,15 +87,22 @@ def run_job(
     now = now or datetime.now(UTC)
     mode = "apply" if job.apply else "plan"
     location = destination.resolve(job.report, destination.report_name(mode, now)) if job.report else None
-    caller = _caller(job, connections) if location and is_s3(location) else None
+    s3 = None
+    if location and is_s3(location):
+        if connections is None:  # the regions and endpoint checked first, as the run does (no call)
+            connect(job.profile, options.regions, job.endpoint_url, all_regions=options.all_regions)
+        caller = _caller(job, connections)
+        # Settled once, for the report here and the archive in the run: one GetCallerIdentity at most.
+        options = replace(options, bucket_owner=options.bucket_owner or caller_account(caller))
+        s3 = s3_access(caller, options.bucket_owner, options.policy.safety.archive_kms_key)
     if location:
-        destination.check(location, caller)
+        destination.check(location, s3)
     undelivered = None
     try:
         with contextlib.ExitStack() as stack:
             writers: list[Writer] = []
             if location:
-                writers.append(JsonWriter(stack.enter_context(destination.open_report(location, caller))))
+                writers.append(JsonWriter(stack.enter_context(destination.open_report(location, s3))))
             result = run(options, writers, now=now, connections=connections)
     except ReportError as exc:  # after the run: what it changed stands, and the summary says so
         undelivered = str(exc)

@@ -11,6 +11,10 @@ Environment:
   TDGC_ROLE_ARNS   comma-separated roles to assume, a member account each; TDGC_EXTERNAL_ID for them
   TDGC_ARCHIVE     s3://BUCKET/PREFIX: each revision's description is written there before its delete
   TDGC_REPORT      s3://BUCKET/PREFIX/: each run's JSON report goes there
+  TDGC_ARCHIVE_BUCKET_OWNER  the account that must own those buckets (12 digits); default: the function's own
+      account, read from its ARN (no STS call).
+  TDGC_ARCHIVE_KMS_KEY  a KMS key (ARN, id or alias/NAME) that encrypts what goes there; default: SSE-S3 or
+      the policy's [safety] archive_kms_key
   TDGC_EVENT_MAY_WIDEN  comma-separated, of "apply" and "regions": what an event may widen (default: nothing)
 Event (the schedule's Input; every key optional): {"dry_run": bool, "regions": [...] | "all",
   "families": [...]}, plus the Scheduler context attributes the templates pass, logged as they are:
@@ -36,13 +40,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import Connection, error_text
+from tdgc.aws import Connection, account_id, error_text
 from tdgc.aws import session as aws_session
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import ALL, Job, run_job
@@ -66,9 +71,13 @@ WIDENINGS = ("apply", "regions")  # what TDGC_EVENT_MAY_WIDEN may allow an event
 NARROW_ONLY = "an event may narrow a run, never widen it"
 
 
+_FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:([0-9]{12}):function:[^:]+(?::[^:]+)?")
+
+
 class LambdaContext(Protocol):
     function_name: str
     aws_request_id: str
+    invoked_function_arn: str
 
     def get_remaining_time_in_millis(self) -> int: ...
 
@@ -81,7 +90,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     configure("json", level=logging.INFO)
     structlog.contextvars.bind_contextvars(request_id=getattr(context, "aws_request_id", None))
     try:
-        job = job_from(event, os.environ, time_budget(context))
+        job = job_from(event, os.environ, time_budget(context), account=function_account(context))
         result = run_job(job)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
@@ -100,9 +109,19 @@ def time_budget(context: LambdaContext) -> float:
     return left - min(10.0, max(1.0, left * 0.02))
 
 
-def job_from(event: Any, env: Any, budget: float | None) -> Job:
+def function_account(context: LambdaContext) -> str | None:
+    """The function's account, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]): the
+    account its execution role acts in, which Lambda requires to be the function's own."""
+    found = _FUNCTION_ARN.fullmatch(context.invoked_function_arn)
+    return found[1] if found else None
+
+
+def job_from(event: Any, env: Any, budget: float | None, *, account: str | None = None) -> Job:
     """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment, or
-    an event that would widen the run. Checked before any AWS call (the policy parameter is read last)."""
+    an event that would widen the run. Checked before any AWS call (the policy parameter is read last).
+    `account` is the function's own, the buckets' owner unless TDGC_ARCHIVE_BUCKET_OWNER names another."""
+    owner = env.get("TDGC_ARCHIVE_BUCKET_OWNER") or None
+    owner = account_id(owner, "TDGC_ARCHIVE_BUCKET_OWNER") if owner is not None else account
     overrides = _overrides(event)
     configured_dry_run = _flag(env.get("TDGC_DRY_RUN", "true"), "TDGC_DRY_RUN")
     configured_regions = _list(env.get("TDGC_REGIONS", ""))
@@ -122,6 +141,7 @@ def job_from(event: Any, env: Any, budget: float | None) -> Job:
         regions=tuple(regions), role_arns=tuple(_list(env.get("TDGC_ROLE_ARNS", ""))),
         external_id=env.get("TDGC_EXTERNAL_ID") or None, families=tuple(overrides.get("families", ())),
         archive=env.get("TDGC_ARCHIVE") or None, report=env.get("TDGC_REPORT") or None, time_budget=budget,
+        archive_bucket_owner=owner, archive_kms_key=env.get("TDGC_ARCHIVE_KMS_KEY") or None,
     )  # fmt: skip
 
 

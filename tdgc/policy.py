@@ -34,6 +34,15 @@ REFERENCE_SOURCES = (
     "codedeploy", "terraform",
 )  # fmt: skip
 _UNSET: Any = object()
+# A KMS key as S3's SSEKMSKeyId takes it: a key id (a multi-Region key's `mrk-` too), `alias/NAME`, or either
+# as an ARN. Its form only: whether the key exists and may be used, the write probe finds out before any change.
+_KMS_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
+_KMS_KEY = re.compile(
+    rf"{_KMS_KEY_ID}|{_KMS_ALIAS}|arn:aws[a-z-]*:kms:[a-z]{{2}}(?:-[a-z]+)+-[0-9]+:[0-9]{{12}}:"
+    rf"(?:key/{_KMS_KEY_ID}|{_KMS_ALIAS})"
+)
+KMS_KEY_FORMS = "a KMS key ARN, key id or alias (arn:aws:kms:REGION:ACCOUNT:key/ID, ID, alias/NAME)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,8 @@ class Safety:
     accept_incomplete_references: bool = False  # apply even where a reference source could not be read
     require_archive: bool = False  # refuse to delete without --archive
     max_actions: int | None = None  # stop after this many revisions acted on; the rest is deferred
+    # SSE-KMS under this key for what tdgc writes to S3 (archives, reports, probes); None: SSE-S3
+    archive_kms_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +107,7 @@ class Safety:
             "accept_incomplete_references": self.accept_incomplete_references,
             "require_archive": self.require_archive,
             "max_actions": self.max_actions,
+            "archive_kms_key": self.archive_kms_key,
         }
 
 
@@ -152,6 +164,7 @@ class Overrides:
     terraform_state: tuple[str, ...] = ()  # more state locations, after the file's
     accept_incomplete_references: bool = False
     max_actions: int | None = None
+    archive_kms_key: str | None = None  # wins over the file's
 
 
 # ---- validation of one value -----------------------------------------------------------------------------
@@ -253,6 +266,12 @@ def _rate_in(category: str) -> Callable[[Any], float]:
     return check
 
 
+def _kms_key(value: Any) -> str:
+    if not isinstance(value, str) or not _KMS_KEY.fullmatch(value):
+        raise _Bad(f"expected {KMS_KEY_FORMS}, not {value!r}")
+    return value
+
+
 def _store(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"dynamodb://[A-Za-z0-9_.-]{3,255}", value):
         raise _Bad(f"expected dynamodb://TABLE (the usage store `tdgc register` writes), not {value!r}")
@@ -276,6 +295,7 @@ _RULE_KEYS: dict[str, Callable[[Any], Any]] = {
 }  # fmt: skip
 _SAFETY_KEYS: dict[str, Callable[[Any], Any]] = {
     "require_archive": _bool, "max_actions": _positive_int, "accept_incomplete_references": _bool,
+    "archive_kms_key": _kms_key,
 }  # fmt: skip
 _USAGE_KEYS: dict[str, Callable[[Any], Any]] = {"store": _store}
 _TOP_KEYS = ("defaults", "rules", "rate", "references", "safety", "usage")
@@ -493,12 +513,18 @@ def apply_overrides(policy: Policy, flags: Overrides) -> Policy:
             _check_state_location(location)
         except _Bad as bad:
             raise PolicyError(f"--terraform-state: {bad}") from None
+    if flags.archive_kms_key is not None:
+        try:
+            _kms_key(flags.archive_kms_key)
+        except _Bad as bad:
+            raise PolicyError(f"--archive-kms-key: {bad}") from None
     safety = replace(
         policy.safety,
         references=policy.safety.references - skipped,
         terraform_state=tuple(dict.fromkeys((*policy.safety.terraform_state, *flags.terraform_state))),
         accept_incomplete_references=policy.safety.accept_incomplete_references or flags.accept_incomplete_references,
         max_actions=flags.max_actions if flags.max_actions is not None else policy.safety.max_actions,
+        archive_kms_key=flags.archive_kms_key or policy.safety.archive_kms_key,
     )
     return replace(
         policy,

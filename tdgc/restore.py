@@ -31,7 +31,7 @@ import botocore.session
 from botocore.model import Shape
 from botocore.validate import ParamValidator, ValidationErrors
 
-from tdgc.aws import Connection, connect, error_text, whoami
+from tdgc.aws import Connection, connect, error_text
 from tdgc.errors import UsageError
 from tdgc.pacing import Pacer
 from tdgc.reuse import described_fields, register_fields
@@ -138,15 +138,6 @@ def connections(loaded: Sequence[Archived], regions: Sequence[str], profile: str
                 raise UsageError(f"{archived.source}: {exc}" if not regions else str(exc)) from None
         found.append(made[region])
     return found
-
-
-def caller_account(target: Connection) -> str:
-    """The account the credentials act in (STS GetCallerIdentity: a read, allowed to every principal)."""
-    try:
-        return whoami(target)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        why = error_text(exc)
-        raise UsageError(f"cannot tell which account the credentials are in (GetCallerIdentity: {why})") from None
 
 
 def check_accounts(loaded: Sequence[Archived], caller: str, *, into_another_account: bool) -> None:

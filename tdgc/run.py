@@ -16,7 +16,7 @@ import structlog
 from tdgc import TOOL, __version__, signals
 from tdgc.act import Actor, Budget
 from tdgc.archive import Archive, open_archive
-from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text, whoami
+from tdgc.aws import ALL_REGIONS, Connection, Role, connect, enabled_regions, error_text, s3_access, whoami
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, GuardError, UsageError
 from tdgc.family import decide_pages
 from tdgc.model import Action, Decision, Outcome, Result, Status
@@ -24,6 +24,7 @@ from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import History, References, discover
 from tdgc.report import Report, Summary, TargetSection, Writer
+from tdgc.s3url import is_s3
 from tdgc.scan import RevisionList, Scanner
 from tdgc.tfstate import States
 from tdgc.usage_store import LastUses, open_store
@@ -44,6 +45,9 @@ class RunOptions:
     profile: str | None = None
     endpoint_url: str | None = None
     archive: str | None = None  # a directory or s3://bucket/prefix
+    # The account that must own the archive's (and report's) bucket; None: the caller's, asked of STS when needed.
+    # Entry points that know it already (from --archive-bucket-owner, or a call of their own) give it here.
+    bucket_owner: str | None = None
     # Apply only these (ARN -> action), e.g. what a person confirmed; anything else is skipped.
     approved: Mapping[str, Action] | None = None
     # References are read again once older than this, so that a long apply sees a rollback deployed meanwhile.
@@ -90,7 +94,7 @@ def run(
     )  # fmt: skip
     states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
     # The archive lives with the caller (a central bucket), not in the member accounts.
-    archive = open_archive(options.archive, _caller(targets[0])) if options.archive and options.apply else None
+    archive = _archive(options, _caller(targets[0])) if options.archive and options.apply else None
     if archive:
         archive.check()
     usage = _last_uses(policy, _caller(targets[0])) if policy.uses_usage else None
@@ -169,6 +173,14 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
                     section.status = "refused"
             except _AWS_ERRORS as exc:
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
+
+
+def _archive(options: RunOptions, caller: Connection) -> Archive:
+    assert options.archive is not None
+    s3 = None
+    if is_s3(options.archive):
+        s3 = s3_access(caller, options.bucket_owner, options.policy.safety.archive_kms_key)
+    return open_archive(options.archive, s3)
 
 
 def _last_uses(policy: Policy, caller: Connection) -> LastUses:

@@ -5,7 +5,10 @@ family `status` filter, `registeredAt` / `registeredBy` / `deregisteredAt` stamp
 clock, revision numbers that are never reused, DELETE_IN_PROGRESS revisions that stay listable and
 describable, DescribeTaskDefinition by family name resolving to the newest ACTIVE revision, Step Functions'
 ListStateMachineVersions (which moto lacks), AWS's per-category throttling when asked, fault injection (a
-throttle, a 5xx, a dropped connection, a per-item delete failure) and a count of every API call.
+throttle, a 5xx, a dropped connection, a per-item delete failure) and a count of every API call. S3 checks
+ExpectedBucketOwner against the account that made the bucket (403 when another owns it), and resolves an
+SSE-KMS key as S3 does (a key id or alias in the requester's account, stored as the key's ARN; a key that does
+not exist is KMS.NotFoundException), all of which moto leaves out; each S3 request is recorded (`s3_requests`).
 
 Where AWS leaves an answer undocumented (docs/design.md §8), the simulator gives each plausible one, chosen
 by a `Behaviour`; the default is the combination hardest for tdgc, and `Behaviour.pairwise()` is a small set
@@ -55,10 +58,13 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.kms.models import kms_backends
 from moto.s3.exceptions import S3ClientError
+from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.utilities.utils import get_partition
+from werkzeug.datastructures import Headers
 
 from tdgc.pacing import AWS_BUCKETS, CATEGORY
 
@@ -67,6 +73,18 @@ READ_PREFIXES = ("List", "Describe", "Get", "Head", "Scan", "Query", "BatchGet")
 SESSION_OPERATIONS = {"AssumeRole", "GetCallerIdentity"}
 _ACTIVE: Simulator | None = None
 _BUCKET_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class S3Request:
+    """One S3 request as the simulator received it: what tdgc's protection of its own objects is about."""
+
+    method: str  # GET, PUT, HEAD, POST, DELETE
+    bucket: str
+    key: str  # "" for a request to the bucket itself (HeadBucket, ListObjectsV2)
+    expected_owner: str | None  # the x-amz-expected-bucket-owner header
+    encryption: str | None  # x-amz-server-side-encryption: AES256, aws:kms, or none asked for
+    kms_key: str | None  # x-amz-server-side-encryption-aws-kms-key-id, as sent
 
 
 @dataclass
@@ -229,6 +247,7 @@ class Simulator:
         # Every mutating request (operation, parameters), in order, including those answered with an error.
         self.mutations: list[tuple[str, dict[str, Any]]] = []
         self.sessions: list[tuple[str, dict[str, Any]]] = []  # AssumeRole requests, with their parameters
+        self.s3_requests: list[S3Request] = []  # every S3 request, in order, including those refused
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._delete_failures: dict[str, str] = {}
         self._after: dict[str, list[Callable[[], None]]] = defaultdict(list)
@@ -291,10 +310,27 @@ class Simulator:
         self.deployments_complete = True
         self.calls.clear()
         self.mutations.clear()
+        self.s3_requests.clear()
         self.clear_faults()
 
     def backend(self, region: str | None = None, account: str | None = None) -> EC2ContainerServiceBackend:
         return ecs_backends[account or self.account_id][region or self.region]
+
+    def create_bucket(self, name: str, *, account: str | None = None, region: str | None = None) -> None:
+        """A bucket owned by `account` (default: the simulated one), as that account's CreateBucket makes it:
+        S3 bucket names are global, so the simulated account's calls reach it too (but for ExpectedBucketOwner)."""
+        region = region or self.region
+        s3_backends[account or self.account_id][get_partition(region)].create_bucket(name, region)
+
+    def create_kms_key(self, alias: str | None = None, *, account: str | None = None,
+                       region: str | None = None) -> str:  # fmt: skip
+        """A symmetric KMS key (with `alias/NAME`, if given) in `account`, straight into the backend (no call
+        counted); its ARN."""
+        kms = kms_backends[account or self.account_id][region or self.region]
+        key = kms.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "tdgc archives", None)
+        if alias:
+            kms.create_alias(key.id, alias)
+        return str(key.arn)
 
     # ---- calls and faults ----
 
@@ -1133,7 +1169,60 @@ def _s3_call(operation: str, original: Callable[..., Any]) -> Callable[..., Any]
     return answer
 
 
+_KMS_NOT_FOUND = "KMS.NotFoundException"
+_SSE, _SSE_KEY = "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"
+_EXPECTED_OWNER = "x-amz-expected-bucket-owner"
+_S3_MANAGED_KEY = "alias/aws/s3"  # SSE-KMS without a key: the account's AWS managed key for S3
+
+
+def _s3_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    """S3's own checks before an operation, for a bucket or an object alike (moto makes neither):
+    ExpectedBucketOwner, and the SSE-KMS key of a write. And each request recorded."""
+
+    def answer(self: S3Response, request: Any, full_url: str) -> Any:
+        sim = _sim()
+        bucket = self.parse_bucket_name_from_url(request, full_url) or ""
+        key = self.parse_key_name() if original is _orig_key_response else ""
+        headers = request.headers
+        sim.s3_requests.append(S3Request(request.method, bucket, key or "", headers.get(_EXPECTED_OWNER),
+                                         headers.get(_SSE), headers.get(_SSE_KEY)))  # fmt: skip
+        expected, owner = headers.get(_EXPECTED_OWNER), s3_backends.bucket_accounts.get(bucket)
+        if expected is not None and owner is not None and owner[1] != expected:
+            # What S3 says when the bucket is another account's: no more than for any refusal. A HEAD's answer
+            # has no body, so the client sees the status alone ("403", "Forbidden").
+            if request.method == "HEAD":
+                return 403, {}, ""
+            raise _S3Error("AccessDenied", "Access Denied", 403)
+        creates = request.method == "PUT" or (request.method == "POST" and "uploads" in full_url.partition("?")[2])
+        if creates and headers.get(_SSE) == "aws:kms" and owner is not None:
+            region = s3_backends[owner[1]][owner[0]].buckets[bucket].region_name
+            resolved = Headers(headers)  # the request's own are immutable; moto reads both places
+            resolved[_SSE_KEY] = _kms_key_arn(headers.get(_SSE_KEY) or _S3_MANAGED_KEY, self.current_account, region)
+            request.headers = self.headers = resolved
+        return original(self, request, full_url)
+
+    return answer
+
+
+def _kms_key_arn(given: str, requester: str, region: str) -> str:
+    """The ARN of the key S3 would encrypt with: an ARN names its own account and Region; a key id or alias is
+    looked up in the requester's account (AWS: "Amazon S3 resolves the key within the requester's account"),
+    in the bucket's Region. S3 stores, and HeadObject gives, the key's ARN whichever form was sent."""
+    parts = given.split(":")
+    account, region = (parts[4], parts[3]) if given.startswith("arn:") and len(parts) > 5 else (requester, region)
+    try:
+        found: Any = kms_backends[account][region].describe_key(given)
+    except (KeyError, TypeError, AttributeError):  # moto's lookups of an unknown id, alias or ARN
+        raise _S3Error(_KMS_NOT_FOUND, f"Invalid keyId '{given}'", 400) from None
+    return str(found.arn)
+
+
+_orig_key_response = S3Response._key_response
+_orig_bucket_response = S3Response._bucket_response
 _PATCHES += [
+    (S3Response, "_key_response", _s3_request(_orig_key_response)),
+    (S3Response, "_bucket_response", _s3_request(_orig_bucket_response)),
+    (S3Response, "head_bucket", _s3_call("HeadBucket", S3Response.head_bucket)),
     (S3Response, "get_object", _s3_call("GetObject", S3Response.get_object)),
     (S3Response, "list_objects_v2", _s3_call("ListObjectsV2", S3Response.list_objects_v2)),
     (S3Response, "put_object", _s3_call("PutObject", S3Response.put_object)),

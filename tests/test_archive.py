@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from tdgc.archive import STALE_TEMP, DirectoryArchive, S3Archive
-from tdgc.aws import PROBE_BODY, Connection
+from tdgc.aws import PROBE_BODY, Connection, S3Access, S3Protection
 from tdgc.errors import UsageError
 from tdgc.simulator import Simulator
 
@@ -133,11 +133,37 @@ def test_what_is_not_the_same_revision_does_not_pass_the_read_back(
     assert temporary_files(tmp_path) == []
 
 
+def test_a_folder_archive_is_readable_by_its_owner_alone(sim: Simulator, tmp_path: Path) -> None:
+    """Archives can hold secrets (a task definition's `environment`): files 0600, and every folder tdgc makes
+    0700, under the usual umask too (which would leave others read access)."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    root = shared / "archives" / "tdgc"  # neither folder exists yet
+    arn, description = described(sim)
+    umask = os.umask(0o022)
+    try:
+        archive = DirectoryArchive(root)
+        archive.check()
+        path = Path(archive.write(arn, description, sim.region))
+    finally:
+        os.umask(umask)
+
+    def mode(path: Path) -> int:
+        return path.stat().st_mode & 0o777
+
+    assert path == root / FAMILY_DIR / "1.json" and mode(path) == 0o600
+    made = [shared / "archives", root, *[root / FAMILY_DIR.parents[n] for n in (1, 0)], root / FAMILY_DIR]
+    assert [mode(p) for p in made] == [0o700] * 5, [oct(mode(p)) for p in made]
+    assert mode(shared) == 0o755, "a folder that was there is left as it was"
+
+
 # ---- S3 ----
 
 
-def caller(sim: Simulator) -> Connection:
-    return Connection(boto3.Session(region_name=sim.region), sim.region)
+def caller(sim: Simulator, protection: S3Protection | None = None) -> S3Access:
+    """The caller's S3, its own account the buckets' owner unless told otherwise."""
+    connection = Connection(boto3.Session(region_name=sim.region), sim.region)
+    return S3Access(connection, protection or S3Protection(sim.account_id))
 
 
 def test_two_s3_writers_of_one_revision_both_succeed_whichever_lands_last(sim: Simulator) -> None:
@@ -153,7 +179,7 @@ def test_two_s3_writers_of_one_revision_both_succeed_whichever_lands_last(sim: S
         if len(put) == 1:
             assert theirs.write(arn, described_later(description), sim.region).endswith("/etl/1.json")
 
-    ours_session.session.events.register("after-call.s3.PutObject", theirs_before_our_read_back)
+    ours_session.connection.session.events.register("after-call.s3.PutObject", theirs_before_our_read_back)
     ours = S3Archive("s3://archive/tdgc", ours_session)
     location = ours.write(arn, description, sim.region)
     assert location == "s3://archive/tdgc/123456789012/us-east-1/etl/1.json"
@@ -189,3 +215,32 @@ def test_s3_check_refuses_an_archive_it_cannot_write_and_read(
         S3Archive(f"s3://{bucket}/tdgc", caller(sim)).check()
     assert str(refused.value).startswith(f"--archive s3://{bucket}/tdgc: {message}")
     assert "\n" not in str(refused.value)
+
+
+def test_s3_check_refuses_a_bucket_another_account_owns(sim: Simulator) -> None:
+    sim.create_bucket("archive", account="111111111111")
+    with pytest.raises(UsageError) as refused:
+        S3Archive("s3://archive/tdgc", caller(sim)).check()
+    assert str(refused.value) == ("--archive s3://archive/tdgc: cannot use the bucket (403: Forbidden; denied, or "
+                                  "not owned by account 123456789012)")  # fmt: skip
+    assert [r.method for r in sim.s3_requests] == ["HEAD"], "nothing written, nothing read"
+    S3Archive("s3://archive/tdgc", caller(sim, S3Protection("111111111111"))).check()  # its owner named: fine
+
+
+@pytest.mark.parametrize("kms_key", [None, "alias/tdgc-archive", "key id", "key ARN"])
+def test_an_s3_archive_names_the_owner_and_asks_for_encryption_in_its_two_calls(
+    kms_key: str | None, sim: Simulator
+) -> None:
+    arn, description = described(sim)
+    sim.create_bucket("archive")
+    key_arn = sim.create_kms_key("alias/tdgc-archive")
+    given = {"key id": key_arn.rsplit("/", 1)[1], "key ARN": key_arn}.get(kms_key or "", kms_key)
+    location = S3Archive("s3://archive/tdgc", caller(sim, S3Protection(sim.account_id, given))).write(
+        arn, description, sim.region
+    )
+    sent = [(r.method, r.expected_owner, r.encryption, r.kms_key) for r in sim.s3_requests]
+    encryption = ("aws:kms", given) if given else ("AES256", None)
+    assert sent == [("PUT", sim.account_id, *encryption), ("GET", sim.account_id, None, None)]
+    key = location.removeprefix("s3://archive/")
+    head = boto3.client("s3", region_name=sim.region).head_object(Bucket="archive", Key=key)
+    assert (head["ServerSideEncryption"], head.get("SSEKMSKeyId")) == (encryption[0], given and key_arn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -301,4 +302,99 @@ def test_a_destination_that_cannot_be_written_is_refused_before_a_person_is_aske
     ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--archive", "s3://tdgc/archive", *FAST)
     assert ran.code == 2 and "cannot write there (AccessDenied" in ran.err
     assert "revisions?" not in ran.err, "no question whose yes could not be carried out"
+    assert sim.mutating_calls() == 0
+
+
+# ---- what tdgc keeps in S3 may hold secrets: only in a bucket the expected account owns, always encrypted ----
+
+OTHER_ACCOUNT = "111111111111"
+REFUSED_BUCKET = "cannot use the bucket (403: Forbidden; denied, or not owned by account 123456789012)"
+
+
+@pytest.mark.parametrize(("option", "location"), [("--archive", "s3://theirs/archive"),
+                                                  ("--report", "s3://theirs/reports/")])  # fmt: skip
+def test_a_bucket_another_account_owns_is_refused_before_any_change(
+    option: str, location: str, tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
+    """A bucket deleted and made again under the same name by another account: nothing is written there."""
+    small_account(sim)
+    sim.create_bucket("theirs", account=OTHER_ACCOUNT)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", option, location, "--output", "json", *FAST)
+    assert ran.code == 2 and REFUSED_BUCKET in ran.err and ran.err.count("\n") == 1, ran.err
+    assert sim.mutating_calls() == 0
+    theirs = [(r.method, r.expected_owner) for r in sim.s3_requests if r.bucket == "theirs"]
+    assert theirs == [("HEAD", "123456789012")], "refused at HeadBucket: nothing was written there"
+
+
+def test_archive_bucket_owner_names_the_account_that_must_own_the_buckets(
+    tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
+    small_account(sim)  # and the bucket tdgc, the caller's own
+    sim.create_bucket("central", account=OTHER_ACCOUNT)  # a log-archive account's, say
+    policy = write_policy(tmp_path, SMALL_POLICY)
+    ran = tdgc("apply", policy, "--yes", "--archive", "s3://central/archive", "--report", "s3://central/reports/",
+               "--archive-bucket-owner", OTHER_ACCOUNT, "--output", "json", *FAST)  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert ran.json()["summary"]["results"] == {"done": 2, "pending": 3, "failed": 0, "skipped": 0}
+    central = [r for r in sim.s3_requests if r.bucket == "central"]
+    assert {r.expected_owner for r in central} == {OTHER_ACCOUNT}, "every call, the report's upload too"
+    assert sim.count("GetCallerIdentity") == 1, "the target's own: the owner was given, not asked for"
+
+    # The caller's own bucket is refused too, once another account is named: the owner is checked, not trusted.
+    ran = tdgc("apply", policy, "--yes", "--archive", "s3://tdgc/archive", "--archive-bucket-owner", OTHER_ACCOUNT,
+               *FAST)  # fmt: skip
+    assert ran.code == 2 and f"denied, or not owned by account {OTHER_ACCOUNT})" in ran.err
+
+
+@pytest.mark.parametrize("kms", ["none", "alias by flag", "ARN in the policy", "flag over the policy"])
+def test_every_object_written_to_s3_is_encrypted_as_asked_with_no_call_more(
+    kms: str, tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
+    small_account(sim)
+    key = sim.create_kms_key("alias/tdgc-archive")
+    other_key = sim.create_kms_key("alias/not-this-one")
+    policy, flags = SMALL_POLICY, []
+    if kms in ("ARN in the policy", "flag over the policy"):
+        policy += f'[safety]\narchive_kms_key = "{key if kms == "ARN in the policy" else other_key}"\n'
+    if kms in ("alias by flag", "flag over the policy"):
+        flags = ["--archive-kms-key", "alias/tdgc-archive"]
+    ran = tdgc("apply", write_policy(tmp_path, policy), "--yes", "--archive", "s3://tdgc/archive",
+               "--report", "s3://tdgc/reports/", "--output", "json", *flags, *FAST)  # fmt: skip
+    assert ran.code == 0, ran.err
+    asked = ran.json()["policy"]["safety"]["archive_kms_key"]
+    assert asked == {"none": None, "alias by flag": "alias/tdgc-archive", "ARN in the policy": key,
+                     "flag over the policy": "alias/tdgc-archive"}[kms]  # fmt: skip
+    s3 = boto3.client("s3", region_name=sim.region)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="tdgc")["Contents"])
+    archived = [f"archive/123456789012/us-east-1/etl/{n}.json" for n in (1, 2, 3)]
+    assert keys[:5] == ["archive/.tdgc-probe", *archived, "reports/.tdgc-probe"]
+    assert len(keys) == 6 and keys[5].startswith("reports/tdgc-apply-")
+    wanted = ("AES256", None) if kms == "none" else ("aws:kms", key)  # S3 keeps the key's ARN, whatever was sent
+    for name in keys:  # the archives, both probes and the report
+        head = s3.head_object(Bucket="tdgc", Key=name)
+        assert (head["ServerSideEncryption"], head.get("SSEKMSKeyId")) == wanted, name
+    # No call more than without encryption: per archived revision one PutObject and one GetObject; a probe
+    # (HeadBucket, PutObject, GetObject) for each destination; the report's upload; and one GetCallerIdentity
+    # for the buckets' owner beside the target's.
+    assert [sim.count(op) for op in ("HeadBucket", "PutObject", "GetObject")] == [2, 2 + 3 + 1, 2 + 3]
+    assert sim.count("GetCallerIdentity") == 2
+
+
+def test_a_kms_key_that_cannot_be_used_is_refused_before_any_change(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    small_account(sim)
+    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", "--archive", "s3://tdgc/archive",
+               "--archive-kms-key", "alias/no-such-key", *FAST)  # fmt: skip
+    assert ran.code == 2 and ran.err.count("\n") == 1, ran.err
+    assert "--archive s3://tdgc/archive: cannot write there (KMS.NotFoundException: Invalid keyId" in ran.err
+    assert sim.mutating_calls() == 0
+
+
+def test_a_job_checks_the_bucket_owner_and_its_archives_bucket(sim: Simulator) -> None:
+    small_account(sim)
+    with pytest.raises(UsageError, match=r"^archive bucket owner '12-34': expected an AWS account id"):
+        run_job(Job(policy_text=SMALL_POLICY, apply=True, archive="s3://tdgc/archive", archive_bucket_owner="12-34"))
+    assert sim.calls.total() == 0
+    sim.create_bucket("theirs", account=OTHER_ACCOUNT)
+    with pytest.raises(UsageError, match=rf"^--archive s3://theirs/archive: {re.escape(REFUSED_BUCKET)}$"):
+        run_job(Job(policy_text=SMALL_POLICY, apply=True, archive="s3://theirs/archive"))
     assert sim.mutating_calls() == 0

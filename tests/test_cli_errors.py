@@ -27,6 +27,10 @@ POLICIES = {
     "rule without families": ("[[rules]]\nkeep_last = 1\n", ":1, key 'rules[0]': a rule needs families"),
     "not TOML": ("[defaults\n", ":1: not valid TOML"),
     "nested too deeply": ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", ": not a policy: nested too deeply"),
+    "bad KMS key": (
+        '[safety]\narchive_kms_key = "my key"\n',
+        ":2, key 'safety.archive_kms_key': expected a KMS key ARN, key id or alias",
+    ),
     "duration beyond range": (
         '[[rules]]\nfamilies = ["web*"]\nderegister_after = "10000 years"\n',
         ":3, key 'rules[0].deregister_after': '10000 years' is too long: at most 100 years",
@@ -87,6 +91,10 @@ def test_missing_policy_file(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
         (["--frobnicate"], "--frobnicate"),
         (["a.toml", "--config", "b.toml"], "two policy files given"),
         (["a.toml", "b.toml"], "unexpected extra argument"),
+        (["--archive-bucket-owner", "12345"], "--archive-bucket-owner '12345': expected an AWS account id, 12 digits"),
+        (["--archive-bucket-owner", "\u0661" * 12], "--archive-bucket-owner '\u0661"),
+        (["--archive-kms-key", "tdgc-archive"], "--archive-kms-key: expected a KMS key ARN, key id or alias"),
+        (["--archive-kms-key", "arn:aws:kms:us-east-1:1234:key/x"], "--archive-kms-key: expected a KMS key ARN"),
     ],
 )
 def test_bad_flags(args: list[str], fragment: str, tdgc: Any, sim: Simulator) -> None:
@@ -149,6 +157,9 @@ def test_missing_region(tdgc: Any, sim: Simulator, monkeypatch: pytest.MonkeyPat
 def test_unresolvable_region(region: str, tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
     assert_refused(tdgc("apply", "--yes", "--region", region), f"unknown AWS region {region!r}")
+    # Before the caller's account is asked for (the S3 buckets' owner) or a destination probed, too.
+    assert_refused(tdgc("apply", "--yes", "--region", region, "--archive", "s3://b/a", "--report", "s3://b/r/"),
+                   f"unknown AWS region {region!r}")  # fmt: skip
     assert sim.calls.total() == 0
 
 

@@ -41,6 +41,7 @@ class FakeContext:
 
     seconds: float
     function_name: str = "tdgc"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tdgc"
     aws_request_id: str = "8f5e6c2a-1b2c-4d5e-8f90-123456789abc"
 
     def __post_init__(self) -> None:
@@ -67,7 +68,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     for name in ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC_DRY_RUN", "TDGC_REGIONS",
                  "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT",
-                 "TDGC_EVENT_MAY_WIDEN"):  # fmt: skip
+                 "TDGC_EVENT_MAY_WIDEN", "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_ARCHIVE_KMS_KEY"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -240,6 +241,8 @@ def test_policy_file_relative_to_the_function_root(env: pytest.MonkeyPatch, sim:
     ({}, {"TDGC_ROLE_ARNS": "arn:aws:iam::1:role/x"}, "is not an IAM role ARN"),
     ({}, {"TDGC_REPORT": "s3://no-such-bucket/r/"}, "cannot use the bucket"),
     ({}, {"TDGC_DRY_RUN": "false", "TDGC_ARCHIVE": "s3://no-such-bucket/a"}, "cannot use the bucket"),
+    ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "12345"}, "TDGC_ARCHIVE_BUCKET_OWNER '12345': expected an AWS account id"),
+    ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "\u0661" * 12}, "TDGC_ARCHIVE_BUCKET_OWNER '\u0661"),
 ])  # fmt: skip
 def test_bad_input_is_refused_before_any_change(
     env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str],
@@ -268,3 +271,32 @@ def test_a_failed_run_raises_after_logging_its_summary(
         handler(SCHEDULER_EVENT, FakeContext(60))
     last = log_lines(capsys.readouterr().err)[-1]
     assert last["event"] == "tdgc summary" and last["failed"] == 3 and last["exit_code"] == 1
+
+
+OTHER_ACCOUNT = "111111111111"
+
+
+def test_archives_and_reports_go_only_to_a_bucket_the_expected_account_owns(
+    env: pytest.MonkeyPatch, sim: Simulator
+) -> None:
+    """The function's account (from its ARN: no STS call for it) must own the bucket, unless
+    TDGC_ARCHIVE_BUCKET_OWNER names another: a bucket of that name made by any other account gets nothing."""
+    seed(sim, "etl", active=2, inactive=3)
+    sim.create_bucket("tdgc-archive", account=OTHER_ACCOUNT)
+    env.setenv("TDGC_POLICY", FAST_POLICY)
+    env.setenv("TDGC_DRY_RUN", "false")
+    env.setenv("TDGC_ARCHIVE", "s3://tdgc-archive/archive")
+    env.setenv("TDGC_REPORT", "s3://tdgc-archive/reports/")
+    with pytest.raises(UsageError) as refused:
+        handler(SCHEDULER_EVENT, FakeContext(60))
+    assert str(refused.value).startswith("report s3://tdgc-archive/reports/tdgc-apply-")
+    assert "cannot use the bucket (403: Forbidden; denied, or not owned by account 123456789012)" in str(refused.value)
+    assert sim.mutating_calls() == 0 and sim.count("GetCallerIdentity") == 0
+    assert [(r.method, r.expected_owner) for r in sim.s3_requests] == [("HEAD", "123456789012")]
+
+    env.setenv("TDGC_ARCHIVE_BUCKET_OWNER", OTHER_ACCOUNT)  # the organisation's log-archive account, say
+    result = handler(SCHEDULER_EVENT, FakeContext(60))
+    assert result["exit_code"] == 0 and result["summary"]["results"]["pending"] == 3
+    assert sim.count("GetCallerIdentity") == 1, "the target's own first call; none for the bucket's owner"
+    assert {r.expected_owner for r in sim.s3_requests[1:]} == {OTHER_ACCOUNT}
+    assert {r.encryption for r in sim.s3_requests if r.method == "PUT"} == {"AES256"}

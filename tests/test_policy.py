@@ -166,6 +166,31 @@ def test_bad_rate_flags(flag: str) -> None:
         load_policy(None, Overrides(rates=(flag,)))
 
 
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = f"arn:aws:kms:eu-west-1:111122223333:key/{KEY_ID}"
+
+
+@pytest.mark.parametrize("key", [KEY_ID, KEY_ARN, "mrk-1234abcd12ab34cd56ef1234567890ab", "alias/tdgc-archive",
+                                 "alias/aws/s3", "arn:aws:kms:eu-west-1:111122223333:alias/tdgc/archive"])  # fmt: skip
+def test_the_archive_kms_key_is_a_key_id_arn_or_alias_and_the_flag_wins(key: str) -> None:
+    from_file = parse_policy(f'[safety]\narchive_kms_key = "{key}"\n', "p.toml")
+    assert from_file.safety.archive_kms_key == key and from_file.to_dict()["safety"]["archive_kms_key"] == key
+    flagged = parse_policy(f'[safety]\narchive_kms_key = "{key}"\n', "p.toml", Overrides(archive_kms_key=KEY_ARN))
+    assert flagged.safety.archive_kms_key == KEY_ARN
+    assert load_policy(None).safety.archive_kms_key is None, "none: SSE-S3"
+
+
+@pytest.mark.parametrize("key", [
+    "tdgc-archive", "alias/", "key/" + KEY_ID, KEY_ID.upper(), f"{KEY_ID}\n", KEY_ARN.replace("111122223333", "1111"),
+    "arn:aws:s3:::bucket", "alias/a b",
+])  # fmt: skip
+def test_a_kms_key_of_another_form_is_refused_in_the_file_and_the_flag(key: str) -> None:
+    with pytest.raises(PolicyError, match=r"^p.toml:2, key 'safety.archive_kms_key': expected a KMS key ARN"):
+        parse_policy(f"[safety]\narchive_kms_key = {json.dumps(key)}\n", "p.toml")
+    with pytest.raises(PolicyError, match=r"^--archive-kms-key: expected a KMS key ARN, key id or alias"):
+        load_policy(None, Overrides(archive_kms_key=key))
+
+
 @pytest.mark.parametrize(("rules", "warned"), [
     ('[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n',
      ["rule web never applies: * before it already covers its families"]),

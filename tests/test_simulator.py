@@ -296,6 +296,63 @@ def test_s3_object_calls_are_counted_and_take_faults_but_are_not_mutations(opera
     assert sim.mutating_calls() == 0, "tdgc's own objects, not the account it manages"
 
 
+OTHER_ACCOUNT = "111111111111"
+
+
+@pytest.mark.parametrize("operation", ["HeadBucket", "PutObject", "GetObject", "HeadObject", "ListObjectsV2",
+                                       "CreateMultipartUpload"])  # fmt: skip
+def test_s3_refuses_a_caller_expecting_another_owner_as_aws_does(operation: str, sim: Simulator) -> None:
+    """moto ignores ExpectedBucketOwner: the simulator answers 403 when the bucket's account is not the one
+    expected (a HEAD's 403 has no body, so no code but the status), and goes on as before otherwise."""
+    sim.create_bucket("theirs", account=OTHER_ACCOUNT)
+    s3 = boto3.client("s3", region_name=sim.region, config=Config(retries={"max_attempts": 1}))
+    s3.put_object(Bucket="theirs", Key="k", Body=b"x")  # S3 names are global: moto lets any account in
+    call = {"HeadBucket": lambda owner: s3.head_bucket(Bucket="theirs", ExpectedBucketOwner=owner),
+            "PutObject": lambda owner: s3.put_object(Bucket="theirs", Key="k", Body=b"y", ExpectedBucketOwner=owner),
+            "GetObject": lambda owner: s3.get_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
+            "HeadObject": lambda owner: s3.head_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
+            "ListObjectsV2": lambda owner: s3.list_objects_v2(Bucket="theirs", ExpectedBucketOwner=owner),
+            "CreateMultipartUpload": lambda owner: s3.create_multipart_upload(Bucket="theirs", Key="m",
+                                                                               ExpectedBucketOwner=owner),
+            }[operation]  # fmt: skip
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        call(sim.account_id)
+    error = refused.value.response["Error"]
+    said = ("403", "Forbidden") if operation.startswith("Head") else ("AccessDenied", "Access Denied")
+    assert (error["Code"], error.get("Message")) == said
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    call(OTHER_ACCOUNT)  # the owner it has
+    assert sim.s3_requests[-1].expected_owner == OTHER_ACCOUNT
+    assert [r.expected_owner for r in sim.s3_requests] == [None, sim.account_id, OTHER_ACCOUNT]
+
+
+def test_s3_resolves_an_sse_kms_key_as_aws_does(sim: Simulator) -> None:
+    """A key id or alias is looked up in the requester's account; S3 keeps (and HeadObject gives) the key's ARN;
+    a key that does not exist refuses the write; SSE-KMS without a key is the AWS managed key for S3."""
+    sim.create_bucket("bucket")
+    key = sim.create_kms_key("alias/archives")
+    theirs = sim.create_kms_key("alias/archives", account=OTHER_ACCOUNT)
+    s3 = boto3.client("s3", region_name=sim.region, config=Config(retries={"max_attempts": 1}))
+
+    def stored(given: str | None) -> str:
+        extra = {"SSEKMSKeyId": given} if given else {}
+        s3.put_object(Bucket="bucket", Key="k", Body=b"x", ServerSideEncryption="aws:kms", **extra)
+        head = s3.head_object(Bucket="bucket", Key="k")
+        assert head["ServerSideEncryption"] == "aws:kms"
+        return str(head["SSEKMSKeyId"])
+
+    assert stored("alias/archives") == stored(key.rsplit("/", 1)[1]) == stored(key) == key
+    assert stored(theirs) == theirs, "another account's key by its ARN"
+    assert stored(None).startswith(f"arn:aws:kms:us-east-1:{sim.account_id}:key/")
+    for missing in ("alias/nope", "1234abcd-12ab-34cd-56ef-1234567890ab", key.replace(sim.account_id, "222222222222")):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            s3.put_object(Bucket="bucket", Key="k2", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=missing)
+        error = refused.value.response["Error"]
+        assert (error["Code"], error["Message"]) == ("KMS.NotFoundException", f"Invalid keyId '{missing}'")
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "Contents" not in s3.list_objects_v2(Bucket="bucket", Prefix="k2")
+
+
 def test_throttling_when_asked(sim: Simulator) -> None:
     clock = [0.0]
     ecs = boto3.client("ecs", region_name=sim.region, config=Config(retries={"total_max_attempts": 1}))
