@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -479,6 +480,15 @@ def _progress_done() -> None:
         sys.stderr.flush()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """An error is one line whatever input it quotes: control characters (a newline, a carriage return) as
+    escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every error is one line on stderr and an exit status of docs/design.md §5."""
     try:
@@ -493,14 +503,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"tdgc: interrupted ({name}); the next run picks up where this one stopped", err=True)
     except click.ClickException as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""  # type: ignore[attr-defined]
-        click.echo(f"tdgc: {exc.format_message()}{hint}", err=True)
+        click.echo(f"tdgc: {_one_line(exc.format_message())}{hint}", err=True)
         code = EXIT_USAGE
     except TdgcError as exc:
-        click.echo(f"tdgc: {exc}", err=True)
+        click.echo(f"tdgc: {_one_line(str(exc))}", err=True)
         code = exc.exit_code
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         if os.environ.get("TDGC_DEBUG"):
             raise
-        click.echo(f"tdgc: internal error: {type(exc).__name__}: {exc} (TDGC_DEBUG=1 shows the traceback)", err=True)
+        click.echo(f"tdgc: internal error: {type(exc).__name__}: {_one_line(str(exc))} (TDGC_DEBUG=1 shows the "
+                   "traceback)", err=True)  # fmt: skip
         code = EXIT_ACTIONS_FAILED
     sys.exit(code if isinstance(code, int) else EXIT_OK)

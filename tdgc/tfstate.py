@@ -143,7 +143,7 @@ class States:
             if is_s3(location):
                 s3_location(location, "terraform state")
             elif not Path(location).exists():
-                raise UsageError(f"terraform state {location}: no such file or directory")
+                raise UsageError(f"terraform state {location!r}: no such file or directory")
         self.locations = tuple(locations)
         self._connection = connection
         self._s3: Any = None

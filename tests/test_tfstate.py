@@ -232,7 +232,7 @@ def test_access_denied_to_the_state_fails_closed(tdgc: Any, sim: Simulator, acco
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--terraform-state", "missing/terraform.tfstate"], "terraform state missing/terraform.tfstate: no such file"),
+    (["--terraform-state", "missing/terraform.tfstate"], "terraform state 'missing/terraform.tfstate': no such file"),
     (["--terraform-state", "s3:/tf-state/prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
     (["--terraform-state", "s3:///prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
 ])  # fmt: skip
