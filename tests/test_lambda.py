@@ -73,6 +73,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.mark.paced  # the budget is what runs out: the run must pace itself as a real one does
 def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
