@@ -242,11 +242,11 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
         raise UsageError(f"{taskdef}: register failed: {error_text(exc)}") from None  # ECS refused it: none was
     click.echo(found.arn)
     name = f"{found.family}:{found.revision}"
-    said = {"found": f"reused {name}: same content ({found.hash[:19]}…)",
-            "joined": f"reused {name}: registered a moment ago by another caller",
-            "registered": f"registered {name}: new content ({found.hash[:19]}…)",
-            "replaced": f"registered {name}: the stored revision was deregistered or deleted since, or is not this "
-                        "content"}  # fmt: skip
+    said = {reuse.How.FOUND: f"reused {name}: same content ({found.hash[:19]}…)",
+            reuse.How.JOINED: f"reused {name}: registered a moment ago by another caller",
+            reuse.How.REGISTERED: f"registered {name}: new content ({found.hash[:19]}…)",
+            reuse.How.REPLACED: f"registered {name}: the stored revision was deregistered or deleted since, or is "
+                                "not this content"}  # fmt: skip
     click.echo(said[found.how], err=True)
     return EXIT_OK
 

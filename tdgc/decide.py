@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tdgc.durations import Duration, humanize_age
-from tdgc.model import Action, Decision, Revision, Status
+from tdgc.model import Action, Decision, Revision, Status, Why
 from tdgc.policy import Rule
 
 
@@ -54,14 +54,15 @@ def decide(
     """Decide one revision. `glob` is the rule's family glob that matched (None for the defaults);
     `last_used`, when the usage store knows the revision, is its last use."""
     if rule.exclude:
-        return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}")
+        return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}", why=Why.EXCLUDED)
     if in_use_by:
-        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by))
+        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by),
+                        why=Why.IN_USE)  # fmt: skip
     if rev.status is Status.ACTIVE:
         return _decide_active(rev, rank, rule, now, last_used)
     if rev.status is Status.INACTIVE:
         return _decide_inactive(rev, rule, now)
-    return Decision(rev, Action.KEEP, f"already {rev.status.value}")
+    return Decision(rev, Action.KEEP, f"already {rev.status.value}", why=Why.ALREADY)
 
 
 def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, last_used: datetime | None) -> Decision:
@@ -69,16 +70,17 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
         raise ValueError(f"an ACTIVE revision needs its rank: {rev.arn}")
     kept = _kept_by_rank(rule, rank)
     if kept:
-        return Decision(rev, Action.KEEP, kept)
+        return Decision(rev, Action.KEEP, kept, why=Why.NEWEST)
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
     if rule.unused_for is not None and last_used is not None:
         old, text = _age(last_used, rule.unused_for, now)
-        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used)
+        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used,
+                        why=Why.LAST_USED)  # fmt: skip
     limit = rule.deregister_after
     if limit is None:
-        return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")
+        return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE", why=Why.NOT_NEWEST)
     if rev.registered_at is None:
         if rev.registered_after is not None and rev.registered_after >= limit.before(now):
             return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
@@ -86,14 +88,14 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
             old, text = _age(rev.registered_before, limit, now)
             if old:
                 return Decision(rev, Action.DEREGISTER, f"registered before a revision registered {text}")
-        return Decision(rev, Action.KEEP, "no registration time known; kept")
+        return Decision(rev, Action.KEEP, "no registration time known; kept", why=Why.NO_TIME)
     old, text = _age(rev.registered_at, limit, now)
     return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"registered {text}")
 
 
 def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
     if rule.delete_after is None:
-        return Decision(rev, Action.KEEP, "deletion disabled (delete_after = never)")
+        return Decision(rev, Action.KEEP, "deletion disabled (delete_after = never)", why=Why.NO_DELETION)
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
@@ -102,7 +104,7 @@ def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
         if after is not None and after > rule.delete_after.before(now):
             # deregisteredAt >= registeredAt: registered recently means deregistered more recently still.
             return Decision(rev, Action.KEEP, f"registered less than {rule.delete_after.text} ago; deregistered since")
-        return Decision(rev, Action.KEEP, "no deregistration time known; kept")
+        return Decision(rev, Action.KEEP, "no deregistration time known; kept", why=Why.NO_TIME)
     old, text = _age(rev.deregistered_at, rule.delete_after, now)
     return Decision(rev, Action.DELETE if old else Action.KEEP, f"deregistered {text}")
 
@@ -122,7 +124,7 @@ def _kept_by_rank(rule: Rule, rank: int) -> str | None:
 
 def _tag_protection(rev: Revision, rule: Rule) -> Decision | None:
     tag = rule.protected_by(rev.tags)
-    return Decision(rev, Action.KEEP, f"protected by tag {tag}", True) if tag else None
+    return Decision(rev, Action.KEEP, f"protected by tag {tag}", True, why=Why.TAGGED) if tag else None
 
 
 def _age(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:

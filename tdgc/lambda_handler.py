@@ -53,6 +53,7 @@ from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import ALL, Job, run_job
 from tdgc.logs import configure
 from tdgc.pacing import Pacer
+from tdgc.report import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families"}
@@ -152,7 +153,7 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
     statuses = [t["status"] for t in result["targets"]]
     return {
         "mode": result["mode"], "exit_code": result["exit_code"], **summary, **results,
-        "targets": len(statuses), **{f"targets_{s}": statuses.count(s) for s in ("failed", "refused", "deferred")},
+        "targets": len(statuses), **{f"targets_{s.value}": statuses.count(s) for s in TargetStatus if s is not TargetStatus.OK},
         "report": result["report"], "notes": result["notes"], "incomplete": result["incomplete"],
     }  # fmt: skip
 
@@ -160,7 +161,7 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
 def _one_line(result: dict[str, Any]) -> str:
     s, r = result["summary"], result["summary"]["results"]
     failed = [f"{t['target']}: {t['status']}" + (f" ({t['error']})" if t["error"] else "")
-              for t in result["targets"] if t["status"] != "ok"]  # fmt: skip
+              for t in result["targets"] if t["status"] != TargetStatus.OK]  # fmt: skip
     return (f"tdgc {result['mode']} exited {result['exit_code']}: {r['failed']} actions failed of "
             f"{s['deregister'] + s['delete']}" + (f"; {'; '.join(failed)}" if failed else ""))  # fmt: skip
 

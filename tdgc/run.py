@@ -23,7 +23,7 @@ from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import History, References, discover
-from tdgc.report import Report, Summary, TargetSection, Writer
+from tdgc.report import Report, Summary, TargetSection, TargetStatus, Writer
 from tdgc.s3url import is_s3
 from tdgc.scan import RevisionList, Scanner
 from tdgc.tfstate import States
@@ -124,18 +124,18 @@ def run(
     else:
         interrupted = None
     deferred = report.summary.results[Result.SKIPPED.value]
-    if deferred and budget.out_of_time() and not any("time budget reached" in note for note in report.notes):
+    if deferred and budget.out_of_time() and not report.out_of_time_noted:
         report.notes.append("time budget reached: what was not done is deferred to the next run")
     summary = report.finish()
     counts = summary.to_dict()
     statuses = {t.target: t.status for t in report.targets}
     log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
              incomplete=report.incomplete)  # fmt: skip
-    refused = [t.target for t in report.targets if t.status == "refused"]
+    refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
     mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
     unchanged = "" if mutated else " (nothing was changed)"
     failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
-              if t.status == "failed"]  # fmt: skip
+              if t.status is TargetStatus.FAILED]  # fmt: skip
     if interrupted:
         code = signals.exit_status(interrupted)
     elif failed and len(failed) == len(report.targets) and not mutated:
@@ -159,8 +159,9 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
         for target in _regions_of(account, report):
             section = report.begin_target(target.label, target.account, target.region)
             if budget.out_of_time():
-                section.status = "deferred"
+                section.status = TargetStatus.DEFERRED
                 report.notes.append(f"{target.label}: time budget reached before this target; the next run goes on")
+                report.out_of_time_noted = True
                 continue
             budget.resume()  # a target that failed stopped its own lanes, not the next target's
             try:
@@ -170,7 +171,7 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
                 pacer = (pacer_factory or Pacer)(policy.rates)
                 region = _Region(target, options, pacer, report, now, archive, budget, clock, usage, states)
                 if not region.run(progress):
-                    section.status = "refused"
+                    section.status = TargetStatus.REFUSED
             except _AWS_ERRORS as exc:
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
 
@@ -220,7 +221,7 @@ def _regions_of(account: Connection, report: Report) -> list[Connection]:
 
 
 def _failed(report: Report, section: TargetSection, exc: BaseException, *, alone: bool) -> None:
-    section.status, section.error = "failed", error_text(exc)
+    section.status, section.error = TargetStatus.FAILED, error_text(exc)
     others = "" if alone else "; the other targets went on"
     report.notes.append(f"{section.target}: AWS error, stopped there: {section.error}{others}")
     log.error("target failed", target=section.target, error=section.error)
@@ -348,6 +349,7 @@ class _Region:
             return False
         self.report.notes.append(f"{self.target.label}: time budget reached {where}; the next run goes on "
                                  "from the account as it is")  # fmt: skip
+        self.report.out_of_time_noted = True
         log.warning("time budget reached", target=self.target.label, where=where)
         return True
 
