@@ -151,9 +151,10 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
     summary = dict(result["summary"])
     results = summary.pop("results")
     statuses = [t["status"] for t in result["targets"]]
+    stopped = [s for s in TargetStatus if s is not TargetStatus.OK]
     return {
         "mode": result["mode"], "exit_code": result["exit_code"], **summary, **results,
-        "targets": len(statuses), **{f"targets_{s.value}": statuses.count(s) for s in TargetStatus if s is not TargetStatus.OK},
+        "targets": len(statuses), **{f"targets_{s.value}": statuses.count(s) for s in stopped},
         "report": result["report"], "notes": result["notes"], "incomplete": result["incomplete"],
     }  # fmt: skip
 
