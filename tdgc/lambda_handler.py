@@ -47,12 +47,12 @@ from typing import Any, Protocol
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import Connection, account_id, error_text
+from tdgc.aws import account_id, caller, error_text
 from tdgc.aws import session as aws_session
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import ALL, Job, run_job
 from tdgc.logs import configure
-from tdgc.pacing import Pacer
+from tdgc.pacing import unpaced
 from tdgc.report import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
@@ -242,7 +242,7 @@ def _policy(env: Any) -> tuple[str | None, str | None, str | None]:
 
 def _parameter(name: str) -> str:
     session = aws_session(None)
-    ssm = Connection(session, session.region_name or "us-east-1").client("ssm", Pacer({}))
+    ssm = caller(session, None).client("ssm", unpaced())
     try:
         value: str = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

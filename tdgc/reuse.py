@@ -61,6 +61,7 @@ import botocore.exceptions
 import botocore.session
 import structlog
 
+from tdgc.errors import error_code
 from tdgc.usage_store import HASH_TAG, Backoff, Claim, Record, Store
 
 log = structlog.get_logger("tdgc.reuse")
@@ -429,7 +430,7 @@ def _described(ecs: Any, arn: str) -> dict[str, Any] | None:
     try:
         answer = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ClientException":  # deleted: "Unable to describe ..."
+        if error_code(exc) == "ClientException":  # deleted: "Unable to describe ..."
             return None
         raise
     return {"taskDefinition": answer["taskDefinition"], "tags": answer.get("tags", [])}

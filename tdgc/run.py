@@ -94,10 +94,10 @@ def run(
     )  # fmt: skip
     states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
     # The archive lives with the caller (a central bucket), not in the member accounts.
-    archive = _archive(options, _caller(targets[0])) if options.archive and options.apply else None
+    archive = _archive(options, targets[0].as_caller()) if options.archive and options.apply else None
     if archive:
         archive.check()
-    usage = _last_uses(policy, _caller(targets[0])) if policy.uses_usage else None
+    usage = _last_uses(policy, targets[0].as_caller()) if policy.uses_usage else None
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
     regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
@@ -198,15 +198,7 @@ def _states(policy: Policy, target: Connection) -> States | None:
     (a team's state bucket is seldom in each member account), and remembered for the whole run."""
     if "terraform" not in policy.safety.references or not policy.safety.terraform_state:
         return None
-    return States(policy.safety.terraform_state, _caller(target))
-
-
-def _caller(target: Connection) -> Connection:
-    """The caller's own connection (no assumed role), in its own region (the Lambda's, the profile's): where
-    its bucket and usage table are, whichever regions it collects in."""
-    session = target.caller or target.session
-    region = session.region_name or (target.region if target.region != ALL_REGIONS else "us-east-1")
-    return Connection(session, region, target.endpoint_url)
+    return States(policy.safety.terraform_state, target.as_caller())
 
 
 def _regions_of(account: Connection, report: Report) -> list[Connection]:
