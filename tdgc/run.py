@@ -100,12 +100,7 @@ def run(
     usage = _last_uses(policy, targets[0].as_caller()) if policy.uses_usage else None
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
-    regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
-    report = Report(writers, {
-        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
-        "regions": regions, "policy": policy.to_dict(),
-    })  # fmt: skip
-    report.notes.extend(policy.warnings)
+    report = _new_report(writers, options, mode, now, targets)
     budget = Budget(
         policy.safety.max_actions,
         deadline=started + options.time_budget if options.time_budget is not None else None,
@@ -132,21 +127,41 @@ def run(
     log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
              incomplete=report.incomplete)  # fmt: skip
     refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
-    mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
-    unchanged = "" if mutated else " (nothing was changed)"
+    unchanged = "" if _mutated(summary) else " (nothing was changed)"
     failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
               if t.status is TargetStatus.FAILED]  # fmt: skip
-    if interrupted:
-        code = signals.exit_status(interrupted)
-    elif failed and len(failed) == len(report.targets) and not mutated:
-        code = EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
-    elif refused:
-        code = EXIT_GUARD
-    elif failed or summary.results[Result.FAILED.value]:
-        code = EXIT_ACTIONS_FAILED
-    else:
-        code = EXIT_OK
-    return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete, interrupted)
+    return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
+                     interrupted)  # fmt: skip
+
+
+def _new_report(writers: Sequence[Writer], options: RunOptions, mode: str, now: datetime,
+                targets: Sequence[Connection]) -> Report:  # fmt: skip
+    regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
+    report = Report(writers, {
+        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
+        "regions": regions, "policy": options.policy.to_dict(),
+    })  # fmt: skip
+    report.notes.extend(options.policy.warnings)
+    return report
+
+
+def exit_status(report: Report) -> int:
+    """The exit status a finished report calls for (docs/design.md §5)."""
+    summary = report.summary
+    statuses = [t.status for t in report.targets]
+    if report.interrupted:
+        return signals.exit_status(report.interrupted)
+    if statuses and all(s is TargetStatus.FAILED for s in statuses) and not _mutated(summary):
+        return EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
+    if TargetStatus.REFUSED in statuses:
+        return EXIT_GUARD
+    if TargetStatus.FAILED in statuses or summary.results[Result.FAILED.value]:
+        return EXIT_ACTIONS_FAILED
+    return EXIT_OK
+
+
+def _mutated(summary: Summary) -> bool:
+    return any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
 
 
 def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Report, budget: Budget, now: datetime,
