@@ -118,6 +118,16 @@ def run(
         log.warning("run interrupted", signal=interrupted)
     else:
         interrupted = None
+    summary = _finish(report, budget, mode)
+    refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
+    unchanged = "" if _mutated(summary) else " (nothing was changed)"
+    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
+              if t.status is TargetStatus.FAILED]  # fmt: skip
+    return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
+                     interrupted)  # fmt: skip
+
+
+def _finish(report: Report, budget: Budget, mode: str) -> Summary:
     deferred = report.summary.results[Result.SKIPPED.value]
     if deferred and budget.out_of_time() and not report.out_of_time_noted:
         report.notes.append("time budget reached: what was not done is deferred to the next run")
@@ -126,12 +136,7 @@ def run(
     statuses = {t.target: t.status for t in report.targets}
     log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
              incomplete=report.incomplete)  # fmt: skip
-    refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
-    unchanged = "" if _mutated(summary) else " (nothing was changed)"
-    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
-              if t.status is TargetStatus.FAILED]  # fmt: skip
-    return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
-                     interrupted)  # fmt: skip
+    return summary
 
 
 def _new_report(writers: Sequence[Writer], options: RunOptions, mode: str, now: datetime,
