@@ -64,11 +64,11 @@ from tdgc.policy import DEFAULT_RATES
 XCOM_KEY = "task_definition_arn"  # the key EcsRegisterTaskDefinitionOperator pushes the ARN under
 DEFAULT_CONN_ID = "aws_default"
 _SAID = {
-    "found": "Reused %s: an ACTIVE revision with the same content (%s)",
-    "joined": "Reused %s: registered a moment ago by another caller with the same content (%s)",
-    "registered": "Registered %s: new content (%s)",
-    "replaced": "Registered %s: the stored revision for this content (%s) was deregistered or deleted since, or is "
-    "not this content",
+    reuse.How.FOUND: "Reused %s: an ACTIVE revision with the same content (%s)",
+    reuse.How.JOINED: "Reused %s: registered a moment ago by another caller with the same content (%s)",
+    reuse.How.REGISTERED: "Registered %s: new content (%s)",
+    reuse.How.REPLACED: "Registered %s: the stored revision for this content (%s) was deregistered or deleted since, "
+    "or is not this content",
 }
 
 

@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from tdgc import __version__
 from tdgc.errors import UsageError
-from tdgc.pacing import Pacer
+from tdgc.pacing import Pacer, unpaced
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -80,6 +80,10 @@ class Connection:
         region = "all regions" if self.region == ALL_REGIONS else self.region
         return f"{self.role.account} {region}" if self.role else region
 
+    def as_caller(self) -> Connection:
+        """The caller's own connection (no assumed role) in its own region: see `caller`."""
+        return caller(self.caller or self.session, self.endpoint_url, self.region)
+
     def in_region(self, region: str) -> Connection:
         return Connection(self.session, region, self.endpoint_url, self.role, self.caller)
 
@@ -97,6 +101,13 @@ class Connection:
         )
         pacer.attach(client)
         return client
+
+
+def caller(session: boto3.Session, endpoint_url: str | None, region: str | None = None) -> Connection:
+    """The caller's own connection, where its buckets and usage table are, whichever regions it collects in: in
+    its session's region (the Lambda's, the profile's), else `region`, else us-east-1."""
+    fallback = region if region and region != ALL_REGIONS else "us-east-1"
+    return Connection(session, session.region_name or fallback, endpoint_url)
 
 
 def session(profile: str | None) -> boto3.Session:
@@ -208,9 +219,8 @@ def check_endpoint(url: str, label: str) -> None:
 
 def enabled_regions(target: Connection) -> list[str]:
     """The regions enabled in the target's account (opt-in regions only where opted in), sorted."""
-    from tdgc.pacing import Pacer
 
-    ec2 = target.in_region(target.session.region_name or "us-east-1").client("ec2", Pacer({}))
+    ec2 = target.in_region(target.session.region_name or "us-east-1").client("ec2", unpaced())
     answer = ec2.describe_regions(AllRegions=False)
     return sorted(r["RegionName"] for r in answer.get("Regions", []))
 
@@ -315,7 +325,7 @@ class S3Access:
     protection: S3Protection
 
     def client(self) -> Any:
-        return self.connection.client("s3", Pacer({}))
+        return self.connection.client("s3", unpaced())
 
 
 def s3_access(caller: Connection, owner: str | None, kms_key: str | None) -> S3Access:

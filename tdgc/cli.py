@@ -19,13 +19,23 @@ import click
 
 from tdgc import __version__, destination, signals
 from tdgc.archive import open_archive
-from tdgc.aws import Connection, S3Access, account_id, caller_account, connect, error_text, parse_roles, s3_access
+from tdgc.aws import (
+    Connection,
+    S3Access,
+    account_id,
+    caller,
+    caller_account,
+    connect,
+    error_text,
+    parse_roles,
+    s3_access,
+)
 from tdgc.aws import session as aws_session
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
-from tdgc.pacing import Pacer
+from tdgc.pacing import Pacer, unpaced
 from tdgc.policy import DEFAULT_RATES, REFERENCE_SOURCES, Overrides, Policy, load_policy
 from tdgc.report import FORMATS, REPORT_VERSION, Report, TableWriter, Writer, make_writer
 from tdgc.run import RunOptions, run
@@ -174,7 +184,7 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
         raise UsageError("restore registers into one region: give --region once")
     s3 = None
     if any(is_s3(a) for a in archives):
-        s3 = connect(profile, regions or ("us-east-1",), endpoint_url)[0].client("s3", Pacer({}))
+        s3 = connect(profile, regions or ("us-east-1",), endpoint_url)[0].client("s3", unpaced())
     loaded = [restoring.load(source, s3) for source in archives]  # all checked before any is registered
     targets = restoring.connections(loaded, regions, profile, endpoint_url)
     caller = None
@@ -242,11 +252,11 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
         raise UsageError(f"{taskdef}: register failed: {error_text(exc)}") from None  # ECS refused it: none was
     click.echo(found.arn)
     name = f"{found.family}:{found.revision}"
-    said = {"found": f"reused {name}: same content ({found.hash[:19]}…)",
-            "joined": f"reused {name}: registered a moment ago by another caller",
-            "registered": f"registered {name}: new content ({found.hash[:19]}…)",
-            "replaced": f"registered {name}: the stored revision was deregistered or deleted since, or is not this "
-                        "content"}  # fmt: skip
+    said = {reuse.How.FOUND: f"reused {name}: same content ({found.hash[:19]}…)",
+            reuse.How.JOINED: f"reused {name}: registered a moment ago by another caller",
+            reuse.How.REGISTERED: f"registered {name}: new content ({found.hash[:19]}…)",
+            reuse.How.REPLACED: f"registered {name}: the stored revision was deregistered or deleted since, or is "
+                                "not this content"}  # fmt: skip
     click.echo(said[found.how], err=True)
     return EXIT_OK
 
@@ -429,10 +439,7 @@ def _writers(fmt: str, report: str | None, options: RunOptions, mode: str) -> It
 
 
 def _caller(options: RunOptions) -> Connection:
-    """The caller's own connection, where its report and archive buckets are."""
-    caller = aws_session(options.profile)
-    region = options.regions[0] if options.regions else caller.region_name or "us-east-1"
-    return Connection(caller, region, options.endpoint_url)
+    return caller(aws_session(options.profile), options.endpoint_url, options.regions[0] if options.regions else None)
 
 
 def _settle_bucket_owner(options: RunOptions, report: str | None) -> RunOptions:

@@ -16,12 +16,11 @@ Revisions the store has never seen are left to the other rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import datetime
 
 from tdgc.durations import Duration, humanize_age
-from tdgc.model import Action, Decision, Revision, Status
+from tdgc.model import Action, Decision, Revision, Status, Why
 from tdgc.policy import Rule
 
 
@@ -54,14 +53,15 @@ def decide(
     """Decide one revision. `glob` is the rule's family glob that matched (None for the defaults);
     `last_used`, when the usage store knows the revision, is its last use."""
     if rule.exclude:
-        return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}")
+        return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}", why=Why.EXCLUDED)
     if in_use_by:
-        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by))
+        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by),
+                        why=Why.IN_USE)  # fmt: skip
     if rev.status is Status.ACTIVE:
         return _decide_active(rev, rank, rule, now, last_used)
     if rev.status is Status.INACTIVE:
         return _decide_inactive(rev, rule, now)
-    return Decision(rev, Action.KEEP, f"already {rev.status.value}")
+    return Decision(rev, Action.KEEP, f"already {rev.status.value}", why=Why.ALREADY)
 
 
 def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, last_used: datetime | None) -> Decision:
@@ -69,16 +69,17 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
         raise ValueError(f"an ACTIVE revision needs its rank: {rev.arn}")
     kept = _kept_by_rank(rule, rank)
     if kept:
-        return Decision(rev, Action.KEEP, kept)
+        return Decision(rev, Action.KEEP, kept, why=Why.NEWEST)
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
     if rule.unused_for is not None and last_used is not None:
         old, text = _age(last_used, rule.unused_for, now)
-        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used)
+        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used,
+                        why=Why.LAST_USED)  # fmt: skip
     limit = rule.deregister_after
     if limit is None:
-        return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE")
+        return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE", why=Why.NOT_NEWEST)
     if rev.registered_at is None:
         if rev.registered_after is not None and rev.registered_after >= limit.before(now):
             return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
@@ -86,14 +87,14 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
             old, text = _age(rev.registered_before, limit, now)
             if old:
                 return Decision(rev, Action.DEREGISTER, f"registered before a revision registered {text}")
-        return Decision(rev, Action.KEEP, "no registration time known; kept")
+        return Decision(rev, Action.KEEP, "no registration time known; kept", why=Why.NO_TIME)
     old, text = _age(rev.registered_at, limit, now)
     return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"registered {text}")
 
 
 def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
     if rule.delete_after is None:
-        return Decision(rev, Action.KEEP, "deletion disabled (delete_after = never)")
+        return Decision(rev, Action.KEEP, "deletion disabled (delete_after = never)", why=Why.NO_DELETION)
     protection = _tag_protection(rev, rule)
     if protection:
         return protection
@@ -102,7 +103,7 @@ def _decide_inactive(rev: Revision, rule: Rule, now: datetime) -> Decision:
         if after is not None and after > rule.delete_after.before(now):
             # deregisteredAt >= registeredAt: registered recently means deregistered more recently still.
             return Decision(rev, Action.KEEP, f"registered less than {rule.delete_after.text} ago; deregistered since")
-        return Decision(rev, Action.KEEP, "no deregistration time known; kept")
+        return Decision(rev, Action.KEEP, "no deregistration time known; kept", why=Why.NO_TIME)
     old, text = _age(rev.deregistered_at, rule.delete_after, now)
     return Decision(rev, Action.DELETE if old else Action.KEEP, f"deregistered {text}")
 
@@ -122,7 +123,7 @@ def _kept_by_rank(rule: Rule, rank: int) -> str | None:
 
 def _tag_protection(rev: Revision, rule: Rule) -> Decision | None:
     tag = rule.protected_by(rev.tags)
-    return Decision(rev, Action.KEEP, f"protected by tag {tag}", True) if tag else None
+    return Decision(rev, Action.KEEP, f"protected by tag {tag}", True, why=Why.TAGGED) if tag else None
 
 
 def _age(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:
@@ -134,39 +135,3 @@ def _age(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:
 
 def _more(items: Sequence[str]) -> str:
     return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
-
-
-def decide_family(
-    active_newest_first: Sequence[Revision],
-    inactive: Iterable[Revision],
-    *,
-    rule: Rule,
-    glob: str | None,
-    now: datetime,
-    references: Mapping[str, Sequence[str]] | None = None,
-    usage: Mapping[str, datetime] | None = None,
-) -> list[Decision]:
-    """Every revision of one family decided; the scanner does the same page by page.
-
-    An ACTIVE revision with no registration time is known to be registered no later than the nearest newer
-    ACTIVE revision that has one (revision numbers follow registration order), among those a rule could
-    act on: the ones kept by rank are never described, so they bound nothing.
-    """
-    refs, used = references or {}, usage or {}
-    out = [
-        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()),
-               last_used=used.get(rev.arn))
-        for rank, rev in enumerate(_bounded(active_newest_first, rule))
-    ]  # fmt: skip
-    out += [decide(rev, rank=None, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ())) for rev in inactive]
-    return out
-
-
-def _bounded(active_newest_first: Iterable[Revision], rule: Rule) -> Iterator[Revision]:
-    newer: datetime | None = None
-    for rank, rev in enumerate(active_newest_first):
-        if rev.registered_at is None and newer is not None and rev.registered_before is None:
-            rev = replace(rev, registered_before=newer)
-        if needs_description(rule, Status.ACTIVE, rank):
-            newer = rev.registered_at or newer
-        yield rev

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import boto3
 
-from tdgc.pacing import Pacer
+from tdgc.pacing import unpaced
 from tdgc.policy import Overrides, load_policy
 from tdgc.report import make_writer
 from tdgc.run import RunOptions, run
@@ -174,5 +174,5 @@ def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
                   f"registered over two years.\nPolicy: {demo_policy_path()}\n\n")  # fmt: skip
         policy = load_policy(str(demo_policy_path()), Overrides(terraform_state=(TERRAFORM_STATE,)))
         # The simulated account has no throttling, so the demo does not pace itself.
-        result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: Pacer({}))
+        result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: unpaced())
     return result.exit_code

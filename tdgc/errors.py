@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_ACTIONS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_GUARD = 3
+import enum
+
+import botocore.exceptions
+
+
+class ExitStatus(enum.IntEnum):
+    """The exit statuses of docs/design.md §5 (an interruption exits 128 + its signal's number)."""
+
+    OK = 0
+    ACTIONS_FAILED = 1  # some actions failed, a target stopped, or the report was lost after changes
+    USAGE = 2  # bad input of any kind, or AWS refused every target: nothing was changed
+    GUARD = 3  # a safety guard refused to go on: nothing (more) was changed
+
+
+EXIT_OK = ExitStatus.OK
+EXIT_ACTIONS_FAILED = ExitStatus.ACTIONS_FAILED
+EXIT_USAGE = ExitStatus.USAGE
+EXIT_GUARD = ExitStatus.GUARD
 
 
 class TdgcError(Exception):
@@ -43,3 +57,10 @@ class ReportError(TdgcError):
     so not exit 2 ("nothing was changed") but 1, an action that failed."""
 
     exit_code = EXIT_ACTIONS_FAILED
+
+
+def error_code(exc: BaseException) -> str:
+    """An AWS error's code ("ThrottlingException", "304"), or "" for anything that is not an AWS answer."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""

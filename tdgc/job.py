@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tdgc import TOOL, __version__, destination
-from tdgc.aws import Connection, account_id, caller_account, connect, parse_roles, s3_access
+from tdgc.aws import Connection, account_id, caller, caller_account, connect, parse_roles, s3_access
 from tdgc.aws import session as aws_session
 from tdgc.errors import ReportError, UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
@@ -123,8 +123,5 @@ def summary_of(result: RunResult, mode: str, now: datetime, location: str | None
 
 def _caller(job: Job, connections: Sequence[Connection] | None) -> Connection:
     if connections:
-        first = connections[0]
-        return Connection(first.caller or first.session, first.region, first.endpoint_url)
-    session = aws_session(job.profile)
-    region = next((r for r in job.regions if r != ALL), None) or session.region_name or "us-east-1"
-    return Connection(session, region, job.endpoint_url)
+        return connections[0].as_caller()
+    return caller(aws_session(job.profile), job.endpoint_url, next((r for r in job.regions if r != ALL), None))

@@ -47,12 +47,13 @@ from typing import Any, Protocol
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import Connection, account_id, error_text
+from tdgc.aws import account_id, caller, error_text
 from tdgc.aws import session as aws_session
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import ALL, Job, run_job
 from tdgc.logs import configure
-from tdgc.pacing import Pacer
+from tdgc.pacing import unpaced
+from tdgc.report import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families"}
@@ -150,9 +151,10 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
     summary = dict(result["summary"])
     results = summary.pop("results")
     statuses = [t["status"] for t in result["targets"]]
+    stopped = [s for s in TargetStatus if s is not TargetStatus.OK]
     return {
         "mode": result["mode"], "exit_code": result["exit_code"], **summary, **results,
-        "targets": len(statuses), **{f"targets_{s}": statuses.count(s) for s in ("failed", "refused", "deferred")},
+        "targets": len(statuses), **{f"targets_{s.value}": statuses.count(s) for s in stopped},
         "report": result["report"], "notes": result["notes"], "incomplete": result["incomplete"],
     }  # fmt: skip
 
@@ -160,7 +162,7 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
 def _one_line(result: dict[str, Any]) -> str:
     s, r = result["summary"], result["summary"]["results"]
     failed = [f"{t['target']}: {t['status']}" + (f" ({t['error']})" if t["error"] else "")
-              for t in result["targets"] if t["status"] != "ok"]  # fmt: skip
+              for t in result["targets"] if t["status"] != TargetStatus.OK]  # fmt: skip
     return (f"tdgc {result['mode']} exited {result['exit_code']}: {r['failed']} actions failed of "
             f"{s['deregister'] + s['delete']}" + (f"; {'; '.join(failed)}" if failed else ""))  # fmt: skip
 
@@ -240,7 +242,7 @@ def _policy(env: Any) -> tuple[str | None, str | None, str | None]:
 
 def _parameter(name: str) -> str:
     session = aws_session(None)
-    ssm = Connection(session, session.region_name or "us-east-1").client("ssm", Pacer({}))
+    ssm = caller(session, None).client("ssm", unpaced())
     try:
         value: str = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

@@ -54,6 +54,21 @@ class Revision:
     description: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
+class Why(enum.StrEnum):
+    """What a decision rests on, whatever its reason's words: what reports count and group by."""
+
+    EXCLUDED = "excluded"  # the family's rule excludes it
+    IN_USE = "in_use"  # a reference needs it
+    TAGGED = "tagged"  # a protecting tag
+    NEWEST = "newest"  # among the newest keep_last ACTIVE, or a family's last ACTIVE
+    LAST_USED = "last_used"  # the usage store's last use against unused_for
+    NOT_NEWEST = "not_newest"  # beyond keep_last, with no age limit
+    AGE = "age"  # registered or deregistered long enough ago, or not
+    NO_TIME = "no_time"  # the age rule has no timestamp to judge by: kept
+    NO_DELETION = "no_deletion"  # delete_after = never
+    ALREADY = "already"  # already being deleted
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     revision: Revision
@@ -63,6 +78,7 @@ class Decision:
     in_use_by: tuple[str, ...] = ()
     # Decided by `unused_for` on this last use, as the usage store had it: checked again before acting.
     last_used: datetime | None = None
+    why: Why = Why.AGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ decision). The machine formats are stable: fields are only ever added, and `vers
 from __future__ import annotations
 
 import csv
+import enum
 import json
 import tempfile
 from collections import Counter
@@ -16,14 +17,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from tdgc.model import Action, Decision, Outcome, Result
+from tdgc.model import Action, Decision, Outcome, Result, Why
 
 REPORT_VERSION = 1
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 DECISION_FIELDS = (
     "arn", "family", "revision", "status", "action", "reason", "registered_at", "deregistered_at", "in_use_by",
+    "why",
 )  # fmt: skip
-CSV_FIELDS = (*DECISION_FIELDS, "result", "error")
+# A new decision field goes after result and error: a CSV column keeps its place.
+CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
 ACTIONS_SHOWN_PER_FAMILY = 5
 IN_USE_SHOWN = 20
 FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
@@ -53,26 +56,31 @@ class Summary:
         return out
 
 
-TARGET_STATUSES = ("ok", "failed", "refused", "deferred")
+class TargetStatus(enum.StrEnum):
+    """How a target's part of the run ended."""
+
+    OK = "ok"
+    FAILED = "failed"  # an AWS error stopped this target; `error` says which, the others went on
+    REFUSED = "refused"  # apply changed nothing here: references incomplete
+    DEFERRED = "deferred"  # the time budget ran out before it
+
+
+TARGET_STATUSES = tuple(s.value for s in TargetStatus)
 
 
 @dataclass
 class TargetSection:
-    """One target's part of the report: an account (when a role is assumed) in a region.
-
-    `status`: `ok`; `failed` (an AWS error stopped this target; `error` says which, the others went on);
-    `refused` (apply changed nothing here: references incomplete); `deferred` (the time budget ran out first).
-    """
+    """One target's part of the report: an account (when a role is assumed) in a region."""
 
     target: str
     account: str | None
     region: str
-    status: str = "ok"
+    status: TargetStatus = TargetStatus.OK
     error: str | None = None
     summary: Summary = field(default_factory=Summary)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "account": self.account, "region": self.region, "status": self.status,
+        return {"target": self.target, "account": self.account, "region": self.region, "status": self.status.value,
                 "error": self.error, "summary": self.summary.to_dict()}  # fmt: skip
 
 
@@ -85,7 +93,7 @@ def decision_dict(d: Decision) -> dict[str, Any]:
     return {
         "arn": r.arn, "family": r.family, "revision": r.revision, "status": r.status.value,
         "action": d.action.value, "reason": d.reason, "registered_at": _iso(r.registered_at),
-        "deregistered_at": _iso(r.deregistered_at), "in_use_by": list(d.in_use_by),
+        "deregistered_at": _iso(r.deregistered_at), "in_use_by": list(d.in_use_by), "why": d.why.value,
     }  # fmt: skip
 
 
@@ -218,7 +226,7 @@ class TableWriter(Writer):
             outcome = by_arn.get(d.revision.arn)
             row.counts.count([d], [outcome] if outcome else [])
             if d.action is Action.KEEP:
-                if "time known" in d.reason or d.protected:
+                if d.why in _NOTABLE:
                     self._notable[_note_for(d)] += 1
                 if d.in_use_by and len(current.in_use) < IN_USE_SHOWN:
                     current.in_use.append(self._in_use_line(d))
@@ -275,7 +283,11 @@ class TableWriter(Writer):
         super().finish(report)
 
     def _section_title(self, target: TargetSection) -> None:
-        status = "" if target.status == "ok" else f" · {target.status}" + (f": {target.error}" if target.error else "")
+        status = (
+            ""
+            if target.status is TargetStatus.OK
+            else f" · {target.status.value}" + (f": {target.error}" if target.error else "")
+        )
         text = f"{target.target}{status}"
         self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
 
@@ -342,15 +354,18 @@ class TableWriter(Writer):
 
 def _targets_line(targets: Sequence[TargetSection]) -> str:
     counts = Counter(t.status for t in targets)
-    return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s}" for s in TARGET_STATUSES if counts[s]) + "."
+    return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s.value}" for s in TargetStatus if counts[s]) + "."
+
+
+# The kept revisions the table's notes count, and how it says why.
+_NOTABLE = {
+    Why.IN_USE: "kept because in use", Why.TAGGED: "kept by a protecting tag",
+    Why.NO_TIME: "kept because ECS has no timestamp for them",
+}  # fmt: skip
 
 
 def _note_for(d: Decision) -> str:
-    if d.protected and d.in_use_by:
-        return "kept because in use"
-    if d.protected:
-        return "kept by a protecting tag"
-    return "kept because ECS has no timestamp for them"
+    return _NOTABLE[d.why]
 
 
 def _fit(text: str, width: int) -> str:
@@ -378,6 +393,7 @@ class Report:
         self.notes: list[str] = []
         self.incomplete: list[str] = []  # what could not be read, so the decisions may miss a reference
         self.interrupted: str | None = None  # the signal that stopped the run before it was done
+        self.out_of_time_noted = False  # a note already says where the time budget ran out
         self.targets: list[TargetSection] = []
         self.header = {"version": REPORT_VERSION, **header}
         for writer in self.writers:

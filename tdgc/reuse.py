@@ -42,6 +42,7 @@ order of containers, commands, DNS servers, links and mount points is kept.
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import getpass
 import hashlib
@@ -60,11 +61,22 @@ import botocore.exceptions
 import botocore.session
 import structlog
 
+from tdgc.errors import error_code
 from tdgc.usage_store import HASH_TAG, Backoff, Claim, Record, Store
 
 log = structlog.get_logger("tdgc.reuse")
 
-HOW = ("found", "joined", "registered", "replaced")  # the values of Reused.how
+
+class How(enum.StrEnum):
+    """How register_or_reuse settled on the revision it returns."""
+
+    FOUND = "found"  # the store's revision, still ACTIVE with this content
+    JOINED = "joined"  # another caller registered it a moment ago, while this one waited
+    REGISTERED = "registered"  # new content
+    REPLACED = "replaced"  # the store's revision was gone or not this content: registered again, record repaired
+
+
+HOW = tuple(h.value for h in How)  # the values of Reused.how
 # The tag keys whose values a reused revision must carry as the request does: the key the collector's default
 # policy protects by (tdgc.policy.Rule.protect_tags), so that content asked to be kept is kept.
 PROTECT_TAGS = ("tdgc:keep",)
@@ -85,7 +97,7 @@ class Reused:
     revision: int
     hash: str
     reused: bool
-    how: str
+    how: How
 
 
 class ReuseError(Exception):
@@ -356,7 +368,7 @@ def register_or_reuse(
                 record.described if record.described is not None else _described(ecs_client, record.arn)
             )
             if verdict is Verdict.USABLE:
-                how = "joined" if joined else "found"
+                how = How.JOINED if joined else How.FOUND
                 used = store.record_use(record, now=clock(), who=who, how=how)
                 return Reused(used.arn, family, used.revision, digest, True, how)
             if verdict is not Verdict.GONE:  # a copied tag, an edited record: never handed out
@@ -383,7 +395,7 @@ def _register_claimed(
     except BaseException:
         store.release(claim)
         raise
-    how = "replaced" if stale else "registered"
+    how = How.REPLACED if stale else How.REGISTERED
     record = store.fill(claim, arn, revision, now=now, who=who, how=how)
     if record.arn != arn:  # our lease was taken over and the other registration finished first: use theirs
         log.warning("reuse.duplicate", arn=arn, kept=record.arn, reason="claim taken over while registering")
@@ -418,7 +430,7 @@ def _described(ecs: Any, arn: str) -> dict[str, Any] | None:
     try:
         answer = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ClientException":  # deleted: "Unable to describe ..."
+        if error_code(exc) == "ClientException":  # deleted: "Unable to describe ..."
             return None
         raise
     return {"taskDefinition": answer["taskDefinition"], "tags": answer.get("tags", [])}

@@ -23,7 +23,7 @@ from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.pacing import Pacer
 from tdgc.policy import Policy
 from tdgc.references import History, References, discover
-from tdgc.report import Report, Summary, TargetSection, Writer
+from tdgc.report import Report, Summary, TargetSection, TargetStatus, Writer
 from tdgc.s3url import is_s3
 from tdgc.scan import RevisionList, Scanner
 from tdgc.tfstate import States
@@ -94,18 +94,13 @@ def run(
     )  # fmt: skip
     states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
     # The archive lives with the caller (a central bucket), not in the member accounts.
-    archive = _archive(options, _caller(targets[0])) if options.archive and options.apply else None
+    archive = _archive(options, targets[0].as_caller()) if options.archive and options.apply else None
     if archive:
         archive.check()
-    usage = _last_uses(policy, _caller(targets[0])) if policy.uses_usage else None
+    usage = _last_uses(policy, targets[0].as_caller()) if policy.uses_usage else None
     now = now or datetime.now(UTC)
     mode = "apply" if options.apply else "plan"
-    regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
-    report = Report(writers, {
-        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
-        "regions": regions, "policy": policy.to_dict(),
-    })  # fmt: skip
-    report.notes.extend(policy.warnings)
+    report = _new_report(writers, options, mode, now, targets)
     budget = Budget(
         policy.safety.max_actions,
         deadline=started + options.time_budget if options.time_budget is not None else None,
@@ -123,30 +118,55 @@ def run(
         log.warning("run interrupted", signal=interrupted)
     else:
         interrupted = None
+    summary = _finish(report, budget, mode)
+    refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
+    unchanged = "" if _mutated(summary) else " (nothing was changed)"
+    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
+              if t.status is TargetStatus.FAILED]  # fmt: skip
+    return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
+                     interrupted)  # fmt: skip
+
+
+def _finish(report: Report, budget: Budget, mode: str) -> Summary:
     deferred = report.summary.results[Result.SKIPPED.value]
-    if deferred and budget.out_of_time() and not any("time budget reached" in note for note in report.notes):
+    if deferred and budget.out_of_time() and not report.out_of_time_noted:
         report.notes.append("time budget reached: what was not done is deferred to the next run")
     summary = report.finish()
     counts = summary.to_dict()
     statuses = {t.target: t.status for t in report.targets}
     log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
              incomplete=report.incomplete)  # fmt: skip
-    refused = [t.target for t in report.targets if t.status == "refused"]
-    mutated = any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
-    unchanged = "" if mutated else " (nothing was changed)"
-    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
-              if t.status == "failed"]  # fmt: skip
-    if interrupted:
-        code = signals.exit_status(interrupted)
-    elif failed and len(failed) == len(report.targets) and not mutated:
-        code = EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
-    elif refused:
-        code = EXIT_GUARD
-    elif failed or summary.results[Result.FAILED.value]:
-        code = EXIT_ACTIONS_FAILED
-    else:
-        code = EXIT_OK
-    return RunResult(summary, code, refused, failed, report.targets, report.notes, report.incomplete, interrupted)
+    return summary
+
+
+def _new_report(writers: Sequence[Writer], options: RunOptions, mode: str, now: datetime,
+                targets: Sequence[Connection]) -> Report:  # fmt: skip
+    regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
+    report = Report(writers, {
+        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
+        "regions": regions, "policy": options.policy.to_dict(),
+    })  # fmt: skip
+    report.notes.extend(options.policy.warnings)
+    return report
+
+
+def exit_status(report: Report) -> int:
+    """The exit status a finished report calls for (docs/design.md §5)."""
+    summary = report.summary
+    statuses = [t.status for t in report.targets]
+    if report.interrupted:
+        return signals.exit_status(report.interrupted)
+    if statuses and all(s is TargetStatus.FAILED for s in statuses) and not _mutated(summary):
+        return EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
+    if TargetStatus.REFUSED in statuses:
+        return EXIT_GUARD
+    if TargetStatus.FAILED in statuses or summary.results[Result.FAILED.value]:
+        return EXIT_ACTIONS_FAILED
+    return EXIT_OK
+
+
+def _mutated(summary: Summary) -> bool:
+    return any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
 
 
 def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Report, budget: Budget, now: datetime,
@@ -159,8 +179,9 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
         for target in _regions_of(account, report):
             section = report.begin_target(target.label, target.account, target.region)
             if budget.out_of_time():
-                section.status = "deferred"
+                section.status = TargetStatus.DEFERRED
                 report.notes.append(f"{target.label}: time budget reached before this target; the next run goes on")
+                report.out_of_time_noted = True
                 continue
             budget.resume()  # a target that failed stopped its own lanes, not the next target's
             try:
@@ -170,7 +191,7 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
                 pacer = (pacer_factory or Pacer)(policy.rates)
                 region = _Region(target, options, pacer, report, now, archive, budget, clock, usage, states)
                 if not region.run(progress):
-                    section.status = "refused"
+                    section.status = TargetStatus.REFUSED
             except _AWS_ERRORS as exc:
                 _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
 
@@ -197,15 +218,7 @@ def _states(policy: Policy, target: Connection) -> States | None:
     (a team's state bucket is seldom in each member account), and remembered for the whole run."""
     if "terraform" not in policy.safety.references or not policy.safety.terraform_state:
         return None
-    return States(policy.safety.terraform_state, _caller(target))
-
-
-def _caller(target: Connection) -> Connection:
-    """The caller's own connection (no assumed role), in its own region (the Lambda's, the profile's): where
-    its bucket and usage table are, whichever regions it collects in."""
-    session = target.caller or target.session
-    region = session.region_name or (target.region if target.region != ALL_REGIONS else "us-east-1")
-    return Connection(session, region, target.endpoint_url)
+    return States(policy.safety.terraform_state, target.as_caller())
 
 
 def _regions_of(account: Connection, report: Report) -> list[Connection]:
@@ -220,7 +233,7 @@ def _regions_of(account: Connection, report: Report) -> list[Connection]:
 
 
 def _failed(report: Report, section: TargetSection, exc: BaseException, *, alone: bool) -> None:
-    section.status, section.error = "failed", error_text(exc)
+    section.status, section.error = TargetStatus.FAILED, error_text(exc)
     others = "" if alone else "; the other targets went on"
     report.notes.append(f"{section.target}: AWS error, stopped there: {section.error}{others}")
     log.error("target failed", target=section.target, error=section.error)
@@ -348,6 +361,7 @@ class _Region:
             return False
         self.report.notes.append(f"{self.target.label}: time budget reached {where}; the next run goes on "
                                  "from the account as it is")  # fmt: skip
+        self.report.out_of_time_noted = True
         log.warning("time budget reached", target=self.target.label, where=where)
         return True
 

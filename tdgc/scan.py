@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
+from tdgc.errors import error_code
 from tdgc.model import Revision, Status, parse_arn
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class Scanner:
         try:
             answer = self._ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _GONE:
+            if error_code(exc) in _GONE:
                 return None
             raise
         answer.pop("ResponseMetadata", None)  # type: ignore[misc]

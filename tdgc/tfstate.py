@@ -24,8 +24,8 @@ from typing import Any
 import botocore.exceptions
 
 from tdgc.aws import Connection, error_text
-from tdgc.errors import UsageError
-from tdgc.pacing import Pacer
+from tdgc.errors import UsageError, error_code
+from tdgc.pacing import unpaced
 from tdgc.s3url import is_s3, s3_location
 
 FORMAT_VERSION = 4  # Terraform 0.12 and later, and every OpenTofu
@@ -165,7 +165,7 @@ class States:
         if self._s3 is None:
             if self._connection is None:
                 raise UsageError("terraform state in S3 needs an AWS connection")
-            self._s3 = self._connection.client("s3", Pacer({}))
+            self._s3 = self._connection.client("s3", unpaced())
         return self._s3
 
     def _read_s3(self, location: str) -> list[tuple[Named, str]]:
@@ -196,7 +196,7 @@ class States:
         try:
             answer = s3.get_object(Bucket=bucket, Key=key, **({"IfNoneMatch": seen[0]} if seen else {}))
         except botocore.exceptions.ClientError as exc:
-            if seen and exc.response.get("Error", {}).get("Code") in {"304", "NotModified"}:
+            if seen and error_code(exc) in {"304", "NotModified"}:
                 return seen[1]
             raise
         names = _parsed(answer["Body"].read(), where)

@@ -62,6 +62,8 @@ from typing import Any, Protocol
 
 import botocore.exceptions
 
+from tdgc.errors import error_code
+
 HASH_TAG = "tdgc:content-hash"
 RECORD = "record"
 
@@ -135,10 +137,6 @@ class Store(Protocol):
     def records(self) -> Iterator[Record]:
         """Every content the store knows, with its revision (in no particular order)."""
         ...
-
-
-def _code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _iso(moment: datetime) -> str:
@@ -236,7 +234,7 @@ class DynamoStore:
             )
             record = self._record(answer["Attributes"])
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             item = self._get(claim.hash)
             if item is None or "arn" not in item:  # pragma: no cover - fill and delete racing: keep our own
@@ -255,7 +253,7 @@ class DynamoStore:
                 **_expression(["owner", "lease_until"], {":me": {"S": claim.owner}}),
             )
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":  # taken over meanwhile: not ours to give up
+            if error_code(exc) != "ConditionalCheckFailedException":  # taken over meanwhile: not ours to give up
                 raise
 
     def record_use(self, record: Record, *, now: datetime, who: str, how: str) -> Record:
@@ -274,7 +272,7 @@ class DynamoStore:
             )
             record = self._record(answer["Attributes"])
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
         self._audit(record.hash, record.arn, now=now, who=who, how=how)
         return record
@@ -307,7 +305,7 @@ class DynamoStore:
             )
             created = True
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ResourceInUseException":  # another caller is creating it: wait for theirs
+            if error_code(exc) != "ResourceInUseException":  # another caller is creating it: wait for theirs
                 raise
         self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
         if created and self.audit_days is not None:
@@ -321,7 +319,7 @@ class DynamoStore:
         try:
             return method(TableName=self.table, **kwargs)
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException" or not self.create_missing:
+            if error_code(exc) != "ResourceNotFoundException" or not self.create_missing:
                 raise
         self.create()
         return method(TableName=self.table, **kwargs)
@@ -332,7 +330,7 @@ class DynamoStore:
             for page in self.client.get_paginator(operation).paginate(TableName=self.table, **kwargs):
                 yield from page.get("Items", [])
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException" or not self.create_missing:
+            if error_code(exc) != "ResourceNotFoundException" or not self.create_missing:
                 raise
             self.create()  # a table just created holds nothing to list
 
@@ -370,7 +368,7 @@ class DynamoStore:
                     ),
                 )
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             return False
         return True
@@ -390,7 +388,7 @@ class DynamoStore:
                 **_expression(["owner", "lease_until", "arn"], values),
             )
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             return False
         return True
@@ -425,14 +423,14 @@ def open_store(spec: str, target: Any, *, create: bool = True) -> Store:
     """`tags`, or `dynamodb://TABLE` (created on first use unless `create` is False), on the target's
     connection (a tdgc.aws.Connection)."""
     from tdgc.errors import UsageError
-    from tdgc.pacing import Pacer
+    from tdgc.pacing import unpaced
 
     if spec == "tags":
-        return TagStore(target.ecs(Pacer({})))
+        return TagStore(target.ecs(unpaced()))
     table = spec.removeprefix("dynamodb://")
     if not spec.startswith("dynamodb://") or not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
         raise UsageError(f"--store {spec!r}: expected tags or dynamodb://TABLE")
-    return DynamoStore(target.client("dynamodb", Pacer({})), table, create_missing=create)
+    return DynamoStore(target.client("dynamodb", unpaced()), table, create_missing=create)
 
 
 def last_uses(store: Store) -> dict[str, datetime]:
@@ -543,7 +541,7 @@ class TagStore:
             try:
                 answer = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
             except botocore.exceptions.ClientError as exc:
-                if _code(exc) == "ClientException":  # deleted since it was listed
+                if error_code(exc) == "ClientException":  # deleted since it was listed
                     continue
                 raise
             td, tags = answer["taskDefinition"], answer.get("tags", [])

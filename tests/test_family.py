@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tdgc.decide import decide_family
 from tdgc.durations import Duration
 from tdgc.family import decide_pages
 from tdgc.model import Revision, Status
@@ -20,6 +19,7 @@ from tdgc.scan import Scanner
 from tdgc.simulator import Simulator
 
 from .conftest import NOW
+from .oracle import decide_family
 
 rules = st.builds(
     Rule,
