@@ -12,7 +12,7 @@ from tdgc.durations import Duration
 from tdgc.model import Action, Revision, Status
 from tdgc.policy import Rule
 
-NOW = datetime(2026, 6, 1, tzinfo=UTC)
+from .conftest import NOW
 
 
 def rev(n: int, status: Status = Status.ACTIVE, *, registered: float | None = None, deregistered: float | None = None,
