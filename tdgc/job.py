@@ -16,7 +16,8 @@ worked and nothing changed, 3 a safety guard refused).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -80,9 +81,14 @@ def options_for(job: Job) -> RunOptions:
 
 
 def run_job(
-    job: Job, *, now: datetime | None = None, connections: Sequence[Connection] | None = None
+    job: Job,
+    *,
+    now: datetime | None = None,
+    connections: Sequence[Connection] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Run the job; the summary. Bad input raises a TdgcError (a UsageError or GuardError) before any change."""
+    """Run the job; the summary. Bad input raises a TdgcError (a UsageError or GuardError) before any change.
+    `clock` times the run against `job.time_budget` (a test passes a fake one, as it may to `tdgc.run.run`)."""
     options = options_for(job)
     now = now or datetime.now(UTC)
     mode = "apply" if job.apply else "plan"
@@ -103,7 +109,7 @@ def run_job(
             writers: list[Writer] = []
             if location:
                 writers.append(JsonWriter(stack.enter_context(destination.open_report(location, s3))))
-            result = run(options, writers, now=now, connections=connections)
+            result = run(options, writers, now=now, connections=connections, clock=clock)
     except ReportError as exc:  # after the run: what it changed stands, and the summary says so
         undelivered = str(exc)
     summary = summary_of(result, mode, now, None if undelivered else location)

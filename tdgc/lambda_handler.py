@@ -41,6 +41,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,12 +89,14 @@ class RunFailed(Exception):
     """The run ended with a non-zero exit status; the message is its one-line summary."""
 
 
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """The function's entry point. `clock` times the run against what `context` says is left: Lambda passes
+    only (event, context), so it is the real one; a test passes a fake one that `context` reads too."""
     configure("json", level=logging.INFO)
     structlog.contextvars.bind_contextvars(request_id=getattr(context, "aws_request_id", None))
     try:
         job = job_from(event, os.environ, time_budget(context), account=function_account(context))
-        result = run_job(job)
+        result = run_job(job, clock=clock)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
         raise

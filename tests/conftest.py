@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import freezegun
@@ -17,13 +18,16 @@ from tdgc.cli import main
 from tdgc.pacing import Pacer
 from tdgc.simulator import Behaviour, Simulator, without_real_aws
 
+if TYPE_CHECKING:
+    from .account import Expected
+
 # CI machines are shared: how fast examples are generated or run says nothing about tdgc, what they find does.
 settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shared-machine")
 # pytest's own clock stays real under freeze_time, so that --durations tells the truth.
 freezegun.configure(extend_ignore_list=["_pytest"])
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the moment every test's account and plan stand at
 # The highest rates a policy may set (AWS's bursts). In-process runs are unpaced anyway (`_unpaced`): these keep
 # a subprocess's run quick.
 FAST = ["--rate", "read=50", "--rate", "modify=20", "--rate", "delete=5"]
@@ -73,6 +77,16 @@ def end_state(sim: Simulator) -> dict[str, str]:
 
 
 @pytest.fixture
+def account(sim: Simulator) -> Iterator[Expected]:
+    """tests/account.py's account, seeded as it stands at NOW; the clock stays frozen there for the test, so
+    that a plan or apply decides at the moment the ages were measured from."""
+    from .account import seed_account  # not at the top: tests/account.py imports NOW from here
+
+    with freezegun.freeze_time(NOW):
+        yield seed_account(sim)
+
+
+@pytest.fixture
 def ecs(sim: Simulator) -> Any:
     return boto3.client("ecs", region_name=sim.region)
 
@@ -100,6 +114,24 @@ def tdgc(capsys: pytest.CaptureFixture[str]) -> Any:
         return Ran(code if isinstance(code, int) else 0, captured.out, captured.err)
 
     return invoke
+
+
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it: pass `clock` and `clock.sleep` (to a
+    Pacer, a run, a context) and a run paced at AWS's rates takes as long as it would, in no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()  # a run's lanes sleep on it from their own threads
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
 
 
 def days(n: float) -> timedelta:

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,14 +24,8 @@ from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
-from .account import POLICY, Expected, seed_account
+from .account import POLICY, Expected
 from .conftest import EVERY_BEHAVIOUR, FAST, NOW, days, end_state, write_policy
-
-
-@pytest.fixture
-def account(sim: Simulator) -> Iterator[Expected]:
-    with freeze_time(NOW):
-        yield seed_account(sim)
 
 
 def statuses(sim: Simulator) -> dict[str, str]:
@@ -40,6 +33,7 @@ def statuses(sim: Simulator) -> dict[str, str]:
 
 
 @EVERY_BEHAVIOUR
+@pytest.mark.slow
 def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
     policy = write_policy(tmp_path, POLICY)
     archive = tmp_path / "archive"
@@ -134,6 +128,7 @@ def test_a_revision_that_cannot_be_archived_is_not_deleted(
     assert all(after[a] == "deleted" for a in account.of("delete") - tagged)
 
 
+@pytest.mark.slow
 def test_per_item_delete_failures_are_reported_and_the_rest_go_on(
     tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
 ) -> None:
@@ -175,7 +170,7 @@ def test_apply_needs_yes_off_a_terminal(tdgc: Any, sim: Simulator, account: Expe
     assert sim.mutating_calls() == 0
 
 
-@pytest.mark.parametrize(("answer", "mutated"), [("n\n", False), ("y\n", True)])
+@pytest.mark.parametrize(("answer", "mutated"), [("n\n", False), pytest.param("y\n", True, marks=pytest.mark.slow)])
 def test_apply_asks_on_a_terminal(answer: str, mutated: bool, tdgc: Any, sim: Simulator, account: Expected,
                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setattr("tdgc.cli._interactive", lambda: True)

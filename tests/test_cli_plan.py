@@ -16,7 +16,7 @@ from freezegun import freeze_time
 from tdgc.report import CSV_FIELDS, DECISION_FIELDS
 from tdgc.simulator import Simulator
 
-from .account import POLICY, Expected, seed_account
+from .account import POLICY, Expected
 from .conftest import FAST, NOW, days, write_policy
 
 
@@ -24,11 +24,6 @@ from .conftest import FAST, NOW, days, write_policy
 def frozen() -> Iterator[None]:
     with freeze_time(NOW):
         yield
-
-
-@pytest.fixture
-def account(sim: Simulator, frozen: None) -> Expected:
-    return seed_account(sim)
 
 
 def test_plan_decides_every_revision_as_the_policy_says(

@@ -12,9 +12,8 @@ from tdgc.durations import Duration
 from tdgc.model import Action, Revision, Status
 from tdgc.policy import Rule
 
+from .conftest import NOW
 from .oracle import decide_family
-
-NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def rev(n: int, status: Status = Status.ACTIVE, *, registered: float | None = None, deregistered: float | None = None,

@@ -235,6 +235,7 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     return endpoint, key, {name: output["value"] for name, output in outputs.items()}
 
 
+@pytest.mark.slow
 def test_contradictory_inputs_are_refused_at_plan_time(
     terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -283,6 +284,7 @@ def _client(endpoint: str) -> Any:
     return client
 
 
+@pytest.mark.slow
 def test_defaults_deploy_a_dry_run_hourly_whose_role_cannot_change_anything(
     applied: tuple[str, str, dict[str, Any]],
 ) -> None:
@@ -293,6 +295,7 @@ def test_defaults_deploy_a_dry_run_hourly_whose_role_cannot_change_anything(
     assert minimal["archive_bucket_name"] is None
 
 
+@pytest.mark.slow
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(
     applied: tuple[str, str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,6 +316,7 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(
     check_register_policy(client, full["register_policy_arn"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
 
 
+@pytest.mark.slow
 def test_an_existing_usage_table_is_granted_and_left_alone(applied: tuple[str, str, dict[str, Any]]) -> None:
     endpoint, _, outputs = applied
     client = _client(endpoint)
@@ -323,6 +327,7 @@ def test_an_existing_usage_table_is_granted_and_left_alone(applied: tuple[str, s
     check_register_policy(client, existing["register_policy_arn"], table_arn(REGION, ACCOUNT, EXISTING_TABLE))
 
 
+@pytest.mark.slow
 def test_a_created_bucket_gets_a_name_of_its_own(applied: tuple[str, str, dict[str, Any]]) -> None:
     """create_archive_bucket alone: a generated name, SSE-S3, the retention asked for; the function's environment
     and role point at it, and the role still cannot change anything (a dry run)."""

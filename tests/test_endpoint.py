@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tdgc.simulator import Simulator
 
 from .account import POLICY, seed_account
@@ -31,6 +33,7 @@ def subprocess_env() -> dict[str, str]:
 
 
 @EVERY_BEHAVIOUR
+@pytest.mark.slow
 def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
     # The subprocess runs on the real clock, so the account is seeded as it stands now; no age in it is
     # within minutes of a limit.
@@ -68,6 +71,7 @@ def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
         assert sim.mutating_calls() == mutations, "a second apply changes nothing"
 
 
+@pytest.mark.slow
 def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finishes(sim: Simulator,
                                                                                    tmp_path: Path) -> None:  # fmt: skip
     expected = seed_account(sim, datetime.now(UTC), big=60, fillers=3)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from tdgc import archive as archive_module
 from tdgc.policy import load_policy
@@ -22,19 +20,16 @@ from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
-from .account import POLICY, Expected, seed_account
+from .account import POLICY, Expected
 from .conftest import EVERY_BEHAVIOUR, FAST, NOW, Ran, end_state, write_policy
 
 pytestmark = EVERY_BEHAVIOUR
 
 
 @pytest.fixture
-def account(sim: Simulator) -> Iterator[tuple[Expected, dict[str, str]]]:
-    with freeze_time(NOW):
-        expected = seed_account(sim)
-    before = end_state(sim)
-    with freeze_time(NOW):
-        yield expected, before
+def start_state(account: Expected, sim: Simulator) -> dict[str, str]:
+    """Each revision's status in the shared account before any run: what one no action touches ends as."""
+    return end_state(sim)
 
 
 def clean_end_state(expected: Expected, before: dict[str, str]) -> dict[str, str]:
@@ -42,8 +37,7 @@ def clean_end_state(expected: Expected, before: dict[str, str]) -> dict[str, str
     return {arn: final.get(action, before[arn]) for arn, action in expected.actions.items()}
 
 
-def assert_converged(sim: Simulator, account: tuple[Expected, dict[str, str]], archive: Path | None) -> None:
-    expected, before = account
+def assert_converged(sim: Simulator, expected: Expected, before: dict[str, str], archive: Path | None) -> None:
     state = end_state(sim)
     assert state == clean_end_state(expected, before)
     if archive is not None:
@@ -59,7 +53,10 @@ def apply(tdgc: Any, tmp_path: Path, archive: Path | None = None) -> Ran:
     return ran
 
 
-def test_throttling_storm(tdgc: Any, sim: Simulator, account: Any, tmp_path: Path, fast_retries: None) -> None:
+@pytest.mark.slow
+def test_throttling_storm(
+    tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str], tmp_path: Path, fast_retries: None
+) -> None:
     archive = tmp_path / "archive"
     sim.inject("DeleteTaskDefinitions", "ThrottlingException", times=20)
     sim.inject("DeregisterTaskDefinition", "ThrottlingException", times=20)
@@ -68,10 +65,13 @@ def test_throttling_storm(tdgc: Any, sim: Simulator, account: Any, tmp_path: Pat
     failed = [o for o in first.json()["outcomes"] if o["result"] == "failed"]
     assert failed and all("ThrottlingException" in o["error"] for o in failed)
     assert apply(tdgc, tmp_path, archive).code == 0
-    assert_converged(sim, account, archive)
+    assert_converged(sim, account, start_state, archive)
 
 
-def test_server_errors(tdgc: Any, sim: Simulator, account: Any, tmp_path: Path, fast_retries: None) -> None:
+@pytest.mark.slow
+def test_server_errors(
+    tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str], tmp_path: Path, fast_retries: None
+) -> None:
     sim.inject("DeregisterTaskDefinition", "ServerException", status=500, times=3, message="internal error")
     sim.inject("DeleteTaskDefinitions", "ServiceUnavailableException", status=503, times=-1)
     first = apply(tdgc, tmp_path)
@@ -82,21 +82,21 @@ def test_server_errors(tdgc: Any, sim: Simulator, account: Any, tmp_path: Path, 
     assert results == {"deregister": {"done"}, "delete": {"failed"}}, "a transient 5xx is retried, a lasting one fails"
     sim.clear_faults()
     assert apply(tdgc, tmp_path).code == 0
-    assert_converged(sim, account, None)
+    assert_converged(sim, account, start_state, None)
 
 
-def test_connection_dropped_mid_batch(tdgc: Any, sim: Simulator, account: Any, tmp_path: Path,
-                                      fast_retries: None) -> None:  # fmt: skip
+def test_connection_dropped_mid_batch(tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str],
+                                      tmp_path: Path, fast_retries: None) -> None:  # fmt: skip
     sim.drop_connection("DeleteTaskDefinitions", times=3)
     sim.drop_connection("DeregisterTaskDefinition", times=3)
     archive = tmp_path / "archive"
     ran = apply(tdgc, tmp_path, archive)
     assert ran.code == 0, ran.err
-    assert_converged(sim, account, archive)
+    assert_converged(sim, account, start_state, archive)
 
 
-def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: Any, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str],
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     archive = tmp_path / "archive"
     written = []
     original = archive_module.DirectoryArchive.write
@@ -115,10 +115,11 @@ def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: A
     assert deleting and deleting <= set(written[:10]), "only the first full batch went out"
     monkeypatch.setattr(archive_module.DirectoryArchive, "write", original)
     assert apply(tdgc, tmp_path, archive).code == 0
-    assert_converged(sim, account, archive)
+    assert_converged(sim, account, start_state, archive)
 
 
-def test_two_runs_at_once(sim: Simulator, account: Any, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_two_runs_at_once(sim: Simulator, account: Expected, start_state: dict[str, str], tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})  # unpaced
     options = RunOptions(policy=policy, apply=True, archive=str(archive))
@@ -137,5 +138,5 @@ def test_two_runs_at_once(sim: Simulator, account: Any, tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and len(codes) == 2
-    assert_converged(sim, account, archive)
+    assert_converged(sim, account, start_state, archive)
     assert run(options, [JsonWriter(io.StringIO())], now=NOW).summary.results["failed"] == 0

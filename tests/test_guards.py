@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,22 @@ from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, run
 from tdgc.simulator import Simulator
 
-from .account import POLICY, Expected, seed_account
+from .account import POLICY, Expected
 from .conftest import FAST, NOW, Ran, write_policy
 
 
 @pytest.fixture
-def account(sim: Simulator) -> Iterator[Expected]:
-    sim.backend().create_cluster("prod")  # so that services and tasks have a cluster to list
-    with freeze_time(NOW):
-        expected = seed_account(sim)
-        # A service deployed to web's two newest revisions (kept anyway), so that there is history to read.
-        sim.backend().create_service("prod", "web", desired_count=1, task_definition_str="web:12")
-        sim.backend().update_service({"cluster": "prod", "service": "web", "task_definition": "web:13"})
-        sim.express_service("api", "web:13", cluster="prod")
-        codedeploy = codedeploy_backends[sim.account_id][sim.region]
-        codedeploy.create_application("app", "ECS", [])
-        codedeploy.create_deployment_group("app", "blue-green", None, None, None, None, "arn:aws:iam::1:role/cd")
-        yield expected
+def account_with_services(account: Expected, sim: Simulator) -> Expected:
+    """The shared account, plus something for every reference source to read: a cluster, a service deployed to
+    web's two newest revisions (kept anyway) so that there is history, an Express service, a CodeDeploy app."""
+    sim.backend().create_cluster("prod")
+    sim.backend().create_service("prod", "web", desired_count=1, task_definition_str="web:12")
+    sim.backend().update_service({"cluster": "prod", "service": "web", "task_definition": "web:13"})
+    sim.express_service("api", "web:13", cluster="prod")
+    codedeploy = codedeploy_backends[sim.account_id][sim.region]
+    codedeploy.create_application("app", "ECS", [])
+    codedeploy.create_deployment_group("app", "blue-green", None, None, None, None, "arn:aws:iam::1:role/cd")
+    return account
 
 
 def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
@@ -59,9 +57,10 @@ def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
         ("BatchGetDeploymentGroups", "AccessDeniedException", "codedeploy"),
     ],
 )
+@pytest.mark.slow
 def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: str, source: str, tdgc: Any,
-                                                        sim: Simulator, account: Expected, tmp_path: Path,
-                                                        fast_retries: None) -> None:  # fmt: skip
+                                                        sim: Simulator, account_with_services: Expected,
+                                                        tmp_path: Path, fast_retries: None) -> None:  # fmt: skip
     sim.inject(operation, code, times=-1, message="not for you")
     ran = apply(tdgc, tmp_path)
     assert ran.code == 3
@@ -70,7 +69,8 @@ def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: s
     report = ran.json()
     assert any(f"{source}: {code}: not for you (fix: grant " in line for line in report["incomplete"])
     assert any("--skip-reference" in note and "--accept-incomplete-references" in note for note in report["notes"])
-    assert report["outcomes"] == [] and report["summary"]["delete"] == len(account.of("delete"))
+    assert report["outcomes"] == []
+    assert report["summary"]["delete"] == len(account_with_services.of("delete"))
 
     plan = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "table", *FAST)
     assert plan.code == 0 and "INCOMPLETE: some references could not be read" in plan.out
@@ -84,7 +84,7 @@ def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: s
 
 
 def test_accepting_incomplete_references_is_explicit(
-    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+    tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path
 ) -> None:
     sim.inject("ListStacks", "AccessDenied", times=-1)
     ran = apply(tdgc, tmp_path, "--accept-incomplete-references")
@@ -92,9 +92,11 @@ def test_accepting_incomplete_references_is_explicit(
     sim.clear_faults()
 
 
-def test_max_actions_defers_the_rest_and_the_next_run_goes_on(tdgc: Any, sim: Simulator, account: Expected,
+@pytest.mark.slow
+def test_max_actions_defers_the_rest_and_the_next_run_goes_on(tdgc: Any, sim: Simulator,
+                                                              account_with_services: Expected,
                                                               tmp_path: Path) -> None:  # fmt: skip
-    total = len(account.of("deregister")) + len(account.of("delete"))
+    total = len(account_with_services.of("deregister")) + len(account_with_services.of("delete"))
     first = apply(tdgc, tmp_path, "--max-actions", "25")
     assert first.code == 0
     results = [o["result"] for o in first.json()["outcomes"]]
@@ -111,7 +113,7 @@ def test_max_actions_defers_the_rest_and_the_next_run_goes_on(tdgc: Any, sim: Si
     assert sum(o["result"] in ("done", "pending") for o in second.json()["outcomes"]) == total - 25
 
 
-def test_require_archive(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+def test_require_archive(tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path) -> None:
     policy = POLICY + "[safety]\nrequire_archive = true\n"
     ran = apply(tdgc, tmp_path, policy=policy)
     assert ran.code == 3 and ran.out == ""
@@ -133,7 +135,9 @@ def test_a_family_is_never_left_without_an_active_revision_unless_allowed(tdgc: 
                        ("b", 3): "deregister", ("b", 2): "deregister", ("b", 1): "deregister"}  # fmt: skip
 
 
-def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim: Simulator, account: Expected,
+@pytest.mark.slow
+def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim: Simulator,
+                                                                 account_with_services: Expected,
                                                                  tmp_path: Path) -> None:  # fmt: skip
     policy = write_policy(tmp_path, POLICY)
     reviewed = tmp_path / "plan.json"
@@ -155,7 +159,9 @@ def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim:
 
 @pytest.mark.parametrize("content", ["", "{}", '{"version": 1, "mode": "apply", "decisions": []}', "[1]",
                                      '{"version": 1, "mode": "plan", "decisions": [{"arn": "x"}]}'])  # fmt: skip
-def test_a_bad_plan_file_is_refused(content: str, tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+def test_a_bad_plan_file_is_refused(
+    content: str, tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path
+) -> None:
     path = tmp_path / "plan.json"
     path.write_text(content)
     ran = tdgc("apply", "--yes", "--plan", str(path), *FAST)
@@ -163,7 +169,10 @@ def test_a_bad_plan_file_is_refused(content: str, tdgc: Any, sim: Simulator, acc
     assert sim.mutating_calls() == 0
 
 
-def test_a_source_failing_at_every_refresh_is_reported_once(sim: Simulator, account: Expected, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_source_failing_at_every_refresh_is_reported_once(
+    sim: Simulator, account_with_services: Expected, tmp_path: Path
+) -> None:
     sim.inject("ListStacks", "AccessDenied", times=-1)
     policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})
     out = io.StringIO()

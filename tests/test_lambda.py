@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 
+from tdgc import run as run_module
 from tdgc.errors import UsageError
 from tdgc.lambda_handler import RunFailed, handler, time_budget
+from tdgc.pacing import Pacer
 from tdgc.simulator import Simulator
 
-from .conftest import days
+from .conftest import FakeClock, days
 
 # What the SAM template's and the Terraform module's schedule sends: its Input, the context attributes filled in.
 SCHEDULER_EVENT = {
@@ -37,18 +40,20 @@ delete_after = "30 days"
 
 @dataclass
 class FakeContext:
-    """The parts of the Lambda context the handler reads; the clock runs from the moment it was made."""
+    """The parts of the Lambda context the handler reads; `clock` runs from the moment it was made (pass the
+    run the same clock)."""
 
     seconds: float
     function_name: str = "tdgc"
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tdgc"
     aws_request_id: str = "8f5e6c2a-1b2c-4d5e-8f90-123456789abc"
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.seconds
+        self.deadline = self.clock() + self.seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+        return max(0, int((self.deadline - self.clock()) * 1000))
 
 
 def seed(sim: Simulator, family: str, active: int, inactive: int = 0) -> None:
@@ -73,11 +78,15 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.mark.paced  # the budget is what runs out: the run must pace itself as a real one does
+@pytest.mark.paced  # the budget is what runs out: the run paces itself (on a fake clock) as a real one does
 def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # More than a minute of work at the default share of the buckets (modify 0.5/s): the budget must stop it.
+    # The invocation's minute is a fake one: the context, the run and its pacer read one clock, which moves only
+    # when the pacer waits, so the run takes as long as AWS's rates would make it, in no real time.
+    clock = FakeClock()
+    env.setattr(run_module, "Pacer", lambda rates: Pacer(rates, clock=clock, sleep=clock.sleep))
     seed(sim, "etl-nightly", active=150, inactive=40)
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="tdgc-archive")
@@ -85,11 +94,11 @@ def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     env.setenv("TDGC_ARCHIVE", "s3://tdgc-archive/archive")
     env.setenv("TDGC_REPORT", "s3://tdgc-archive/reports/")
     env.setenv("TDGC_POLICY", '[defaults]\nkeep_last = 2\ndelete_after = "30 days"\n')
-    context = FakeContext(60)
-    started = time.monotonic()
-    result = handler(SCHEDULER_EVENT, context)
-    took = time.monotonic() - started
-    assert took < 60, f"took {took:.1f} s of a 60 s invocation"
+    context = FakeContext(60, clock=clock)
+    started = clock()
+    result = handler(SCHEDULER_EVENT, context, clock=clock)
+    took = clock() - started
+    assert 30 < took < 60, f"took {took:.1f} s of a 60 s invocation: paced, and stopped by the budget"
     assert context.get_remaining_time_in_millis() > 0
 
     assert result["mode"] == "apply" and result["exit_code"] == 0

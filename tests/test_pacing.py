@@ -11,18 +11,7 @@ from tdgc.aws import CLIENT_CONFIG
 from tdgc.pacing import BURST, Pacer
 from tdgc.simulator import Simulator
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from .conftest import FakeClock
 
 
 def test_burst_then_the_sustained_rate() -> None:

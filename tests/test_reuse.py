@@ -30,12 +30,13 @@ from tdgc.reuse import PROTECT_TAGS, Reused, canonical, content_hash, register_o
 from tdgc.simulator import Simulator
 from tdgc.usage_store import HASH_TAG, Backoff, Claim, DynamoStore, Record, StoreBusy, TagStore
 
+from .conftest import NOW, FakeClock, days
+
 TABLE = "tdgc-reuse"
 QUICK = Backoff(first=0.01, cap=0.05)  # polling a simulated table: no need to wait as long as against AWS
 NO_WAIT = Backoff(sleep=lambda seconds: None)
 TOO_MANY = "Too many concurrent attempts to create a new revision of the specified family."
-T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-T1 = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
+NEXT_DAY = NOW + days(1)  # a second use, a day after the first (at NOW)
 ETL = "arn:aws:ecs:us-east-1:123456789012:task-definition/etl"
 
 BASE: dict[str, Any] = {
@@ -484,8 +485,8 @@ def any_store(request: pytest.FixtureRequest, sim: Simulator, ecs: Any) -> Any:
 
 
 def test_register_twice_gives_the_same_arn(any_store: Any, sim: Simulator, ecs: Any) -> None:
-    first = register_or_reuse(ecs, BASE, any_store, now=T0)
-    second = register_or_reuse(ecs, BASE, any_store, now=T1)
+    first = register_or_reuse(ecs, BASE, any_store, now=NOW)
+    second = register_or_reuse(ecs, BASE, any_store, now=NEXT_DAY)
     assert (first.reused, first.how) == (False, "registered")
     assert (second.reused, second.how) == (True, "found")
     assert second.arn == first.arn and second.revision == first.revision == 1
@@ -514,13 +515,13 @@ def test_callers_tags_are_kept(any_store: Any, ecs: Any) -> None:
 
 @pytest.mark.parametrize("gone", ["deregistered", "delete in progress", "deleted"])
 def test_a_revision_gone_since_is_registered_again(gone: str, any_store: Any, sim: Simulator, ecs: Any) -> None:
-    first = register_or_reuse(ecs, BASE, any_store, now=T0)
+    first = register_or_reuse(ecs, BASE, any_store, now=NOW)
     ecs.deregister_task_definition(taskDefinition=first.arn)
     if gone != "deregistered":
         ecs.delete_task_definitions(taskDefinitions=[first.arn])
     if gone == "deleted":
         sim.finish_deletes()
-    again = register_or_reuse(ecs, BASE, any_store, now=T1)
+    again = register_or_reuse(ecs, BASE, any_store, now=NEXT_DAY)
     assert again.arn != first.arn and not again.reused and again.revision == 2
     # A store that remembers says it replaced its record; the tag store simply finds nothing ACTIVE.
     assert again.how == ("replaced" if isinstance(any_store, DynamoStore) else "registered")
@@ -546,15 +547,18 @@ def test_too_many_concurrent_attempts_is_retried(any_store: Any, sim: Simulator,
 
 
 def test_too_many_concurrent_attempts_gives_up_and_frees_the_claim(
-    store: DynamoStore, sim: Simulator, ecs: Any
+    store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any
 ) -> None:
     sim.inject("RegisterTaskDefinition", "ClientException", times=3, message=TOO_MANY)
     with pytest.raises(ecs.exceptions.ClientException, match="Too many concurrent attempts"):
         register_or_reuse(ecs, BASE, store, backoff=Backoff(attempts=3, sleep=lambda s: None))
     assert sim.count("RegisterTaskDefinition") == 3
-    started = time.monotonic()
-    assert register_or_reuse(ecs, BASE, store).how == "registered"  # no waiting for the failed caller's lease
-    assert time.monotonic() - started < 5
+
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError("the next caller waited for the failed caller's lease")
+
+    next_caller = DynamoStore(dynamo, TABLE, poll=Backoff(sleep=no_waiting))
+    assert register_or_reuse(ecs, BASE, next_caller).how == "registered"
 
 
 def test_other_client_errors_are_not_retried(any_store: Any, sim: Simulator, ecs: Any) -> None:
@@ -587,11 +591,11 @@ def test_table_is_created_on_first_use(store: DynamoStore, dynamo: Any, ecs: Any
 
 
 def test_record_counts_uses_and_audits_each(store: DynamoStore, ecs: Any) -> None:
-    first = register_or_reuse(ecs, BASE, store, now=T0, who="airflow:etl.register")
-    register_or_reuse(ecs, BASE, store, now=T1, who="airflow:etl.register")
+    first = register_or_reuse(ecs, BASE, store, now=NOW, who="airflow:etl.register")
+    register_or_reuse(ecs, BASE, store, now=NEXT_DAY, who="airflow:etl.register")
     record = record_of(store, BASE)
     assert (record.arn, record.revision, record.family) == (first.arn, 1, "etl")
-    assert (record.first_registered, record.last_used, record.use_count) == (T0, T1, 2)
+    assert (record.first_registered, record.last_used, record.use_count) == (NOW, NEXT_DAY, 2)
     uses = list(store.uses(first.hash))
     assert [(u["how"], u["who"], u["arn"]) for u in uses] == [
         ("registered", "airflow:etl.register", first.arn),
@@ -600,12 +604,12 @@ def test_record_counts_uses_and_audits_each(store: DynamoStore, ecs: Any) -> Non
 
 
 def test_a_replaced_revision_repairs_the_record(store: DynamoStore, ecs: Any) -> None:
-    first = register_or_reuse(ecs, BASE, store, now=T0)
+    first = register_or_reuse(ecs, BASE, store, now=NOW)
     ecs.deregister_task_definition(taskDefinition=first.arn)
-    again = register_or_reuse(ecs, BASE, store, now=T1)
+    again = register_or_reuse(ecs, BASE, store, now=NEXT_DAY)
     record = record_of(store, BASE)
     assert (record.arn, record.revision) == (again.arn, 2)
-    assert (record.first_registered, record.last_used, record.use_count) == (T0, T1, 2)  # the content's history
+    assert (record.first_registered, record.last_used, record.use_count) == (NOW, NEXT_DAY, 2)  # the content's history
 
 
 def test_a_record_pointing_at_other_content_is_not_trusted(store: DynamoStore, dynamo: Any, ecs: Any) -> None:
@@ -620,12 +624,12 @@ def test_a_record_pointing_at_other_content_is_not_trusted(store: DynamoStore, d
 
 
 def test_records_lists_what_the_store_knows(store: DynamoStore, dynamo: Any, ecs: Any) -> None:
-    a = register_or_reuse(ecs, BASE, store, now=T0)
-    b = register_or_reuse(ecs, WEB, store, now=T0)
-    register_or_reuse(ecs, BASE, store, now=T1)
+    a = register_or_reuse(ecs, BASE, store, now=NOW)
+    b = register_or_reuse(ecs, WEB, store, now=NOW)
+    register_or_reuse(ecs, BASE, store, now=NEXT_DAY)
     store.claim(content_hash(with_image(BASE, "repo/etl:3")), "etl")  # in flight: no revision yet
     got = {r.arn: (r.last_used, r.use_count) for r in store.records()}
-    assert got == {a.arn: (T1, 2), b.arn: (T0, 1)}
+    assert got == {a.arn: (NEXT_DAY, 2), b.arn: (NOW, 1)}
 
 
 def test_a_crashed_claim_is_taken_over(store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any) -> None:
@@ -639,7 +643,7 @@ def test_a_crashed_claim_is_taken_over(store: DynamoStore, dynamo: Any, sim: Sim
     assert record_of(store, BASE).arn == got.arn
 
 
-def test_a_live_claim_is_waited_for(store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any) -> None:
+def test_a_live_claim_is_waited_for(dynamo: Any, sim: Simulator, ecs: Any) -> None:
     digest = content_hash(BASE)
     other = DynamoStore(boto3.client("dynamodb", region_name=sim.region), TABLE)
     claim = other.claim(digest, "etl")
@@ -647,17 +651,29 @@ def test_a_live_claim_is_waited_for(store: DynamoStore, dynamo: Any, sim: Simula
     arn = ecs.register_task_definition(**BASE, tags=[{"key": HASH_TAG, "value": digest}])["taskDefinition"][
         "taskDefinitionArn"
     ]
-    threading.Timer(0.3, lambda: other.fill(claim, arn, 1, now=T0, who="other", how="registered")).start()
+    pauses: list[float] = []
+
+    def other_finishes_meanwhile(seconds: float) -> None:  # no real wait: the other caller fills its claim in it
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            other.fill(claim, arn, 1, now=NOW, who="other", how="registered")
+
+    store = DynamoStore(dynamo, TABLE, poll=Backoff(first=0.05, cap=0.5, sleep=other_finishes_meanwhile))
     got = register_or_reuse(ecs, BASE, store)
     assert (got.arn, got.how, got.reused) == (arn, "joined", True)
+    assert len(pauses) == 1, "it polled while the claim was live, and took the ARN once it was there"
     assert sim.count("RegisterTaskDefinition") == 1 and record_of(store, BASE).use_count == 2
 
 
 def test_a_claim_held_too_long_is_an_error(dynamo: Any, ecs: Any) -> None:
-    holder = DynamoStore(dynamo, TABLE)
+    clock = FakeClock()  # the lease and the wait, on one clock that only the waiter's polling moves
+    holder = DynamoStore(dynamo, TABLE, lease=60, clock=clock)
     holder.claim(content_hash(BASE), "etl")
-    with pytest.raises(StoreBusy):
-        register_or_reuse(ecs, BASE, DynamoStore(dynamo, TABLE, wait=0.2, poll=QUICK))
+    waiter = DynamoStore(dynamo, TABLE, wait=30, clock=clock, poll=Backoff(first=1, cap=5, sleep=clock.sleep))
+    started = clock()
+    with pytest.raises(StoreBusy, match="registering this content for over 30s"):
+        register_or_reuse(ecs, BASE, waiter)
+    assert 30 < clock() - started < 60, "it gave up after its wait, while the holder's lease still stood"
 
 
 def test_the_first_registration_to_finish_wins(dynamo: Any, ecs: Any) -> None:
@@ -668,8 +684,8 @@ def test_the_first_registration_to_finish_wins(dynamo: Any, ecs: Any) -> None:
     first = slow.claim(digest, "etl")
     second = taker.claim(digest, "etl")  # the first lease ran out at 1010
     assert isinstance(first, Claim) and isinstance(second, Claim) and first.owner != second.owner
-    won = slow.fill(first, f"{ETL}:1", 1, now=T0, who="slow", how="registered")
-    lost = taker.fill(second, f"{ETL}:2", 2, now=T0, who="taker", how="registered")
+    won = slow.fill(first, f"{ETL}:1", 1, now=NOW, who="slow", how="registered")
+    lost = taker.fill(second, f"{ETL}:2", 2, now=NOW, who="taker", how="registered")
     assert lost.arn == won.arn and lost.revision == 1 and lost.use_count == 1
 
 
@@ -714,6 +730,7 @@ def concurrent_table(sim: Simulator) -> Iterator[DynamoStore]:
     yield DynamoStore(boto3.client("dynamodb", region_name=sim.region), TABLE)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_registrations_make_one_revision(concurrent_table: DynamoStore, sim: Simulator) -> None:
     """The table does not exist yet either: the twenty also race to create it."""
     results, _ = _concurrently(20, sim, BASE)
@@ -726,6 +743,7 @@ def test_twenty_concurrent_registrations_make_one_revision(concurrent_table: Dyn
     assert len(list(concurrent_table.uses(record.hash))) == 20
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_replacements_make_one_revision(concurrent_table: DynamoStore, sim: Simulator) -> None:
     ecs = boto3.client("ecs", region_name=sim.region)
     first = register_or_reuse(ecs, BASE, concurrent_table)
@@ -801,7 +819,7 @@ def test_a_copied_hash_tag_is_not_trusted(sim: Simulator, ecs: Any) -> None:
 @pytest.mark.parametrize("tag", [None, "copied"], ids=["untagged", "copied-tag"])
 def test_an_edited_record_is_not_trusted(tag: str | None, store: DynamoStore, dynamo: Any, sim: Simulator,
                                          ecs: Any) -> None:  # fmt: skip
-    first = register_or_reuse(ecs, BASE, store, now=T0)
+    first = register_or_reuse(ecs, BASE, store, now=NOW)
     tags = [{"key": HASH_TAG, "value": first.hash}] if tag else []
     evil = ecs.register_task_definition(**with_image(BASE, EVIL), tags=tags)["taskDefinition"]
     dynamo.update_item(
@@ -812,12 +830,12 @@ def test_an_edited_record_is_not_trusted(tag: str | None, store: DynamoStore, dy
     )  # fmt: skip
     sim.calls.clear()
     with capture_logs() as logs:
-        got = register_or_reuse(ecs, BASE, store, now=T1)
+        got = register_or_reuse(ecs, BASE, store, now=NEXT_DAY)
     assert sim.count("DescribeTaskDefinition") == 1 and sim.count("RegisterTaskDefinition") == 1
     assert (got.how, got.reused, got.revision) == ("replaced", False, 3) and image_of(ecs, got.arn) == "repo/etl:1"
     assert mismatches(logs) == [(evil["taskDefinitionArn"], "OTHER_CONTENT")]
     record = record_of(store, BASE)  # repaired as for a revision deregistered since, its history kept
-    assert (record.arn, record.first_registered, record.last_used, record.use_count) == (got.arn, T0, T1, 2)
+    assert (record.arn, record.first_registered, record.last_used, record.use_count) == (got.arn, NOW, NEXT_DAY, 2)
     assert [u["how"] for u in store.uses(first.hash)] == ["registered", "replaced"]
     assert register_or_reuse(ecs, BASE, store).arn == got.arn
 
@@ -833,12 +851,12 @@ def test_a_registration_that_won_the_claim_with_other_content_is_not_joined(
     def take_over_and_fill_first() -> None:
         claim = late.claim(content_hash(BASE), "etl")
         assert isinstance(claim, Claim)
-        late.fill(claim, evil["taskDefinitionArn"], evil["revision"], now=T0, who="late", how="registered")
+        late.fill(claim, evil["taskDefinitionArn"], evil["revision"], now=NOW, who="late", how="registered")
 
     store.create()
     sim.after("RegisterTaskDefinition", take_over_and_fill_first)
     with capture_logs() as logs:
-        got = register_or_reuse(ecs, BASE, store, now=T1)
+        got = register_or_reuse(ecs, BASE, store, now=NEXT_DAY)
     assert got.arn != evil["taskDefinitionArn"] and not got.reused and image_of(ecs, got.arn) == "repo/etl:1"
     assert mismatches(logs) == [(evil["taskDefinitionArn"], "OTHER_CONTENT")]
     assert record_of(store, BASE).arn == got.arn

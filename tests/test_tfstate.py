@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,8 +18,8 @@ from tdgc.references import discover
 from tdgc.simulator import Simulator
 from tdgc.tfstate import Named, StateError, States, names_in
 
-from .account import POLICY, Expected, seed_account
-from .conftest import FAST, NOW, Ran, write_policy
+from .account import POLICY, Expected
+from .conftest import FAST, Ran, write_policy
 
 ACCOUNT = "123456789012"
 
@@ -187,12 +185,6 @@ def test_a_prefix_reads_its_states_and_their_workspaces_and_a_refresh_downloads_
     assert refs.by_revision == {}
 
 
-@pytest.fixture
-def account(sim: Simulator) -> Iterator[Expected]:
-    with freeze_time(NOW):
-        yield seed_account(sim)
-
-
 def _apply(tdgc: Any, tmp_path: Path, *args: str) -> Ran:
     ran: Ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--output", "json", *args, *FAST)
     return ran
@@ -205,6 +197,7 @@ def _apply(tdgc: Any, tmp_path: Path, *args: str) -> Ran:
     ("s3://tf-state/prod.tfstate", {"prod.tfstate": b"<html>"}, "s3://tf-state/prod.tfstate: not JSON"),
     ("s3://tf-state/prod.tfstate", {"prod.tfstate": json.dumps({"version": 3}).encode()}, "format version 3"),
 ])  # fmt: skip
+@pytest.mark.slow
 def test_a_state_that_cannot_be_read_makes_apply_change_nothing(location: str, objects: dict[str, bytes] | None,
                                                                error: str, tdgc: Any, sim: Simulator,
                                                                account: Expected, tmp_path: Path) -> None:  # fmt: skip

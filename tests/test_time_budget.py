@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from tdgc.pacing import Pacer
 from tdgc.policy import load_policy
@@ -18,15 +16,8 @@ from tdgc.report import JsonWriter
 from tdgc.run import RunOptions, reserve_for, run
 from tdgc.simulator import Simulator
 
-from .account import POLICY, Expected, seed_account
-from .conftest import EVERY_BEHAVIOUR, FAST, NOW, end_state, write_policy
-from .test_pacing import FakeClock
-
-
-@pytest.fixture
-def account(sim: Simulator) -> Iterator[Expected]:
-    with freeze_time(NOW):
-        yield seed_account(sim)
+from .account import POLICY, Expected
+from .conftest import EVERY_BEHAVIOUR, FAST, NOW, FakeClock, end_state, write_policy
 
 
 def test_reserve() -> None:
@@ -44,6 +35,7 @@ def test_a_budget_too_short_for_anything_still_ends_cleanly(tdgc: Any, sim: Simu
 
 
 @EVERY_BEHAVIOUR
+@pytest.mark.slow
 def test_repeated_short_runs_converge_to_the_full_result(sim: Simulator, account: Expected, tmp_path: Path) -> None:
     clock = FakeClock()  # pacing sleeps advance it, so a run's length is what AWS's rates would make it
     policy = load_policy(write_policy(tmp_path, POLICY))
