@@ -150,7 +150,7 @@ def test_the_request_is_the_providers() -> None:
     ("changes", "message"),
     [
         ({"store": "dynamodb://x"}, "expected tags or dynamodb://TABLE"),
-        ({"register_task_kwargs": {"cpuu": "256"}}, "not task-definition fields: cpuu"),
+        ({"register_task_kwargs": {"cpuu": "256"}}, 'ECS would refuse it: Unknown parameter in input: "cpuu"'),
         ({"register_task_kwargs": {"family": "other"}}, "family is given by its own argument"),
         ({"region_name": None}, "no AWS region"),
         ({"register_task_kwargs": {"cpu": "\u00b2"}}, "cpu '\u00b2' is not written in ASCII"),
