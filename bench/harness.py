@@ -90,7 +90,7 @@ def measure(argv: Sequence[str], env: Mapping[str, str]) -> Measured:
 
 def _serve(builder: str, args: list[Any], time_scale: float | None) -> None:
     sys.path.insert(0, HERE)
-    from tdgc.simulator import Simulator
+    from tdgc.local.simulator import Simulator
 
     module, name = builder.split(":")
     with Simulator() as sim:

@@ -34,7 +34,7 @@ import boto3
 from botocore.exceptions import ClientError
 from harness import HERE, Account, Served, measure
 
-from tdgc.pacing import AWS_BUCKETS, BURST
+from tdgc.aws.pacing import AWS_BUCKETS, BURST
 from tdgc.policy import DEFAULT_RATES
 
 TIME_SCALE = 20.0

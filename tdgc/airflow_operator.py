@@ -1,4 +1,4 @@
-"""An Airflow operator that registers a task definition only when its content is new (tdgc.reuse).
+"""An Airflow operator that registers a task definition only when its content is new (tdgc.reuse.register).
 
 A drop-in for the register step of the classic create -> run -> deregister DAG, whose register step is the
 Amazon provider's `EcsRegisterTaskDefinitionOperator`:
@@ -22,7 +22,7 @@ The same arguments as the provider's operator (`family`, `container_definitions`
 `aws_conn_id`, `region_name`), the same templated fields, and the same result: the ARN is pushed to XCom
 under `task_definition_arn` and returned (so `return_value` holds it too). The difference: the request's
 content is hashed, and the ARN of an ACTIVE revision with that content is returned when there is one; a
-revision is registered only for new content (see tdgc.reuse). The task's log says which it was.
+revision is registered only for new content (see tdgc.reuse.register). The task's log says which it was.
 
 No deregister step is needed, and there must be none: the revision is what the next run with the same
 content reuses. Revisions nobody uses any more are retired by tdgc's garbage collection: with the DynamoDB
@@ -31,7 +31,7 @@ store, the usual rules (keep_last, deregister_after) apply to the family.
 
 `store`: "tags" (no infrastructure: the hash is a tag on the revision, found among the family's newest
 ACTIVE revisions) or "dynamodb://TABLE" (a table, created on first use, that also counts uses and records
-each one: who is `airflow:DAG_ID.TASK_ID`). tdgc.usage_store says what each can and cannot do.
+each one: who is `airflow:DAG_ID.TASK_ID`). tdgc.reuse.store says what each can and cannot do.
 
 Credentials: `aws_conn_id` is resolved as the provider resolves it, through its AwsBaseHook, when
 apache-airflow-providers-amazon is installed (a connection's `endpoint_url` extra is honoured, per service
@@ -56,18 +56,22 @@ try:  # Airflow 3.x
 except ImportError:  # Airflow 2.x, and 3.0 where the Task SDK did not have it yet
     from airflow.exceptions import AirflowFailException
 
-from tdgc import aws, restore, reuse, usage_store
+from tdgc.aws import connection as aws
+from tdgc.aws.pacing import Pacer
+from tdgc.collect import restore
 from tdgc.errors import UsageError
-from tdgc.pacing import Pacer
 from tdgc.policy import DEFAULT_RATES
+from tdgc.reuse.backends import open_store
+from tdgc.reuse.register import How, register_or_reuse
+from tdgc.reuse.tags import TagStore
 
 XCOM_KEY = "task_definition_arn"  # the key EcsRegisterTaskDefinitionOperator pushes the ARN under
 DEFAULT_CONN_ID = "aws_default"
 _SAID = {
-    reuse.How.FOUND: "Reused %s: an ACTIVE revision with the same content (%s)",
-    reuse.How.JOINED: "Reused %s: registered a moment ago by another caller with the same content (%s)",
-    reuse.How.REGISTERED: "Registered %s: new content (%s)",
-    reuse.How.REPLACED: "Registered %s: the stored revision for this content (%s) was deregistered or deleted since, "
+    How.FOUND: "Reused %s: an ACTIVE revision with the same content (%s)",
+    How.JOINED: "Reused %s: registered a moment ago by another caller with the same content (%s)",
+    How.REGISTERED: "Registered %s: new content (%s)",
+    How.REPLACED: "Registered %s: the stored revision for this content (%s) was deregistered or deleted since, "
     "or is not this content",
 }
 
@@ -121,8 +125,8 @@ class TdgcRegisterTaskDefinitionOperator(BaseOperator):  # type: ignore[misc]  #
             ecs_target, store_target = self._targets(spec)
             ecs = ecs_target.ecs(Pacer(dict(DEFAULT_RATES)))
             # One ECS client for both (a client costs ~0.1 s to make); open_store parses dynamodb://TABLE.
-            store = usage_store.TagStore(ecs) if spec == "tags" else usage_store.open_store(spec, store_target)
-            found = reuse.register_or_reuse(ecs, args, store, who=f"airflow:{self.dag_id}.{self.task_id}")
+            store = TagStore(ecs) if spec == "tags" else open_store(spec, store_target)
+            found = register_or_reuse(ecs, args, store, who=f"airflow:{self.dag_id}.{self.task_id}")
         except (UsageError, ValueError) as exc:  # bad arguments, store, credentials or region: a retry cannot help
             raise AirflowFailException(f"tdgc register: {exc}") from exc
         self.log.info(_SAID[found.how], f"{found.family}:{found.revision}", found.hash)

@@ -17,29 +17,23 @@ from typing import IO, Any
 import botocore.exceptions
 import click
 
-from tdgc import __version__, destination, signals
-from tdgc.archive import open_archive
-from tdgc.aws import (
-    Connection,
-    S3Access,
-    account_id,
-    caller,
-    caller_account,
-    connect,
-    error_text,
-    parse_roles,
-    s3_access,
-)
-from tdgc.aws import session as aws_session
+from tdgc import __version__, signals
+from tdgc.aws.connection import Connection, account_id, caller, caller_account, connect, parse_roles
+from tdgc.aws.connection import session as aws_session
+from tdgc.aws.errors import error_text
+from tdgc.aws.pacing import Pacer, unpaced
+from tdgc.aws.s3 import S3Access, s3_access
+from tdgc.aws.s3url import is_s3
+from tdgc.collect.archive import open_archive
+from tdgc.collect.run import RunOptions, run
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, GuardError, TdgcError, UsageError
 from tdgc.logs import LOG_FORMATS, configure
 from tdgc.model import Action, Decision, Outcome
-from tdgc.pacing import Pacer, unpaced
 from tdgc.policy import DEFAULT_RATES, REFERENCE_SOURCES, Overrides, Policy, load_policy
-from tdgc.report import FORMATS, REPORT_VERSION, Report, TableWriter, Writer, make_writer
-from tdgc.run import RunOptions, run
-from tdgc.s3url import is_s3
+from tdgc.report import destination
+from tdgc.report.model import REPORT_VERSION, Report, Writer
+from tdgc.report.writers import FORMATS, TableWriter, make_writer
 
 
 class _DurationType(click.ParamType):  # type: ignore[type-arg]
@@ -177,7 +171,7 @@ def restore(archives: tuple[str, ...], regions: tuple[str, ...], profile: str | 
     Every archive is checked (as RegisterTaskDefinition takes it), and so are its account and region, before
     the first is registered. A failure after that stops there: exit 1, the line names what was not attempted.
     """
-    from tdgc import restore as restoring
+    from tdgc.collect import restore as restoring
 
     configure(log_format, level=logging.WARNING)
     if len(regions) > 1:
@@ -236,26 +230,25 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
     TASKDEF.json holds RegisterTaskDefinition's arguments (as `aws ecs register-task-definition
     --cli-input-json` takes them), or a DescribeTaskDefinition answer.
     """
-    from tdgc import restore as reading
-    from tdgc import reuse, usage_store
+    from tdgc.collect import restore as reading
+    from tdgc.reuse.backends import open_store
+    from tdgc.reuse.register import How, register_or_reuse
 
     configure(log_format, level=logging.WARNING)
     args = reading.load(taskdef, request=True).arguments  # checked as RegisterTaskDefinition takes it
     target = connect(profile, (region,) if region else (), endpoint_url)[0]
     try:
-        found = reuse.register_or_reuse(
-            target.ecs(Pacer(dict(DEFAULT_RATES))), args, usage_store.open_store(store, target)
-        )
+        found = register_or_reuse(target.ecs(Pacer(dict(DEFAULT_RATES))), args, open_store(store, target))
     except botocore.exceptions.ClientError as exc:
         if exc.operation_name != "RegisterTaskDefinition":  # the store's: something may have been registered
             raise
         raise UsageError(f"{taskdef}: register failed: {error_text(exc)}") from None  # ECS refused it: none was
     click.echo(found.arn)
     name = f"{found.family}:{found.revision}"
-    said = {reuse.How.FOUND: f"reused {name}: same content ({found.hash[:19]}…)",
-            reuse.How.JOINED: f"reused {name}: registered a moment ago by another caller",
-            reuse.How.REGISTERED: f"registered {name}: new content ({found.hash[:19]}…)",
-            reuse.How.REPLACED: f"registered {name}: the stored revision was deregistered or deleted since, or is "
+    said = {How.FOUND: f"reused {name}: same content ({found.hash[:19]}…)",
+            How.JOINED: f"reused {name}: registered a moment ago by another caller",
+            How.REGISTERED: f"registered {name}: new content ({found.hash[:19]}…)",
+            How.REPLACED: f"registered {name}: the stored revision was deregistered or deleted since, or is "
                                 "not this content"}  # fmt: skip
     click.echo(said[found.how], err=True)
     return EXIT_OK
@@ -268,17 +261,18 @@ def register(taskdef: str, store: str, region: str | None, profile: str | None, 
 def usage(store: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None,
           log_format: str) -> int:  # fmt: skip
     """What the register store knows: each content's revision, first registration, last use and uses."""
-    from tdgc import usage_store
+    from tdgc.reuse.backends import open_store
+    from tdgc.reuse.store import record_dict
 
     configure(log_format, level=logging.WARNING)
     target = connect(profile, (region,) if region else (), endpoint_url)[0]
     try:
-        known = list(usage_store.open_store(store, target, create=False).records())
+        known = list(open_store(store, target, create=False).records())
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"--store {store}: cannot read it ({error_text(exc)})") from None
     records = sorted(known, key=lambda r: (r.family, r.revision))
     if output == "json":
-        click.echo(json.dumps([usage_store.record_dict(r) for r in records], indent=1))
+        click.echo(json.dumps([record_dict(r) for r in records], indent=1))
         return EXIT_OK
     click.echo(f"{'REVISION':<40} {'LAST USED':<20} {'USES':>8}  HASH")
     for r in records:
@@ -297,7 +291,7 @@ def _fit_name(text: str, width: int) -> str:
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated account.")
 def demo(output: str, seed: int) -> int:
     """Plan against a built-in simulated account: no AWS account, no network."""
-    from tdgc.demo import run_demo
+    from tdgc.local.demo import run_demo
 
     configure("console", level=logging.WARNING)
     return run_demo(output, seed, sys.stdout, sys.stderr)

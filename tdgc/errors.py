@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import enum
 
-import botocore.exceptions
-
 
 class ExitStatus(enum.IntEnum):
     """The exit statuses of docs/design.md §5 (an interruption exits 128 + its signal's number)."""
@@ -57,10 +55,3 @@ class ReportError(TdgcError):
     so not exit 2 ("nothing was changed") but 1, an action that failed."""
 
     exit_code = EXIT_ACTIONS_FAILED
-
-
-def error_code(exc: BaseException) -> str:
-    """An AWS error's code ("ThrottlingException", "304"), or "" for anything that is not an AWS answer."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""

@@ -2,7 +2,7 @@
 
 Both entry points describe what to do as a `Job` (plain values, as they arrive from an event, a DAG param
 or the environment) and get back the summary below; the JSON report goes to a directory or S3 prefix on
-the way. The run itself is `tdgc.run.run`, the same one the CLI calls.
+the way. The run itself is `tdgc.collect.run.run`, the same one the CLI calls.
 
 The summary (stable; fields are only ever added):
 `{"tool", "tool_version", "mode": "plan"|"apply", "generated_at", "exit_code", "report": location|null,
@@ -22,14 +22,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from tdgc import TOOL, __version__, destination
-from tdgc.aws import Connection, account_id, caller, caller_account, connect, parse_roles, s3_access
-from tdgc.aws import session as aws_session
+from tdgc import TOOL, __version__
+from tdgc.aws.connection import Connection, account_id, caller, caller_account, connect, parse_roles
+from tdgc.aws.connection import session as aws_session
+from tdgc.aws.s3 import s3_access
+from tdgc.aws.s3url import is_s3
+from tdgc.collect.run import RunOptions, RunResult, run
 from tdgc.errors import ReportError, UsageError
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
-from tdgc.report import JsonWriter, Writer
-from tdgc.run import RunOptions, RunResult, run
-from tdgc.s3url import is_s3
+from tdgc.report import destination
+from tdgc.report.model import Writer
+from tdgc.report.writers import JsonWriter
 
 ALL = "all"  # regions=("all",): every region enabled in each account
 
@@ -88,7 +91,7 @@ def run_job(
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Run the job; the summary. Bad input raises a TdgcError (a UsageError or GuardError) before any change.
-    `clock` times the run against `job.time_budget` (a test passes a fake one, as it may to `tdgc.run.run`)."""
+    `clock` times the run against `job.time_budget` (a test passes a fake one, as it may to `tdgc.collect.run.run`)."""
     options = options_for(job)
     now = now or datetime.now(UTC)
     mode = "apply" if job.apply else "plan"

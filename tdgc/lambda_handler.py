@@ -49,13 +49,14 @@ from typing import Any, Protocol
 import botocore.exceptions
 import structlog
 
-from tdgc.aws import account_id, caller, error_text
-from tdgc.aws import session as aws_session
+from tdgc.aws.connection import account_id, caller
+from tdgc.aws.connection import session as aws_session
+from tdgc.aws.errors import error_text
+from tdgc.aws.pacing import unpaced
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import ALL, Job, run_job
 from tdgc.logs import configure
-from tdgc.pacing import unpaced
-from tdgc.report import TargetStatus
+from tdgc.report.model import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families"}

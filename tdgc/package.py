@@ -32,6 +32,7 @@ PLATFORM = "manylinux2014_aarch64"
 DEFAULT_OUTPUT = Path("dist") / "tdgc-lambda.zip"
 # Where `--policy` puts its file: set TDGC_POLICY_FILE to this.
 POLICY_NAME = "policy.toml"
+LOCAL = "local"  # tdgc/local/: kept out of the zip
 
 # The Lambda Python runtimes include boto3 and its dependencies. The deployment package comes first on
 # sys.path, so a bundled copy would shadow the runtime's, and AWS warns that this misaligns versions
@@ -149,7 +150,9 @@ def collect(site: Path, policy: Path | None = None) -> dict[str, Path]:
             entries[str(name)] = path
     package = Path(tdgc.__file__).parent
     for name, path in _walk(package):
-        entries[str(PurePosixPath(package.name) / name)] = path
+        # tdgc.local (the simulator and the demo) needs moto, which a function never has, and runs nowhere but here.
+        if name.parts[0] != LOCAL:
+            entries[str(PurePosixPath(package.name) / name)] = path
     if policy is not None:
         entries[POLICY_NAME] = policy
     return entries

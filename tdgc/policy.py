@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tdgc.aws.pacing import AWS_BUCKETS
+from tdgc.aws.s3url import is_s3, s3_location
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import PolicyError, UsageError
-from tdgc.pacing import AWS_BUCKETS
-from tdgc.s3url import is_s3, s3_location
 
 ANY_VALUE = "*"
 # Our share of AWS's per-account, per-Region buckets (docs/design.md §2): calls per second that tdgc may use, so

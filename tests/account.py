@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tdgc.simulator import Simulator
-
-from .conftest import NOW, days
+from tdgc.local.simulator import Simulator
+from tests.helpers import NOW, days
 
 POLICY = """\
 [defaults]

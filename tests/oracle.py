@@ -1,6 +1,6 @@
 """The test oracle: one family decided whole, every revision described, as the pure core would decide it.
 
-The scanner decides page by page, describing as little as it can (tdgc.family); tests hold it to this.
+The scanner decides page by page, describing as little as it can (tdgc.collect.cutoff); tests hold it to this.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from tdgc.decide import decide, needs_description
+from tdgc.collect.decide import decide, needs_description
 from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Rule
 

@@ -104,7 +104,7 @@ resource "aws_sqs_queue" "dead_letters" {
   tags                      = var.tags
 }
 
-# The usage store, if the module is to manage it: the table tdgc.usage_store.DynamoStore creates on first use,
+# The usage store, if the module is to manage it: the table tdgc.reuse.dynamodb.DynamoStore creates on first use,
 # with point-in-time recovery besides. The usage history cannot be rebuilt: DynamoDB refuses to delete the
 # table while deletion protection is on, so `terraform destroy` (or create_usage_table = false) fails on it
 # and leaves it be (README: how to let it go). prevent_destroy would refuse the whole plan instead, with no

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,9 @@ if not os.environ.get("AIRFLOW_HOME") or Path(os.environ.get("AIRFLOW__CORE__DAG
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 sys.path.insert(0, str(DAG_FOLDER))  # the DAG module's plain functions, for the fast tests
 
-from tdgc.simulator import Simulator, without_real_aws  # noqa: E402
+
+# The simulator's fixtures (`sim`, no real AWS), as tdgc's own tests have them.
+pytest_plugins = ("tdgc.local.pytest_plugin",)
 
 DAG_ID = "tdgc_maintenance"
 TIMINGS: list[str] = []  # lines for the end of pytest's report (the reuse example's 100 runs)
@@ -34,22 +35,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test may find real credentials or config, nor a real tdgc Variable (as in tests/)."""
-    variables = ("APPLY", "POLICY", "ROLE_ARNS", "EXTERNAL_ID", "REGIONS", "ARCHIVE", "REPORT")
-    changes = {**without_real_aws(tmp_path_factory.mktemp("awsconfig")), **dict.fromkeys(
-        (f"AIRFLOW_VAR_TDGC_{name}" for name in variables), None)}  # fmt: skip
-    for name, value in changes.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
-        yield simulator
+def _no_tdgc_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may find a real tdgc Variable (the plugin already keeps real AWS out)."""
+    for name in ("APPLY", "POLICY", "ROLE_ARNS", "EXTERNAL_ID", "REGIONS", "ARCHIVE", "REPORT"):
+        monkeypatch.delenv(f"AIRFLOW_VAR_TDGC_{name}", raising=False)
 
 
 def dag_bag() -> Any:

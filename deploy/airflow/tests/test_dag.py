@@ -1,6 +1,6 @@
 """The maintenance DAG in a real Airflow: it loads, and `dag.test()` runs it end to end against the simulator.
 
-The simulated account (tdgc.simulator, moto underneath, in this process) is seeded so that the test policy
+The simulated account (tdgc.local.simulator, moto underneath, in this process) is seeded so that the test policy
 below has something to do in two regions, and in a second account for the multi-account run:
 
     123456789012 us-east-1  web    8 ACTIVE, 200..193 days old; web:2 runs service prod/web-svc
@@ -25,7 +25,7 @@ import pytest
 import tdgc_maintenance as m
 from conftest import DAG_FOLDER, dag_bag, states, xcoms
 
-from tdgc.simulator import Simulator
+from tdgc.local.simulator import Simulator
 
 POLICY = """\
 [defaults]

@@ -22,8 +22,9 @@ import tdgc_reuse_example as ex
 from conftest import DAG_FOLDER, TIMINGS, dag_bag, states, xcoms
 
 from tdgc.airflow_operator import XCOM_KEY, TdgcRegisterTaskDefinitionOperator, request
-from tdgc.simulator import Simulator
-from tdgc.usage_store import HASH_TAG, DynamoStore
+from tdgc.local.simulator import Simulator
+from tdgc.reuse.dynamodb import DynamoStore
+from tdgc.reuse.store import HASH_TAG
 
 RUNS = 100  # the figure: 100 runs with the same image leave one revision
 IMAGE = "public.ecr.aws/docker/library/busybox:1.36"

@@ -1,0 +1,178 @@
+"""`tdgc demo`: a believable account in the simulator, planned with the demo policy, in seconds."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+
+from tdgc.aws.pacing import unpaced
+from tdgc.collect.run import RunOptions, run
+from tdgc.local.simulator import Simulator
+from tdgc.policy import Overrides, load_policy
+from tdgc.report.writers import make_writer
+
+TWO_YEARS = timedelta(days=730)
+
+
+def seed_demo_account(sim: Simulator, now: datetime, rng: random.Random) -> None:
+    """Dozens of families, thousands of revisions over two years, as an account that grew them would have."""
+    start = now - TWO_YEARS
+
+    def orchestrated(family: str, every: timedelta, since: datetime) -> None:
+        # The create → run → deregister pattern: a revision per run, deregistered minutes later.
+        at = since
+        while at < now - timedelta(hours=1):
+            sim.seed(
+                family, registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(minutes=rng.randint(3, 50))
+            )
+            at += every * rng.uniform(0.8, 1.2)
+        sim.seed(family, registered_at=at)  # the current run's revision, still ACTIVE
+
+    def deployed(family: str, deploys: int, since: datetime, ci_deregisters: bool, golden: int | None = None) -> None:
+        # A service: a revision per deploy; some CI pipelines deregister all but the newest few.
+        times = sorted(since + (now - since) * rng.random() for _ in range(deploys))
+        for n, at in enumerate(times):
+            old = n < deploys - 8 and ci_deregisters
+            tags = {"tdgc:keep": "true"} if n == golden else {"team": family.split("-")[0]}
+            if old:
+                gone = min(now - timedelta(minutes=5), times[min(n + 8, deploys - 1)])
+                sim.seed(family, registered_at=at, status="INACTIVE", deregistered_at=gone, tags=tags)
+            else:
+                sim.seed(family, registered_at=at, tags=tags)
+
+    orchestrated("airflow-dbt-daily", timedelta(days=1), now - timedelta(days=400))
+    orchestrated("airflow-ingest-hourly", timedelta(hours=1), now - timedelta(days=15))
+    orchestrated("airflow-reports-weekly", timedelta(days=7), start)
+    orchestrated("dbt-models-nightly", timedelta(days=2), now - timedelta(days=400))
+    for name in ("dbt-snapshot", "dbt-seed"):
+        orchestrated(name, timedelta(days=rng.choice([2, 3, 5])), now - timedelta(days=rng.randint(200, 700)))
+    deployed("web-api", 180, start, ci_deregisters=False, golden=40)
+    deployed("checkout-svc", 140, start, ci_deregisters=True)
+    deployed("worker-queue", 90, start, ci_deregisters=False)
+    deployed("prod-payments", 120, start, ci_deregisters=True)
+    deployed("prod-ledger", 60, start, ci_deregisters=False)
+    teams = ("search", "billing", "identity", "growth", "data", "ml", "mobile", "ops")
+    for n in range(27):
+        family = f"{teams[n % len(teams)]}-svc-{n:02d}"
+        deployed(
+            family, rng.randint(3, 60), start + timedelta(days=rng.randint(0, 600)), ci_deregisters=rng.random() < 0.5
+        )
+    for n in range(6):  # one-off jobs, run a few times and abandoned
+        at = start + timedelta(days=rng.randint(0, 700))
+        for _ in range(rng.randint(1, 4)):
+            sim.seed(
+                f"oneoff-backfill-{n}", registered_at=at, status="INACTIVE", deregistered_at=at + timedelta(hours=1)
+            )
+            at += timedelta(hours=rng.randint(1, 48))
+    for _ in range(12):  # registered before ECS kept timestamps
+        sim.seed("legacy-cron", registered_at=None, status="INACTIVE")
+    for _ in range(3):
+        sim.seed("legacy-cron", registered_at=None)
+
+
+def wire_references(sim: Simulator) -> None:
+    """What keeps revisions in use: a service rolled back to an old revision, another's rollback target, a
+    nightly rule that names an INACTIVE revision, a Step Functions workflow, an ECS task running right now, a
+    Scheduler schedule that calls RunTask itself (a universal target), a pipe that starts a task per queued
+    message, an Express service, a CodeDeploy blue/green deployment and the revision before it, and a
+    Terraform state in S3."""
+    account, region = sim.account_id, sim.region
+    cluster = f"arn:aws:ecs:{region}:{account}:cluster/prod"
+    role = f"arn:aws:iam::{account}:role/demo"
+    ecs = boto3.client("ecs", region_name=region)
+    ecs.create_cluster(clusterName="prod")
+    ecs.create_service(cluster="prod", serviceName="web-api", taskDefinition="web-api:150", desiredCount=2)
+    # A deploy of worker-queue:80 then :85: a rollback would return to :80, no longer in its deployments.
+    ecs.create_service(cluster="prod", serviceName="worker", taskDefinition="worker-queue:80", desiredCount=1)
+    ecs.update_service(cluster="prod", service="worker", taskDefinition="worker-queue:85")
+    network: Any = {"awsvpcConfiguration": {"subnets": ["subnet-demo"]}}
+    ecs.run_task(cluster="prod", taskDefinition="worker-queue:60", launchType="FARGATE", networkConfiguration=network)
+    events = boto3.client("events", region_name=region)
+    events.put_rule(Name="nightly-reconcile", ScheduleExpression="cron(0 3 * * ? *)")
+    old_checkout = f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:20"
+    target = {"Id": "ecs", "Arn": cluster, "RoleArn": role, "EcsParameters": {"TaskDefinitionArn": old_checkout}}
+    events.put_targets(Rule="nightly-reconcile", Targets=[target])
+    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
+             "Parameters": {"Cluster": cluster, "TaskDefinition": "search-svc-16:30"}}  # fmt: skip
+    boto3.client("stepfunctions", region_name=region).create_state_machine(
+        name="search-reindex", roleArn=role, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}})
+    )
+    run_task = {"Cluster": cluster, "TaskDefinition": f"arn:aws:ecs:{region}:{account}:task-definition/worker-queue:45"}
+    boto3.client("scheduler", region_name=region).create_schedule(
+        Name="weekly-drain",
+        ScheduleExpression="cron(0 4 ? * MON *)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask", "RoleArn": role, "Input": json.dumps(run_task)},
+    )
+    pipe_target = {
+        "EcsTaskParameters": {"TaskDefinitionArn": f"arn:aws:ecs:{region}:{account}:task-definition/worker-queue:40"}
+    }
+    boto3.client("pipes", region_name=region).create_pipe(
+        Name="orders-to-worker",
+        Source=f"arn:aws:sqs:{region}:{account}:orders",
+        Target=cluster,
+        RoleArn=role,
+        TargetParameters=pipe_target,
+    )
+    sim.express_service("docs-site", "web-api:160", cluster="prod")
+    _codedeploy(region, account)
+    _terraform_state(region, account)
+
+
+def _codedeploy(region: str, account: str) -> None:
+    """checkout-svc deployed blue/green by CodeDeploy: :133, then :134; a redeploy of the previous revision
+    would return to :133."""
+    codedeploy = boto3.client("codedeploy", region_name=region)
+    codedeploy.create_application(applicationName="checkout", computePlatform="ECS")
+    codedeploy.create_deployment_group(applicationName="checkout", deploymentGroupName="prod",
+                                       serviceRoleArn=f"arn:aws:iam::{account}:role/codedeploy",
+                                       ecsServices=[{"serviceName": "checkout", "clusterName": "prod"}])  # fmt: skip
+    for revision in (133, 134):
+        properties = {"TaskDefinition": f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:{revision}"}
+        appspec = {"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service",
+                                                                     "Properties": properties}}]}  # fmt: skip
+        codedeploy.create_deployment(applicationName="checkout", deploymentGroupName="prod", revision={
+            "revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}})  # fmt: skip
+
+
+TERRAFORM_STATE = "s3://demo-terraform-state/prod/"
+
+
+def _terraform_state(region: str, account: str) -> None:
+    """web-api's service and task definition managed by Terraform, in a module: the state in S3 names :120."""
+    service = f"arn:aws:ecs:{region}:{account}:service/prod/web-api"
+    provider = 'provider["registry.terraform.io/hashicorp/aws"]'
+    resources = [
+        {"module": "module.web", "mode": "managed", "type": "aws_ecs_service", "name": "api", "provider": provider,
+         "instances": [{"schema_version": 0, "attributes": {"id": service, "task_definition": "web-api:120"}}]},
+    ]  # fmt: skip
+    state = {"version": 4, "terraform_version": "1.9.8", "serial": 42, "lineage": "demo", "outputs": {},
+             "resources": resources}  # fmt: skip
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket="demo-terraform-state")
+    s3.put_object(Bucket="demo-terraform-state", Key="prod/terraform.tfstate", Body=json.dumps(state).encode())
+
+
+def demo_policy_path() -> Path:
+    return Path(str(resources.files("tdgc.local") / "demo_policy.toml"))
+
+
+def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Simulator() as sim:
+        seed_demo_account(sim, now, random.Random(seed))
+        wire_references(sim)
+        revisions = sum(1 for _ in sim.revisions())
+        families = len({td.family for td in sim.revisions()})
+        err.write(f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
+                  f"registered over two years.\nPolicy: {demo_policy_path()}\n\n")  # fmt: skip
+        policy = load_policy(str(demo_policy_path()), Overrides(terraform_state=(TERRAFORM_STATE,)))
+        # The simulated account has no throttling, so the demo does not pace itself.
+        result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: unpaced())
+    return result.exit_code

@@ -1,0 +1,307 @@
+"""Reports: every decision and outcome, streamed to one writer per destination, one format each.
+
+Formats (docs/design.md §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
+`json` (one document), `jsonl` (a line per decision and outcome, the summary last), `csv` (a row per
+decision). The machine formats are stable: fields are only ever added, and `version` says which schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from tdgc.model import Action, Decision, Outcome, Why
+from tdgc.report.model import Report, Summary, TargetSection, TargetStatus, Writer, iso
+
+FORMATS = ("table", "json", "jsonl", "csv", "markdown")
+DECISION_FIELDS = (
+    "arn", "family", "revision", "status", "action", "reason", "registered_at", "deregistered_at", "in_use_by",
+    "why",
+)  # fmt: skip
+# A new decision field goes after result and error: a CSV column keeps its place.
+CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
+ACTIONS_SHOWN_PER_FAMILY = 5
+IN_USE_SHOWN = 20
+FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    r = d.revision
+    return {
+        "arn": r.arn, "family": r.family, "revision": r.revision, "status": r.status.value,
+        "action": d.action.value, "reason": d.reason, "registered_at": iso(r.registered_at),
+        "deregistered_at": iso(r.deregistered_at), "in_use_by": list(d.in_use_by), "why": d.why.value,
+    }  # fmt: skip
+
+
+def outcome_dict(o: Outcome) -> dict[str, Any]:
+    return {"arn": o.arn, "action": o.action.value, "result": o.result.value, "error": o.error}
+
+
+class JsonWriter(Writer):
+    """One JSON document; decisions stream out as they come, outcomes are spooled until the end."""
+
+    def start(self, header: Mapping[str, Any]) -> None:
+        super().start(header)
+        # Outcomes come after all decisions in the document; spool them so memory stays flat.
+        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115
+        self._first = {"decisions": True, "outcomes": True}
+        head = json.dumps(self.header, sort_keys=False)[:-1]
+        self.out.write(f'{head}, "decisions": [')
+
+    def _item(self, out: IO[str], kind: str, item: Mapping[str, Any]) -> None:
+        out.write(("\n" if self._first[kind] else ",\n") + json.dumps(item))
+        self._first[kind] = False
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        for d in decisions:
+            self._item(self.out, "decisions", decision_dict(d))
+        for o in outcomes:
+            self._item(self._spool, "outcomes", outcome_dict(o))
+
+    def finish(self, report: Report) -> None:
+        self.out.write('\n], "outcomes": [')
+        self._spool.seek(0)
+        while chunk := self._spool.read(1 << 16):
+            self.out.write(chunk)
+        self._spool.close()
+        self.out.write("\n], " + json.dumps(report.tail())[1:] + "\n")
+        super().finish(report)
+
+
+class JsonlWriter(Writer):
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        for d in decisions:
+            self.out.write(json.dumps({"type": "decision", **decision_dict(d)}) + "\n")
+        for o in outcomes:
+            self.out.write(json.dumps({"type": "outcome", **outcome_dict(o)}) + "\n")
+
+    def finish(self, report: Report) -> None:
+        self.out.write(json.dumps({"type": "summary", **self.header, **report.tail()}) + "\n")
+        super().finish(report)
+
+
+class CsvWriter(Writer):
+    """A row per decision; in apply, the row carries its outcome."""
+
+    def start(self, header: Mapping[str, Any]) -> None:
+        super().start(header)
+        self._csv = csv.DictWriter(self.out, fieldnames=CSV_FIELDS, lineterminator="\n")
+        self._csv.writeheader()
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        by_arn = {o.arn: o for o in outcomes}
+        for d in decisions:
+            row = decision_dict(d)
+            row["in_use_by"] = "; ".join(d.in_use_by)
+            outcome = by_arn.get(d.revision.arn)
+            row["result"] = outcome.result.value if outcome else ""
+            row["error"] = (outcome.error or "") if outcome else ""
+            self._csv.writerow(row)
+
+
+@dataclass
+class _FamilyRow:
+    counts: Summary = field(default_factory=Summary)
+    actions: list[str] = field(default_factory=list)  # the first few, as printed
+    more: int = 0
+
+
+@dataclass
+class _Section:
+    """What the table shows of one target."""
+
+    target: TargetSection | None = None
+    families: dict[str, _FamilyRow] = field(default_factory=dict)
+    in_use: list[str] = field(default_factory=list)  # the first few revisions kept because something uses them
+
+
+class TableWriter(Writer):
+    """For people: a per-family summary and the actions with their reasons, in 80 columns."""
+
+    WIDTH = 80
+
+    def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
+        super().__init__(out)
+        self.markdown = markdown
+        self._sections: list[_Section] = []
+        self._notable: Counter[str] = Counter()
+
+    def begin_target(self, section: TargetSection) -> None:
+        self._sections.append(_Section(section))
+
+    @property
+    def _current(self) -> _Section:
+        if not self._sections:
+            self._sections.append(_Section())
+        return self._sections[-1]
+
+    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        by_arn = {o.arn: o for o in outcomes}
+        current = self._current
+        for d in decisions:
+            row = current.families.setdefault(d.revision.family, _FamilyRow())
+            outcome = by_arn.get(d.revision.arn)
+            row.counts.count([d], [outcome] if outcome else [])
+            if d.action is Action.KEEP:
+                if d.why in _NOTABLE:
+                    self._notable[_note_for(d)] += 1
+                if d.in_use_by and len(current.in_use) < IN_USE_SHOWN:
+                    current.in_use.append(self._in_use_line(d))
+                continue
+            if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
+                row.actions.append(self._action_line(d, outcome))
+            else:
+                row.more += 1
+
+    def _action_line(self, d: Decision, outcome: Outcome | None) -> str:
+        name = f"{d.revision.family}:{d.revision.revision}"
+        result = ""
+        if outcome is not None:
+            result = f" [{outcome.result.value}" + (f": {outcome.error}" if outcome.error else "") + "]"
+        if self.markdown:
+            return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
+        return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
+
+    def _in_use_line(self, d: Decision) -> str:
+        name = f"{d.revision.family}:{d.revision.revision}"
+        uses = ", ".join(d.in_use_by)
+        if self.markdown:
+            return f"| `{name}` | {uses} |"
+        return _fit(f"  {_fit(name, 28):<28} {uses}", self.WIDTH)
+
+    def finish(self, report: Report) -> None:
+        summary, notes = report.summary, [*report.incomplete, *report.notes]
+        h = self.header
+        mode = h.get("mode", "plan")
+        regions = ", ".join(h.get("regions", [])) or "-"
+        policy = h.get("policy", {}).get("source", "")
+        w = self.out.write
+        title = f"tdgc {mode} · {regions} · policy: {policy}"
+        w(f"# {title}\n\n" if self.markdown else f"{_fit(title, self.WIDTH)}\n\n")
+        sections = self._sections or [_Section()]
+        for section in sections:
+            if len(sections) > 1 and section.target is not None:
+                self._section_title(section.target)
+            self._section(section, section.target.summary if section.target else summary,
+                          "###" if len(sections) > 1 else "##")  # fmt: skip
+        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
+        lines += list(notes)
+        if lines:
+            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
+            for line in lines:
+                w(f"- {line}\n" if self.markdown else f"  {line}\n")
+        w("\n" + self._closing(summary, mode) + "\n")
+        if len(report.targets) > 1:
+            w(_targets_line(report.targets) + "\n")
+        if report.incomplete:
+            w("INCOMPLETE: some references could not be read; see Notes.\n")
+        if report.interrupted:
+            w(f"INTERRUPTED ({report.interrupted}): what is above was done; the next run goes on.\n")
+        super().finish(report)
+
+    def _section_title(self, target: TargetSection) -> None:
+        status = (
+            ""
+            if target.status is TargetStatus.OK
+            else f" · {target.status.value}" + (f": {target.error}" if target.error else "")
+        )
+        text = f"{target.target}{status}"
+        self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
+
+    def _section(self, section: _Section, summary: Summary, level: str) -> None:
+        w = self.out.write
+        self._family_table(section.families, summary)
+        acting = [(name, row) for name, row in section.families.items() if row.actions]
+        if acting:
+            heading = f"\n{level} Actions\n\n| action | revision | reason |\n|---|---|---|\n"
+            w(heading if self.markdown else "\nActions\n")
+            for name, row in acting:
+                for line in row.actions:
+                    w(line + "\n")
+                if row.more:
+                    more = f"… and {row.more} more in {name}"
+                    w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
+            if any(row.more for _, row in acting) and not self.markdown:
+                w("  (every decision: --output json, jsonl or csv)\n")
+        if section.in_use:
+            heading = f"\n{level} In use, kept\n\n| revision | in use by |\n|---|---|\n"
+            w(heading if self.markdown else "\nIn use, kept\n")
+            for line in section.in_use:
+                w(line + "\n")
+
+    def _family_table(self, families: Mapping[str, _FamilyRow], summary: Summary) -> None:
+        w = self.out.write
+        rows = sorted(families.items())
+        hidden = 0
+        if len(rows) > FAMILIES_SHOWN:
+            shown = [(n, r) for n, r in rows if r.counts.deregister or r.counts.delete or r.counts.protected]
+            hidden = len(rows) - len(shown)
+            rows = shown
+        cols = ("REVS", "KEEP", "DEREG", "DELETE", "PROT")
+        if self.markdown:
+            w("| family | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * len(cols) + "\n")
+        else:
+            w(f"{'FAMILY':<38}" + "".join(f"{c:>8}" for c in cols) + "\n")
+        for name, r in rows:
+            self._row(name, r.counts)
+        if hidden:
+            text = f"… {hidden} more families with nothing to do"
+            w(f"| {text} | | | | | |\n" if self.markdown else f"{text}\n")
+        self._row(f"TOTAL ({summary.families} families)", summary, bold=True)
+
+    def _row(self, name: str, counts: Summary, bold: bool = False) -> None:
+        values = (counts.revisions, counts.keep, counts.deregister, counts.delete, counts.protected)
+        if self.markdown:
+            label = f"**{name}**" if bold else f"`{name}`"
+            self.out.write(f"| {label} | " + " | ".join(f"{v:,}" for v in values) + " |\n")
+        else:
+            self.out.write(f"{_fit(name, 37):<38}" + "".join(f"{v:>8,}" for v in values) + "\n")
+
+    @staticmethod
+    def _closing(s: Summary, mode: str) -> str:
+        counts = (f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
+                  f"of {s.revisions:,} revisions ({s.families:,} families).")  # fmt: skip
+        if mode == "plan":
+            todo = " `tdgc apply` with the same policy carries it out." if s.deregister or s.delete else ""
+            return f"Plan: {counts}\nNothing was changed.{todo}"
+        r = s.results
+        return (f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
+                f"{r['failed']:,} failed, {r['skipped']:,} skipped.")  # fmt: skip
+
+
+def _targets_line(targets: Sequence[TargetSection]) -> str:
+    counts = Counter(t.status for t in targets)
+    return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s.value}" for s in TargetStatus if counts[s]) + "."
+
+
+# The kept revisions the table's notes count, and how it says why.
+_NOTABLE = {
+    Why.IN_USE: "kept because in use", Why.TAGGED: "kept by a protecting tag",
+    Why.NO_TIME: "kept because ECS has no timestamp for them",
+}  # fmt: skip
+
+
+def _note_for(d: Decision) -> str:
+    return _NOTABLE[d.why]
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def make_writer(fmt: str, out: IO[str]) -> Writer:
+    if fmt == "json":
+        return JsonWriter(out)
+    if fmt == "jsonl":
+        return JsonlWriter(out)
+    if fmt == "csv":
+        return CsvWriter(out)
+    if fmt in ("table", "markdown"):
+        return TableWriter(out, markdown=fmt == "markdown")
+    raise ValueError(f"unknown report format {fmt!r}")

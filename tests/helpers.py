@@ -1,0 +1,66 @@
+"""What tests share besides fixtures: the moment every account stands at, the CLI's result, a fake clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tdgc.local.simulator import Behaviour, Simulator
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the moment every test's account and plan stand at
+# The highest rates a policy may set (AWS's bursts). In-process runs are unpaced anyway (conftest's `_unpaced`):
+# these keep a subprocess's run quick.
+FAST = ["--rate", "read=50", "--rate", "modify=20", "--rate", "delete=5"]
+
+# For the end-to-end tests: each runs under a set of behaviours that gives every pair of answers.
+EVERY_BEHAVIOUR = pytest.mark.parametrize("behaviour", Behaviour.pairwise(), ids=Behaviour.label, indirect=True)
+
+
+def end_state(sim: Simulator) -> dict[str, str]:
+    """Each revision's status, "deleted" for one being deleted or already gone: the same end state whichever
+    way the simulator finishes deletes."""
+    return {arn: "deleted" if sim.deleted(status) else status for arn, status in sim.statuses().items()}
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it: pass `clock` and `clock.sleep` (to a
+    Pacer, a run, a context) and a run paced at AWS's rates takes as long as it would, in no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()  # a run's lanes sleep on it from their own threads
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def write_policy(tmp_path: Any, text: str, name: str = "policy.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(os.fspath(path))
