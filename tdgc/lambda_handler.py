@@ -305,7 +305,7 @@ def _overrides(event: Any) -> dict[str, Any]:
         raise UsageError(f"event: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(OVERRIDES | CONTEXT_KEYS))})")
     out: dict[str, Any] = {}
     # The account first: a malformed one is refused before anything else is read, let alone called.
-    if "account" in event:
+    if event.get("account") is not None:  # null: the function's own account, as if the key were absent
         out["account"] = account_id(event["account"] if isinstance(event["account"], str) else repr(event["account"]),
                                     "event: 'account'")  # fmt: skip
     if "time_budget" in event:
