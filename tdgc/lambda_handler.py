@@ -306,8 +306,11 @@ def _overrides(event: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # The account first: a malformed one is refused before anything else is read, let alone called.
     if event.get("account") is not None:  # null: the function's own account, as if the key were absent
-        out["account"] = account_id(event["account"] if isinstance(event["account"], str) else repr(event["account"]),
-                                    "event: 'account'")  # fmt: skip
+        if not isinstance(event["account"], str):  # a JSON number would lose leading zeros: never guess
+            raise UsageError(
+                f"event: 'account' {event['account']!r}: expected an AWS account id, 12 digits, as a string"
+            )
+        out["account"] = account_id(event["account"], "event: 'account'")
     if "time_budget" in event:
         seconds = event["time_budget"]
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 900:
