@@ -223,7 +223,8 @@ def org_accounts(organizations: Any, ous: Sequence[str] = ()) -> list[str]:
 
 def targets_of(accounts: Sequence[str | None], regions: Sequence[str]) -> list[dict[str, Any]]:
     """Each account times each region, as the Distributed Map's items: `{"account", "region"}` (account None:
-    the function's own; always present, so that the state machine's path to it always resolves). Sorted, so that a run's reports and the merged report keep one order."""
+    the function's own; always present, so that the state machine's path to it always resolves). Sorted, so
+    that a run's reports and the merged report keep one order."""
     items = [{"account": a, "region": r} for a in accounts for r in dict.fromkeys(regions)]
     return sorted(items, key=lambda t: (t.get("account") or "", t["region"]))
 

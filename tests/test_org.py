@@ -57,11 +57,14 @@ ENVIRONMENT = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC
 # --- merge_reports: sums, order, the worst exit status ------------------------------------------------------
 
 
-def _report(account: str | None, region: str, *, status: str = "ok", failed: int = 0, done: int = 0,
-            interrupted: str | None = None, notes: tuple[str, ...] = (), families: int = 1) -> dict[str, Any]:  # fmt: skip
+def _report(
+    account: str | None, region: str, *, status: str = "ok", failed: int = 0, done: int = 0,
+    interrupted: str | None = None, notes: tuple[str, ...] = (), families: int = 1,
+) -> dict[str, Any]:  # fmt: skip
     """A target's JSON report as tdgc.report writes it (the fields the merge reads)."""
+    results = {"done": done, "pending": 0, "failed": failed, "skipped": 0}
     summary = {"families": families, "revisions": 3 + failed + done, "keep": 3, "deregister": failed + done,
-               "delete": 0, "protected": 1, "results": {"done": done, "pending": 0, "failed": failed, "skipped": 0}}  # fmt: skip
+               "delete": 0, "protected": 1, "results": results}  # fmt: skip
     target = f"{account} {region}" if account else region
     arn = f"arn:aws:ecs:{region}:{account or '123456789012'}:task-definition/web:1"
     return {
@@ -89,8 +92,9 @@ def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_repo
     assert [d["arn"].split(":")[3:5] for d in merged["decisions"]] == [
         ["eu-west-1", "111111111111"], ["us-east-1", "111111111111"], ["us-east-1", "222222222222"],
     ]  # fmt: skip
+    results = {"done": 2, "pending": 0, "failed": 1, "skipped": 0}
     assert merged["summary"] == {"families": 6, "revisions": 12, "keep": 9, "deregister": 3, "delete": 0,
-                                 "protected": 3, "results": {"done": 2, "pending": 0, "failed": 1, "skipped": 0}}  # fmt: skip
+                                 "protected": 3, "results": results}  # fmt: skip
     assert merged["notes"] == ["111111111111 us-east-1: one", "222222222222 us-east-1: two"]
     assert merged["regions"] == ["eu-west-1", "us-east-1"]
     assert merged["exit_code"] == 1  # an action failed in one account
@@ -233,7 +237,7 @@ def test_targets_of_a_role_list_or_of_the_function_s_own_account() -> None:
             {"run_id": "x"},
             {"TDGC_MEMBER_ROLE_NAME": "m", "TDGC_ORGANIZATIONAL_UNITS": "ou-x", "AWS_REGION": "us-east-1"},
             "expected an OU id",
-        ),  # fmt: skip
+        ),
         (
             {"run_id": "x"},
             {"TDGC_ORGANIZATIONAL_UNITS": "ou-abcd-abcdefgh", "AWS_REGION": "us-east-1"},
@@ -351,8 +355,8 @@ def test_the_state_machine_is_a_connected_graph_whose_references_resolve() -> No
         assert resources[logical].get("Condition") in (None, "Organisation")  # exists whenever the machine does
         if attribute:
             assert (attribute, resources[logical]["Type"]) == ("Arn", "AWS::Serverless::Function"), name
-    functions = {re.search(r"\$\{(\w+)\.Arn\}", s["Parameters"]["FunctionName"])[1]  # type: ignore[index]
-                 for s in _every_state(definition["States"]).values() if "lambda:invoke" in s.get("Resource", "")}  # fmt: skip
+    invokes = [s for s in _every_state(definition["States"]).values() if "lambda:invoke" in s.get("Resource", "")]
+    functions = {re.findall(r"\$\{(\w+)\.Arn\}", s["Parameters"]["FunctionName"])[0] for s in invokes}
     assert functions == {"TargetsFunction", "Function", "MergeFunction"}
     handlers = {resources[f]["Properties"]["Handler"] for f in functions}
     assert handlers == {"tdgc.lambda_handler.targets_handler", "tdgc.lambda_handler.handler",
@@ -385,7 +389,8 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
 
 def test_terraform_deploys_the_same_definition() -> None:
     """organisation.asl.json is the SAM definition with Terraform's names for the same values."""
-    names = {"AWS::Partition": "partition", "TargetsFunction.Arn": "targets_function_arn", "Function.Arn": "function_arn",
+    names = {"AWS::Partition": "partition", "TargetsFunction.Arn": "targets_function_arn",
+             "Function.Arn": "function_arn",
              "MergeFunction.Arn": "merge_function_arn", "DeadLetterQueue": "dead_letter_queue_url",
              "MaxConcurrency": "max_concurrency", "TargetTimeBudget": "target_time_budget"}  # fmt: skip
     sam = _sam()["Resources"]["OrganisationStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
@@ -446,8 +451,9 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
 
     listed = targets_handler(_payload(states["ListTargets"], scheduled, context), FakeContext(300))
     after_list = _select(states["ListTargets"]["ResultSelector"], {"Payload": listed}, context)
-    assert after_list == {"run_id": "exec-1", "targets": [{"account": "111111111111", "region": "us-east-1"},
-                                                          {"account": "222222222222", "region": "us-east-1"}]}  # fmt: skip
+    listed_targets = [{"account": "111111111111", "region": "us-east-1"},
+                      {"account": "222222222222", "region": "us-east-1"}]  # fmt: skip
+    assert after_list == {"run_id": "exec-1", "targets": listed_targets}
 
     collect = states["CollectEachTarget"]
     processor = collect["ItemProcessor"]
@@ -527,7 +533,8 @@ def test_a_bad_merge_event_is_refused_before_any_aws_call(
 
 def _policy(resource: str, name: str, partition: str, parameters: dict[str, Any]) -> dict[str, Any]:
     known = sam_known(partition, parameters) | {
-        "AWS::StackName": "tdgc", "TargetsLogGroup": "/aws/lambda/tdgc-targets", "MergeLogGroup": "/aws/lambda/tdgc-merge",
+        "AWS::StackName": "tdgc", "TargetsLogGroup": "/aws/lambda/tdgc-targets",
+        "MergeLogGroup": "/aws/lambda/tdgc-merge",
         "OrganisationStateMachine": f"arn:{partition}:states:eu-west-1:111122223333:stateMachine:tdgc-organisation",
     }  # fmt: skip
     for function in ("TargetsFunction", "Function", "MergeFunction"):
@@ -593,8 +600,9 @@ def test_organisation_mode_is_off_by_default_and_needs_a_bucket() -> None:
 
 
 def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
-    ids = _deploy("tdgc-org", ORG | {"ArchiveBucket": "", "CreateArchiveBucket": "true", "MaxConcurrency": "25",
-                                     "Regions": "us-east-1,eu-west-1", "OrganizationalUnits": "ou-abcd-abcdefgh"})  # fmt: skip
+    parameters = ORG | {"ArchiveBucket": "", "CreateArchiveBucket": "true", "MaxConcurrency": "25",
+                        "Regions": "us-east-1,eu-west-1", "OrganizationalUnits": "ou-abcd-abcdefgh"}  # fmt: skip
+    ids = _deploy("tdgc-org", parameters)
     client = boto3.client
     lam = client("lambda", region_name="us-east-1")
     function = lam.get_function(FunctionName=ids["Function"])["Configuration"]
