@@ -16,9 +16,13 @@ Environment:
   TDGC_ARCHIVE_KMS_KEY  a KMS key (ARN, id or alias/NAME) that encrypts what goes there; default: SSE-S3 or
       the policy's [safety] archive_kms_key
   TDGC_EVENT_MAY_WIDEN  comma-separated, of "apply" and "regions": what an event may widen (default: nothing)
+  TDGC_MEMBER_ROLE_NAME  organisation mode: the role (NAME or PATH/NAME) to assume in the account an event
+      names; TDGC_EXTERNAL_ID for it. The function's role may assume only roles of that name.
 Event (the schedule's Input; every key optional): {"dry_run": bool, "regions": [...] | "all",
   "families": [...]}, plus the Scheduler context attributes the templates pass, logged as they are:
   "schedule", "scheduled_time", "execution_id", "attempt".
+  Organisation mode's state machine sends one target per invocation (docs/design.md, "Organisation mode"):
+  {"account": "111122223333", "regions": "eu-west-1", "run_id": EXECUTION_NAME, "time_budget": SECONDS}.
 
 An event may narrow what the environment configures, never widen it (docs/security.md §3): whoever may
 invoke the function or edit its schedule is not thereby allowed to change what the function deletes.
@@ -26,6 +30,12 @@ invoke the function or edit its schedule is not thereby allowed to change what t
   regions   a subset of TDGC_REGIONS (default: the function's region) narrows; any other region widens;
             with TDGC_REGIONS=all, any regions narrow
   families  narrows: the environment sets no family scope (every family), so any globs select fewer
+  account   narrows to one account: checked as 12 digits before anything else; the role is TDGC_ROLE_ARNS'
+            role in that account (one of those accounts, or refused), or TDGC_MEMBER_ROLE_NAME in it. Without
+            either variable an account is refused: an event never names a role ARN.
+  time_budget  narrows: seconds, at most what the invocation has left
+  run_id    puts the report at TDGC_REPORT/RUN_ID/ACCOUNT-REGION.json (tdgc.job.target_report), where the
+            state machine's merge finds it; needs TDGC_REPORT and one region
 A widening event is refused (a UsageError: logged, nothing run, the invocation fails) unless
 TDGC_EVENT_MAY_WIDEN names it. What only the environment sets (the policy, the archive and report
 destinations, the roles, the endpoint; see ENVIRONMENT_ONLY) is refused in an event whatever it says.
@@ -49,17 +59,30 @@ from typing import Any, Protocol
 import botocore.exceptions
 import structlog
 
-from tdgc.aws.connection import account_id, caller
+from tdgc.aws.connection import Role, account_id, caller
 from tdgc.aws.connection import session as aws_session
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import unpaced
+from tdgc.aws.s3 import s3_access
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
-from tdgc.job import ALL, Job, run_job
+from tdgc.job import (
+    ALL,
+    Job,
+    check_targets,
+    merge_from_s3,
+    org_accounts,
+    organisational_units,
+    role_targets,
+    run_id,
+    run_job,
+    target_report,
+    targets_of,
+)
 from tdgc.logs import configure
 from tdgc.report.model import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
-OVERRIDES = {"dry_run", "regions", "families"}
+OVERRIDES = {"dry_run", "regions", "families", "account", "time_budget", "run_id"}
 CONTEXT_KEYS = {"schedule", "scheduled_time", "execution_id", "attempt"}
 POLICY_SOURCES = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE")
 # Event keys that would widen the run whatever their value: what the function deletes (policy, apply), where
@@ -75,7 +98,9 @@ WIDENINGS = ("apply", "regions")  # what TDGC_EVENT_MAY_WIDEN may allow an event
 NARROW_ONLY = "an event may narrow a run, never widen it"
 
 
-_FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:([0-9]{12}):function:[^:]+(?::[^:]+)?")
+_FUNCTION_ARN = re.compile(r"arn:(aws[a-z-]*):lambda:[a-z0-9-]+:([0-9]{12}):function:[^:]+(?::[^:]+)?")
+# A role name, with an optional path (IAM's own limits: 64 characters for the name).
+_ROLE_NAME = re.compile(r"([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 
 
 class LambdaContext(Protocol):
@@ -96,7 +121,8 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
     configure("json", level=logging.INFO)
     structlog.contextvars.bind_contextvars(request_id=getattr(context, "aws_request_id", None))
     try:
-        job = job_from(event, os.environ, time_budget(context), account=function_account(context))
+        job = job_from(event, os.environ, time_budget(context), account=function_account(context),
+                       partition=function_partition(context))  # fmt: skip
         result = run_job(job, clock=clock)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
@@ -106,6 +132,82 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
     log.info("tdgc summary", **flat(result))
     if result["exit_code"] != EXIT_OK:
         raise RunFailed(_one_line(result))
+    return result
+
+
+def targets_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Organisation mode's first state: `{"run_id"}` in, `{"run_id", "targets": [{"account", "region"}]}` out,
+    the Distributed Map's items (see `targets_from`)."""
+    configure("json", level=logging.INFO)
+    try:
+        result = targets_from(event, os.environ, _organizations)
+    except TdgcError as exc:
+        log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
+        raise
+    log.info("tdgc targets", run_id=result["run_id"], targets=len(result["targets"]))
+    return result
+
+
+def targets_from(event: Any, env: Any, organizations: Callable[[], Any]) -> dict[str, Any]:
+    """The targets of an organisation run, every input checked before any AWS call: TDGC_ROLE_ARNS' accounts,
+    or with TDGC_MEMBER_ROLE_NAME the organisation's ACTIVE accounts (under TDGC_ORGANIZATIONAL_UNITS if set),
+    or else the function's own account; times TDGC_REGIONS (default: the function's region)."""
+    if not isinstance(event, dict) or set(event) - {"run_id"}:
+        raise UsageError(f"event: expected {{'run_id': EXECUTION_NAME}}, not {event!r}")
+    run = run_id(event.get("run_id"), "event: 'run_id'")
+    regions = _list(env.get("TDGC_REGIONS", "")) or [env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""]
+    check_targets([{"region": region} for region in regions])
+    if ALL in regions and len(regions) > 1:
+        raise UsageError(f"TDGC_REGIONS: {ALL!r} cannot be combined with named regions")
+    roles = _list(env.get("TDGC_ROLE_ARNS", ""))
+    name = env.get("TDGC_MEMBER_ROLE_NAME") or ""
+    ous = organisational_units(_list(env.get("TDGC_ORGANIZATIONAL_UNITS", "")))
+    if roles and name:
+        raise UsageError("set TDGC_ROLE_ARNS or TDGC_MEMBER_ROLE_NAME, not both")
+    if ous and not name:
+        raise UsageError("TDGC_ORGANIZATIONAL_UNITS needs TDGC_MEMBER_ROLE_NAME (the role to assume in each account)")
+    if roles:
+        return {"run_id": run, "targets": role_targets(roles, regions)}
+    if not name:
+        return {"run_id": run, "targets": targets_of([None], regions)}
+    try:
+        accounts = org_accounts(organizations(), ous)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise UsageError(f"cannot list the organisation's accounts ({error_text(exc)})") from None
+    if not accounts:
+        raise UsageError("no ACTIVE account in the organisation" + (f" under {', '.join(ous)}" if ous else ""))
+    return {"run_id": run, "targets": targets_of(accounts, regions)}
+
+
+def _organizations() -> Any:
+    return caller(aws_session(None), None).client("organizations", unpaced())
+
+
+def merge_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Organisation mode's last state: `{"run_id", "targets"}` in (the first state's output), the per-target
+    reports merged into TDGC_REPORT/RUN_ID/organisation.json and .md; returns a summary small enough for a
+    state's output (counts, not the targets), or raises RunFailed when the merged exit status is not 0."""
+    configure("json", level=logging.INFO)
+    try:
+        if not isinstance(event, dict) or set(event) != {"run_id", "targets"}:
+            raise UsageError("event: expected {'run_id': EXECUTION_NAME, 'targets': [...]}")
+        run, targets = run_id(event["run_id"], "event: 'run_id'"), check_targets(event["targets"])
+        report = os.environ.get("TDGC_REPORT")
+        if not report:
+            raise UsageError("TDGC_REPORT: not set; the merge reads and writes the reports there")
+        owner = os.environ.get("TDGC_ARCHIVE_BUCKET_OWNER") or function_account(context)
+        owner = account_id(owner, "TDGC_ARCHIVE_BUCKET_OWNER") if owner else None
+        s3 = s3_access(caller(aws_session(None), None), owner, os.environ.get("TDGC_ARCHIVE_KMS_KEY") or None)
+        result = merge_from_s3(report, run, targets, s3)
+    except TdgcError as exc:
+        log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
+        raise
+    log.info("tdgc organisation summary", **{k: v for k, v in result.items() if k not in ("tool", "tool_version")})
+    if result["exit_code"] != EXIT_OK:
+        by_status = ", ".join(f"{n} {s}" for s, n in result["targets_by_status"].items() if n)
+        failed = result["summary"]["results"]["failed"]
+        raise RunFailed(f"tdgc {result['mode']} of {result['targets']} targets exited {result['exit_code']}: "
+                        f"{by_status}; {failed} actions failed; see {result['report']}")  # fmt: skip
     return result
 
 
@@ -119,10 +221,16 @@ def function_account(context: LambdaContext) -> str | None:
     """The function's account, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]): the
     account its execution role acts in, which Lambda requires to be the function's own."""
     found = _FUNCTION_ARN.fullmatch(context.invoked_function_arn)
-    return found[1] if found else None
+    return found[2] if found else None
 
 
-def job_from(event: Any, env: Any, budget: float | None, *, account: str | None = None) -> Job:
+def function_partition(context: LambdaContext) -> str:
+    """The function's partition (aws, aws-cn, aws-us-gov), from its ARN: the member roles are in the same one."""
+    found = _FUNCTION_ARN.fullmatch(context.invoked_function_arn)
+    return found[1] if found else "aws"
+
+
+def job_from(event: Any, env: Any, budget: float | None, *, account: str | None = None, partition: str = "aws") -> Job:
     """The Job an invocation asks for; a UsageError names anything wrong in the event or the environment, or
     an event that would widen the run. Checked before any AWS call (the policy parameter is read last).
     `account` is the function's own, the buckets' owner unless TDGC_ARCHIVE_BUCKET_OWNER names another."""
@@ -138,15 +246,25 @@ def job_from(event: Any, env: Any, budget: float | None, *, account: str | None 
     regions = overrides.get("regions", configured_regions)
     if "regions" in overrides and "regions" not in may_widen:
         _within_regions(regions, configured_regions, env)
+    roles = _roles(overrides.get("account"), env, partition)
+    if "time_budget" in overrides:
+        budget = min(budget, overrides["time_budget"]) if budget is not None else overrides["time_budget"]
+    report = env.get("TDGC_REPORT") or None
+    if "run_id" in overrides:
+        if report is None:
+            raise UsageError("event: 'run_id' names a report in TDGC_REPORT, which is not set")
+        if len(regions) != 1:
+            raise UsageError("event: 'run_id' needs one region (the report is per account and region)")
+        report = target_report(report, overrides["run_id"], overrides.get("account"), regions[0])
     text, source, path = _policy(env)
     log.info("tdgc invoked", dry_run=dry_run, policy=source or path or "built-in",
              from_event=sorted(overrides) or None,
              **{k: event[k] for k in sorted(CONTEXT_KEYS) if isinstance(event, dict) and k in event})  # fmt: skip
     return Job(
         policy_text=text, policy_source=source or "policy", policy_file=path, apply=not dry_run,
-        regions=tuple(regions), role_arns=tuple(_list(env.get("TDGC_ROLE_ARNS", ""))),
+        regions=tuple(regions), role_arns=roles,
         external_id=env.get("TDGC_EXTERNAL_ID") or None, families=tuple(overrides.get("families", ())),
-        archive=env.get("TDGC_ARCHIVE") or None, report=env.get("TDGC_REPORT") or None, time_budget=budget,
+        archive=env.get("TDGC_ARCHIVE") or None, report=report, time_budget=budget,
         archive_bucket_owner=owner, archive_kms_key=env.get("TDGC_ARCHIVE_KMS_KEY") or None,
     )  # fmt: skip
 
@@ -188,6 +306,20 @@ def _overrides(event: Any) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"event: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(OVERRIDES | CONTEXT_KEYS))})")
     out: dict[str, Any] = {}
+    # The account first: a malformed one is refused before anything else is read, let alone called.
+    if event.get("account") is not None:  # null: the function's own account, as if the key were absent
+        if not isinstance(event["account"], str):  # a JSON number would lose leading zeros: never guess
+            raise UsageError(
+                f"event: 'account' {event['account']!r}: expected an AWS account id, 12 digits, as a string"
+            )
+        out["account"] = account_id(event["account"], "event: 'account'")
+    if "time_budget" in event:
+        seconds = event["time_budget"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 900:
+            raise UsageError("event: 'time_budget' must be a number of seconds, more than 0 and at most 900")
+        out["time_budget"] = float(seconds)
+    if "run_id" in event:
+        out["run_id"] = run_id(event["run_id"], "event: 'run_id'")
     if "dry_run" in event:
         if not isinstance(event["dry_run"], bool):
             raise UsageError("event: 'dry_run' must be true or false")
@@ -202,6 +334,29 @@ def _overrides(event: Any) -> dict[str, Any]:
             if value:  # an empty list leaves the environment's value, as a missing key does
                 out[key] = [v.strip() for v in value]
     return out
+
+
+def _roles(account: str | None, env: Any, partition: str) -> tuple[str, ...]:
+    """The roles the run assumes: TDGC_ROLE_ARNS; an event's account narrows them to that account's role, or
+    names the account whose TDGC_MEMBER_ROLE_NAME role to assume. The ARN is always built or chosen here,
+    from the environment: an event can choose an account among those the function's role may reach (IAM
+    allows only roles of that name), never a role."""
+    configured = tuple(_list(env.get("TDGC_ROLE_ARNS", "")))
+    name = (env.get("TDGC_MEMBER_ROLE_NAME") or "").strip("/")
+    if name and not _ROLE_NAME.fullmatch(name):
+        raise UsageError(f"TDGC_MEMBER_ROLE_NAME: {name!r} is not a role name (NAME or PATH/NAME)")
+    if name and configured:
+        raise UsageError("set TDGC_ROLE_ARNS or TDGC_MEMBER_ROLE_NAME, not both")
+    if account is None:
+        return configured
+    if configured:
+        chosen = tuple(arn for arn in configured if Role(arn).account == account)
+        if not chosen:
+            raise UsageError(f"event: 'account' {account} has no role in TDGC_ROLE_ARNS; {NARROW_ONLY}")
+        return chosen
+    if name:
+        return (f"arn:{partition}:iam::{account}:role/{name}",)
+    raise UsageError("event: 'account' needs TDGC_MEMBER_ROLE_NAME or TDGC_ROLE_ARNS in the function's environment")
 
 
 def _may_widen(text: str) -> frozenset[str]:

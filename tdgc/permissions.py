@@ -86,6 +86,23 @@ USAGE_WRITE = (
     "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTimeToLive",
 )  # fmt: skip
 
+# Organisation mode (the state machine of deploy/sam and deploy/terraform; docs/design.md, "Organisation mode").
+# The targets function lists the organisation's accounts, or those under OUs (ListAccountsForParent at each
+# level, ListChildren for the OUs below). On "*": the OU and root ARNs hold the organisation's id, which a
+# template does not know, and these reads show names and ids only. Nothing else of the organisation's.
+ORGANISATION_LIST = (
+    "organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListChildren",
+)  # fmt: skip
+# The state machine's own role: it invokes the three functions (targets, collector, merge), runs its Distributed
+# Map's child executions (StartExecution on itself; Describe and Stop on its executions, as Step Functions
+# requires of a Distributed Map), and hands a failed run to the dead-letter queue.
+STATES_INVOKE = ("lambda:InvokeFunction",)
+STATES_MAP_START = ("states:StartExecution",)
+STATES_MAP_EXECUTIONS = ("states:DescribeExecution", "states:StopExecution")
+DEAD_LETTERS = ("sqs:SendMessage",)
+# The schedule's role, in organisation mode: start the state machine, and feed the queue what it cannot start.
+SCHEDULE_START = ("states:StartExecution",)
+
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 _PARTITION = re.compile(r"aws(-[a-z]+)*")
 _ACCOUNT = re.compile(r"\d{12}|\*")
@@ -203,6 +220,62 @@ def register_policy_document(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def member_role_arn(role_name: str, partition: str = "aws") -> str:
+    """A role of this name in any account: what organisation mode's collector may assume (the account comes from
+    the organisation's listing, so the template cannot name each; the role name narrows it)."""
+    _check(partition, "*")
+    return f"arn:{partition}:iam::*:role/{role_name.strip('/')}"
+
+
+def targets_policy_document(list_organisation: bool = True) -> dict[str, Any]:
+    """Organisation mode's targets function: the organisation's listing, or nothing at all when the targets are
+    a list of role ARNs (its role then holds only the runtime's log statement)."""
+    statements = [{"Sid": "ListOrganisation", "Effect": "Allow", "Action": list(ORGANISATION_LIST), "Resource": "*"}]
+    return {"Version": "2012-10-17", "Statement": statements if list_organisation else []}
+
+
+def merge_policy_document(
+    bucket: str, *, partition: str = "aws", report_prefix: str = REPORT_PREFIX, kms_key_arn: str | None = None
+) -> dict[str, Any]:
+    """Organisation mode's merge function: the report prefix only (the targets' reports read, the merged one
+    written, the probe), the bucket's HeadBucket, and the key. Never the archive prefix, never ECS."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReportObjects", "Effect": "Allow", "Action": list(ARCHIVE_OBJECTS),
+         "Resource": _objects(partition, bucket, (report_prefix,))},
+        {"Sid": "ReportBucket", "Effect": "Allow", "Action": list(ARCHIVE_BUCKET),
+         "Resource": f"arn:{partition}:s3:::{bucket}"},
+    ]  # fmt: skip
+    if kms_key_arn:
+        statements.append({"Sid": "ReportKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def state_machine_policy_document(
+    state_machine_arn: str, function_arns: Sequence[str], queue_arn: str
+) -> dict[str, Any]:
+    """Organisation mode's state machine role: invoke its functions (each ARN and its versions), run its
+    Distributed Map's child executions, send a failure to the queue."""
+    arn = state_machine_arn.split(":")
+    if len(arn) != 7 or arn[2] != "states" or arn[5] != "stateMachine":
+        raise ValueError(f"{state_machine_arn!r} is not a state machine ARN")
+    executions = ":".join([*arn[:5], "execution", arn[6]]) + "/*"
+    functions = [f for arn in function_arns for f in (arn, f"{arn}:*")]
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Invoke", "Effect": "Allow", "Action": list(STATES_INVOKE), "Resource": functions},
+        {"Sid": "MapRun", "Effect": "Allow", "Action": list(STATES_MAP_START), "Resource": state_machine_arn},
+        {"Sid": "MapRunExecutions", "Effect": "Allow", "Action": list(STATES_MAP_EXECUTIONS), "Resource": executions},
+        {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
+    ]}  # fmt: skip
+
+
+def schedule_policy_document(state_machine_arn: str, queue_arn: str) -> dict[str, Any]:
+    """Organisation mode's schedule role: start the state machine; what it cannot start goes to the queue."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Start", "Effect": "Allow", "Action": list(SCHEDULE_START), "Resource": state_machine_arn},
+        {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
+    ]}  # fmt: skip
+
+
 def terraform_json() -> dict[str, Any]:
     """deploy/terraform/permissions.json: this module's lists, for a module that must stay self-contained."""
     key, value = PROTECT_TAG
@@ -211,7 +284,8 @@ def terraform_json() -> dict[str, Any]:
         "--terraform-json` from tdgc/permissions.py, which tests/test_deploy_iam.py holds this file to. register, "
         "register_tag, register_read and usage_write are the orchestrator's (tdgc register), not the function's. "
         "terraform_state_objects and terraform_state_bucket are the function's own read of the Terraform state "
-        "buckets, never a member role's.",
+        "buckets, never a member role's. organisation_list, states_*, dead_letters and schedule_start are "
+        "organisation mode's (its targets function, state machine and schedule).",
         "read_only": {sid: list(acts) for sid, acts in READ_ONLY.items()},
         "apply_deregister": list(DEREGISTER),
         "apply_delete": list(DELETE),
@@ -228,6 +302,12 @@ def terraform_json() -> dict[str, Any]:
         "register_tag": list(REGISTER_TAG),
         "register_read": list(REGISTER_READ),
         "usage_write": list(USAGE_WRITE),
+        "organisation_list": list(ORGANISATION_LIST),
+        "states_invoke": list(STATES_INVOKE),
+        "states_map_start": list(STATES_MAP_START),
+        "states_map_executions": list(STATES_MAP_EXECUTIONS),
+        "dead_letters": list(DEAD_LETTERS),
+        "schedule_start": list(SCHEDULE_START),
     }
 
 

@@ -18,6 +18,15 @@ locals {
   uses_archive_bucket = var.create_archive_bucket || var.archive_bucket != null
   archive_bucket      = var.create_archive_bucket ? aws_s3_bucket.archive[0].bucket : var.archive_bucket
 
+  # Organisation mode: MemberRoleArns' accounts, or the organisation listed and member_role_name assumed in each
+  # (member_role_arns wins when both are set).
+  lists_organisation = var.organisation_mode && length(var.member_role_arns) == 0 && var.member_role_name != null
+  # The roles the function may assume: those named, or in organisation mode roles of the one name in any account
+  # (the accounts come from the organisation's listing; an event only chooses among them).
+  assume_resources = length(var.member_role_arns) > 0 ? var.member_role_arns : (
+    local.lists_organisation ? ["arn:${local.partition}:iam::*:role/${var.member_role_name}"] : []
+  )
+
   tdgc_statements = concat(
     [for sid, actions in local.permissions.read_only : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
     # The mutations, only when the deployment applies: dry_run = true is enforced by IAM. "*" for the
@@ -44,8 +53,8 @@ locals {
     var.archive_kms_key_arn == null ? [] : [
       { Sid = "ArchiveKey", Effect = "Allow", Action = local.permissions.archive_key, Resource = var.archive_kms_key_arn },
     ],
-    length(var.member_role_arns) == 0 ? [] : [
-      { Sid = "AssumeMemberRoles", Effect = "Allow", Action = local.permissions.assume, Resource = var.member_role_arns },
+    length(local.assume_resources) == 0 ? [] : [
+      { Sid = "AssumeMemberRoles", Effect = "Allow", Action = local.permissions.assume, Resource = local.assume_resources },
     ],
     var.policy_parameter_name == null ? [] : [
       { Sid = "PolicyParameter", Effect = "Allow", Action = local.permissions.policy_parameter, Resource = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${var.policy_parameter_name}" },
@@ -84,10 +93,42 @@ locals {
     TDGC_REGIONS          = length(var.regions) > 0 ? join(",", var.regions) : null
     TDGC_ROLE_ARNS        = length(var.member_role_arns) > 0 ? join(",", var.member_role_arns) : null
     TDGC_EXTERNAL_ID      = var.external_id
+    TDGC_MEMBER_ROLE_NAME = local.lists_organisation ? var.member_role_name : null
     TDGC_ARCHIVE          = local.uses_archive_bucket ? "s3://${local.archive_bucket}/${var.archive_prefix}" : null
     TDGC_REPORT           = local.uses_archive_bucket ? "s3://${local.archive_bucket}/${var.report_prefix}/" : null
     TDGC_ARCHIVE_KMS_KEY  = var.archive_kms_key_arn
   } : key => value if value != null }
+
+  # Organisation mode's roles (organisation.tf), each from tdgc.permissions as the function's is.
+  state_machine_name = "${var.name}-organisation"
+  state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.state_machine_name}"
+  # The organisation's listing, only when it is listed. On "*": OU and root ARNs hold the organisation's id.
+  org_targets_statements = [
+    { Sid = "ListOrganisation", Effect = "Allow", Action = local.permissions.organisation_list, Resource = "*" },
+  ]
+  # The merge: the report prefix only, the bucket's HeadBucket, the key (tdgc.permissions.merge_policy_document).
+  org_merge_statements = concat(
+    [
+      { Sid = "ReportObjects", Effect = "Allow", Action = local.permissions.archive_objects, Resource = ["arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}/${var.report_prefix}/*"] },
+      { Sid = "ReportBucket", Effect = "Allow", Action = local.permissions.archive_bucket, Resource = ["arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}"] },
+    ],
+    var.archive_kms_key_arn == null ? [] : [
+      { Sid = "ReportKey", Effect = "Allow", Action = local.permissions.archive_key, Resource = [var.archive_kms_key_arn] },
+    ],
+  )
+  # The state machine: invoke its functions, run the Distributed Map's child executions (its own ARN spelled out:
+  # the state machine's arn attribute would depend on this role), send a failed run to the dead-letter queue.
+  org_function_arns = var.organisation_mode ? [aws_lambda_function.targets[0].arn, aws_lambda_function.this.arn, aws_lambda_function.merge[0].arn] : []
+  org_state_machine_statements = [
+    { Sid = "Invoke", Effect = "Allow", Action = local.permissions.states_invoke, Resource = flatten([for arn in local.org_function_arns : [arn, "${arn}:*"]]) },
+    { Sid = "MapRun", Effect = "Allow", Action = local.permissions.states_map_start, Resource = local.state_machine_arn },
+    { Sid = "MapRunExecutions", Effect = "Allow", Action = local.permissions.states_map_executions, Resource = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}/*" },
+    { Sid = "DeadLetters", Effect = "Allow", Action = local.permissions.dead_letters, Resource = aws_sqs_queue.dead_letters.arn },
+  ]
+  org_schedule_statements = [
+    { Sid = "Start", Effect = "Allow", Action = local.permissions.schedule_start, Resource = local.state_machine_arn },
+    { Sid = "DeadLetters", Effect = "Allow", Action = local.permissions.dead_letters, Resource = aws_sqs_queue.dead_letters.arn },
+  ]
 }
 
 # Partition, region and account from an ARN the module makes: no API call, and the same in provider 5 and 6.
@@ -331,8 +372,9 @@ resource "aws_lambda_function" "this" {
   # Lambda's maximum. The handler takes its time budget from the context and stops cleanly before the end;
   # what it did not reach, the next run does (tdgc keeps no state: the account is the state).
   timeout = 900
-  # One run at a time: two runs would only compete for the same ECS rate limits.
-  reserved_concurrent_executions = 1
+  # One run at a time: two runs would only compete for the same ECS rate limits. In organisation mode each
+  # invocation is one account and region, with rate limits of its own: as many as the map runs at once.
+  reserved_concurrent_executions = var.organisation_mode ? var.max_concurrency : 1
   role                           = aws_iam_role.function.arn
 
   environment {
@@ -350,6 +392,10 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = var.archive_kms_key_arn == null || local.uses_archive_bucket
       error_message = "archive_kms_key_arn needs a bucket: archive_bucket or create_archive_bucket."
+    }
+    precondition {
+      condition     = !var.organisation_mode || local.uses_archive_bucket
+      error_message = "organisation_mode needs a bucket, archive_bucket or create_archive_bucket, where the targets' reports meet to be merged."
     }
   }
 
@@ -402,6 +448,9 @@ resource "aws_iam_role_policy" "scheduler" {
 resource "aws_scheduler_schedule" "this" {
   name                = var.name
   schedule_expression = var.schedule_expression
+  # In organisation mode the state machine's schedule runs instead; this one is kept, disabled, so that switching
+  # the mode replaces nothing.
+  state = var.organisation_mode ? "DISABLED" : "ENABLED"
 
   flexible_time_window {
     mode = "OFF"

@@ -52,3 +52,8 @@ output "register_policy_arn" {
   description = "A managed policy for the orchestrator's role (tdgc register, the Airflow operator), scoped to the table (null: no table)."
   value       = one(aws_iam_policy.register[*].arn)
 }
+
+output "state_machine_arn" {
+  description = "Organisation mode's state machine (null: not in organisation mode); each execution's reports are under report_prefix/EXECUTION_NAME/."
+  value       = one(aws_sfn_state_machine.organisation[*].arn)
+}

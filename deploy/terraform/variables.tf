@@ -162,3 +162,53 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "organisation_mode" {
+  description = "true: the schedule starts a Step Functions state machine that lists the targets (member_role_arns' accounts, or with member_role_name the organisation's ACTIVE accounts), collects each account and region in an invocation of its own (a Distributed Map, max_concurrency at once) and merges their reports. Needs a bucket (archive_bucket or create_archive_bucket). false: one function run collects every target in turn."
+  type        = bool
+  default     = false
+}
+
+variable "member_role_name" {
+  description = "Organisation mode without member_role_arns: the role (NAME or PATH/NAME) to assume in each account of the organisation; the function may assume only roles of this name. null: the function's own account only. Listing the organisation needs the management account or a delegated administrator."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.member_role_name == null || can(regex("^([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name must be a role name, NAME or PATH/NAME."
+  }
+}
+
+variable "organizational_units" {
+  description = "Organisation mode with member_role_name: only the accounts under these OU ids (ou-...) or root (r-...), and the OUs below them. Empty: every ACTIVE account."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.organizational_units : can(regex("^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$", id))])
+    error_message = "organizational_units must be OU ids (ou-...) or a root id (r-...)."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Organisation mode: how many targets are collected at once (the Distributed Map's MaxConcurrency and the function's reserved concurrency)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 1000 && var.max_concurrency == floor(var.max_concurrency)
+    error_message = "max_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "target_time_budget" {
+  description = "Organisation mode: the seconds each target's run may take (within the function's 900 s timeout)."
+  type        = number
+  default     = 840
+
+  validation {
+    condition     = var.target_time_budget >= 60 && var.target_time_budget <= 880
+    error_message = "target_time_budget must be between 60 and 880 seconds."
+  }
+}

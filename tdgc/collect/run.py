@@ -156,15 +156,20 @@ def _new_report(writers: Sequence[Writer], options: RunOptions, mode: str, now: 
 
 def exit_status(report: Report) -> int:
     """The exit status a finished report calls for (docs/design.md §5)."""
-    summary = report.summary
-    statuses = [t.status for t in report.targets]
-    if report.interrupted:
-        return signals.exit_status(report.interrupted)
-    if statuses and all(s is TargetStatus.FAILED for s in statuses) and not _mutated(summary):
+    return exit_status_of([t.status for t in report.targets], report.summary.results, report.interrupted)
+
+
+def exit_status_of(statuses: Sequence[TargetStatus], results: Mapping[str, int], interrupted: str | None) -> int:
+    """The exit status of a run whose targets ended so, with these action results (done, pending, failed,
+    skipped) and interruption: also what tdgc.job.merge_reports applies to a report read back."""
+    if interrupted:
+        return signals.exit_status(interrupted)
+    mutated = any(results.get(r.value, 0) for r in (Result.DONE, Result.PENDING))
+    if statuses and all(s is TargetStatus.FAILED for s in statuses) and not mutated:
         return EXIT_USAGE  # nothing worked anywhere, and nothing changed: most likely credentials or access
     if TargetStatus.REFUSED in statuses:
         return EXIT_GUARD
-    if TargetStatus.FAILED in statuses or summary.results[Result.FAILED.value]:
+    if TargetStatus.FAILED in statuses or results.get(Result.FAILED.value, 0):
         return EXIT_ACTIONS_FAILED
     return EXIT_OK
 

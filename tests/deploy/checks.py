@@ -21,9 +21,10 @@ from tdgc.reuse.store import Claim
 HANDLER_ENVIRONMENT = {
     "TDGC_POLICY_FILE", "TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_DRY_RUN", "TDGC_REGIONS",
     "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT", "TDGC_ARCHIVE_KMS_KEY",
-    "TDGC_EVENT_MAY_WIDEN", "TDGC_ARCHIVE_BUCKET_OWNER",
+    "TDGC_EVENT_MAY_WIDEN", "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_MEMBER_ROLE_NAME",
 }  # fmt: skip
-HANDLER_INPUT = {"schedule", "scheduled_time", "execution_id", "attempt", "dry_run", "regions", "families"}
+HANDLER_INPUT = {"schedule", "scheduled_time", "execution_id", "attempt", "dry_run", "regions", "families",
+                 "account", "run_id", "time_budget"}  # fmt: skip
 HANDLER = "tdgc.lambda_handler.handler"
 LAMBDA_MAX_TIMEOUT = 900
 SQS_MAX_RETENTION = 14 * 24 * 3600

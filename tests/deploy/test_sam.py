@@ -72,7 +72,9 @@ def test_cfn_lint_finds_nothing_in_the_template() -> None:
 
 def _translate(code_uri: str) -> dict[str, Any]:
     template = yaml_parse(TEMPLATE.read_text())
-    template["Resources"]["Function"]["Properties"]["CodeUri"] = code_uri
+    for resource in template["Resources"].values():  # the function, and organisation mode's two others
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = code_uri
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     translated: dict[str, Any] = Translator(None, Parser(), boto_session=session).translate(template, {})
     return translated

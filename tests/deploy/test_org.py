@@ -1,0 +1,662 @@
+"""Organisation mode: the state machine of deploy/sam and deploy/terraform, its three steps' code in tdgc.job and
+tdgc.lambda_handler, and the IAM each role holds (tdgc.permissions).
+
+The state machine cannot run here (moto stores a definition and never interprets it), so its definition is
+checked as a graph (every state reachable, every transition and resource resolvable), and the shapes its
+states pass are computed from the definition itself and fed to the real handlers against the simulator: what
+ListTargets returns becomes the map's items, each item becomes the collector's event through the map's
+ItemSelector, and the merge reads what the collectors wrote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from tdgc import permissions
+from tdgc.errors import UsageError
+from tdgc.job import merge_reports, merged_exit_code, org_accounts, target_report
+from tdgc.lambda_handler import RunFailed, handler, job_from, merge_handler, targets_from, targets_handler
+from tdgc.local.simulator import Simulator
+from tests.deploy import test_sam as test_deploy_sam
+from tests.deploy import test_terraform as test_deploy_terraform
+from tests.deploy.checks import statements
+from tests.deploy.test_iam import _sam, resolve, sam_known
+from tests.sim.test_lambda import FAST_POLICY, FakeContext, seed
+
+# Fixtures and helpers of the deployment tests, shared rather than copied: moto's stack with what it lacks
+# filled in, and terraform run offline.
+aws = test_deploy_sam.aws
+terraform = test_deploy_terraform.terraform
+_deploy = test_deploy_sam._deploy
+MIRROR, TERRAFORM, _copy_module = (
+    test_deploy_terraform.MIRROR,
+    test_deploy_terraform.TERRAFORM,
+    test_deploy_terraform._copy_module,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM_ASL = ROOT / "deploy" / "terraform" / "organisation.asl.json"
+MEMBERS = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
+ENVIRONMENT = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC_DRY_RUN", "TDGC_REGIONS",
+               "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT", "TDGC_EVENT_MAY_WIDEN",
+               "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_ARCHIVE_KMS_KEY", "TDGC_MEMBER_ROLE_NAME",
+               "TDGC_ORGANIZATIONAL_UNITS")  # fmt: skip
+
+
+# --- merge_reports: sums, order, the worst exit status ------------------------------------------------------
+
+
+def _report(
+    account: str | None, region: str, *, status: str = "ok", failed: int = 0, done: int = 0,
+    interrupted: str | None = None, notes: tuple[str, ...] = (), families: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """A target's JSON report as tdgc.report writes it (the fields the merge reads)."""
+    results = {"done": done, "pending": 0, "failed": failed, "skipped": 0}
+    summary = {"families": families, "revisions": 3 + failed + done, "keep": 3, "deregister": failed + done,
+               "delete": 0, "protected": 1, "results": results}  # fmt: skip
+    target = f"{account} {region}" if account else region
+    arn = f"arn:aws:ecs:{region}:{account or '123456789012'}:task-definition/web:1"
+    return {
+        "version": 1, "tool": "tdgc", "mode": "apply", "regions": [region], "policy": {"source": "built-in"},
+        "decisions": [{"arn": arn, "family": "web", "revision": 1, "status": "ACTIVE", "action": "keep",
+                       "reason": "newest", "registered_at": None, "deregistered_at": None, "in_use_by": [],
+                       "why": "newest"}],
+        "outcomes": [], "notes": list(notes), "incomplete": [], "interrupted": interrupted,
+        "targets": [{"target": target, "account": account, "region": region, "status": status, "error": None,
+                     "summary": summary}],
+        "summary": summary,
+    }  # fmt: skip
+
+
+def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_reports_come_in() -> None:
+    reports = [
+        _report("222222222222", "us-east-1", done=2, notes=("two",)),
+        _report("111111111111", "us-east-1", failed=1, status="ok", notes=("one",)),
+        _report("111111111111", "eu-west-1", families=4),
+    ]
+    merged = merge_reports(reports)
+    assert [t["target"] for t in merged["targets"]] == [
+        "111111111111 eu-west-1", "111111111111 us-east-1", "222222222222 us-east-1",
+    ]  # fmt: skip
+    assert [d["arn"].split(":")[3:5] for d in merged["decisions"]] == [
+        ["eu-west-1", "111111111111"], ["us-east-1", "111111111111"], ["us-east-1", "222222222222"],
+    ]  # fmt: skip
+    results = {"done": 2, "pending": 0, "failed": 1, "skipped": 0}
+    assert merged["summary"] == {"families": 6, "revisions": 12, "keep": 9, "deregister": 3, "delete": 0,
+                                 "protected": 3, "results": results}  # fmt: skip
+    assert merged["notes"] == ["111111111111 us-east-1: one", "222222222222 us-east-1: two"]
+    assert merged["regions"] == ["eu-west-1", "us-east-1"]
+    assert merged["exit_code"] == 1  # an action failed in one account
+    for permutation in itertools.permutations(reports):
+        assert merge_reports(permutation) == merged
+
+
+@given(st.lists(st.tuples(st.sampled_from(["111111111111", "222222222222", None]),
+                          st.sampled_from(["us-east-1", "eu-west-1"]), st.integers(0, 5), st.integers(0, 5)),
+                min_size=1, max_size=6, unique_by=lambda t: (t[0], t[1])))  # fmt: skip
+def test_merge_sums_every_count_and_keeps_every_section(targets: list[tuple[str | None, str, int, int]]) -> None:
+    reports = [_report(account, region, failed=failed, done=done) for account, region, failed, done in targets]
+    merged = merge_reports(reports)
+    for key in ("families", "revisions", "keep", "deregister", "protected"):
+        assert merged["summary"][key] == sum(r["summary"][key] for r in reports)
+    for key in ("done", "failed"):
+        assert merged["summary"]["results"][key] == sum(r["summary"]["results"][key] for r in reports)
+    keys = [(t["account"] or "", t["region"]) for t in merged["targets"]]
+    assert keys == sorted(keys) and len(keys) == len(reports)
+    assert merged["exit_code"] == (1 if any(failed for _, _, failed, _ in targets) else 0)
+
+
+@pytest.mark.parametrize(
+    ("codes", "worst"),
+    [
+        ([], 0),
+        ([0], 0),
+        ([0, 0], 0),
+        ([0, 1], 1),
+        ([2, 2], 2),  # nothing worked anywhere: still 2
+        ([2, 0], 1),  # one target refused, the others ran: they may have changed something
+        ([0, 3], 3),
+        ([1, 3, 2], 3),  # a safety guard refused somewhere
+        ([0, 130], 1),
+        ([143, 143], 1),  # an interrupted target: the others went on
+    ],
+)
+def test_the_merged_exit_status_is_the_worst_by_the_documented_rules(codes: list[int], worst: int) -> None:
+    assert merged_exit_code(codes) == worst
+
+
+def test_each_report_s_exit_status_is_derived_as_the_run_derives_it() -> None:
+    refused = _report("111111111111", "us-east-1", status="refused")
+    failed = _report("222222222222", "us-east-1", status="failed", families=0)
+    assert merge_reports([refused])["exit_code"] == 3
+    assert merge_reports([failed])["exit_code"] == 2  # failed, nothing changed: credentials or access
+    assert merge_reports([failed, _report("333333333333", "us-east-1")])["exit_code"] == 1
+    assert merge_reports([_report(None, "us-east-1", interrupted="SIGTERM")])["exit_code"] == 1
+    assert merge_reports([{**_report(None, "us-east-1"), "exit_code": 3}])["exit_code"] == 3  # a job summary's own
+
+
+# --- the per-target event: an account, never a role ---------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+ORG_ENV = {"TDGC_MEMBER_ROLE_NAME": "tdgc-member", "TDGC_REGIONS": "us-east-1,eu-west-1",
+           "TDGC_REPORT": "s3://tdgc-archive/reports/"}  # fmt: skip
+
+
+def test_an_event_names_an_account_and_the_environment_names_the_role() -> None:
+    event = {"account": "111122223333", "regions": "eu-west-1", "run_id": "exec-1", "time_budget": 600}
+    job = job_from(event, ORG_ENV, 880.0, partition="aws-cn")
+    assert job.role_arns == ("arn:aws-cn:iam::111122223333:role/tdgc-member",)
+    assert job.regions == ("eu-west-1",) and job.time_budget == 600.0  # narrowed to the budget asked
+    assert job.report == "s3://tdgc-archive/reports/exec-1/111122223333-eu-west-1.json"
+    assert job.report == target_report(ORG_ENV["TDGC_REPORT"], "exec-1", "111122223333", "eu-west-1")
+    assert job_from(event | {"time_budget": 890}, ORG_ENV, 880.0).time_budget == 880.0  # never widened
+    # A list of roles: the event's account chooses its role among them.
+    listed = {"TDGC_ROLE_ARNS": ",".join(MEMBERS)}
+    assert job_from({"account": "222222222222"}, listed, None).role_arns == (MEMBERS[1],)
+    # null: the function's own account, as the map's items have it without member roles.
+    assert job_from({"account": None, "regions": "us-east-1"}, {"AWS_REGION": "us-east-1"}, None).role_arns == ()
+
+
+@pytest.mark.parametrize(
+    ("event", "env", "message"),
+    [
+        ({"account": "12345678901"}, ORG_ENV, "expected an AWS account id, 12 digits"),
+        ({"account": "1234567890123"}, ORG_ENV, "expected an AWS account id, 12 digits"),
+        ({"account": "١٢٣٤٥٦٧٨٩٠١٢"}, ORG_ENV, "expected an AWS account id, 12 digits"),  # not ASCII digits
+        ({"account": 111122223333}, ORG_ENV, "expected an AWS account id, 12 digits"),  # a number, not a string
+        ({"account": "111122223333/../x"}, ORG_ENV, "expected an AWS account id, 12 digits"),
+        ({"account": "111122223333"}, {}, "needs TDGC_MEMBER_ROLE_NAME or TDGC_ROLE_ARNS"),
+        ({"account": "333333333333"}, {"TDGC_ROLE_ARNS": ",".join(MEMBERS)}, "has no role in TDGC_ROLE_ARNS"),
+        ({"role_arns": ["arn:aws:iam::111122223333:role/admin"]}, ORG_ENV, "set by the function's environment"),
+        ({"role_arn": "arn:aws:iam::111122223333:role/admin"}, ORG_ENV, "unknown key 'role_arn'"),
+        ({"account": "111122223333", "regions": "ap-south-1"}, ORG_ENV, "outside TDGC_REGIONS"),
+        ({"run_id": "../../elsewhere"}, ORG_ENV, "expected 1 to 80 letters, digits, - or _"),
+        ({"run_id": "exec-1", "regions": "us-east-1"}, {}, "'run_id' names a report in TDGC_REPORT, which is not set"),
+        ({"run_id": "exec-1"}, ORG_ENV, "'run_id' needs one region"),
+        ({"time_budget": 0}, ORG_ENV, "'time_budget' must be a number of seconds"),
+        ({"time_budget": True}, ORG_ENV, "'time_budget' must be a number of seconds"),
+        ({"account": "111122223333"}, ORG_ENV | {"TDGC_MEMBER_ROLE_NAME": "a b"}, "is not a role name"),
+        ({}, ORG_ENV | {"TDGC_ROLE_ARNS": MEMBERS[0]}, "not both"),
+    ],
+)
+def test_a_bad_or_widening_per_target_event_is_refused_before_any_aws_call(
+    event: dict[str, Any], env: dict[str, str], message: str, sim: Simulator, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Through the handler, as Step Functions invokes it: a UsageError, and not one call made."""
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        handler(event, FakeContext(900))
+    assert sum(sim.calls.values()) == 0 and sim.s3_requests == []
+
+
+# --- the targets -----------------------------------------------------------------------------------------------
+
+
+def _no_organisation() -> Any:
+    raise AssertionError("the organisation is not listed")
+
+
+def test_targets_of_a_role_list_or_of_the_function_s_own_account() -> None:
+    env = {"TDGC_ROLE_ARNS": ",".join(MEMBERS), "TDGC_REGIONS": "us-east-1,eu-west-1"}
+    listed = targets_from({"run_id": "exec-1"}, env, _no_organisation)
+    assert listed == {"run_id": "exec-1", "targets": [
+        {"account": "111111111111", "region": "eu-west-1"}, {"account": "111111111111", "region": "us-east-1"},
+        {"account": "222222222222", "region": "eu-west-1"}, {"account": "222222222222", "region": "us-east-1"},
+    ]}  # fmt: skip
+    own = targets_from({"run_id": "exec-1"}, {"AWS_REGION": "eu-west-1"}, _no_organisation)
+    assert own["targets"] == [{"account": None, "region": "eu-west-1"}]
+
+
+@pytest.mark.parametrize(
+    ("event", "env", "message"),
+    [
+        ({}, {"AWS_REGION": "us-east-1"}, "expected 1 to 80 letters"),
+        ({"run_id": "x", "targets": []}, {"AWS_REGION": "us-east-1"}, "expected {'run_id'"),
+        ({"run_id": "x"}, {"TDGC_REGIONS": "Mars-1"}, "is not a region name"),
+        (
+            {"run_id": "x"},
+            {"TDGC_MEMBER_ROLE_NAME": "m", "TDGC_ORGANIZATIONAL_UNITS": "ou-x", "AWS_REGION": "us-east-1"},
+            "expected an OU id",
+        ),
+        (
+            {"run_id": "x"},
+            {"TDGC_ORGANIZATIONAL_UNITS": "ou-abcd-abcdefgh", "AWS_REGION": "us-east-1"},
+            "needs TDGC_MEMBER_ROLE_NAME",
+        ),
+        (
+            {"run_id": "x"},
+            {"TDGC_ROLE_ARNS": "arn:aws:iam::1:role/x", "AWS_REGION": "us-east-1"},
+            "is not an IAM role ARN",
+        ),
+    ],
+)
+def test_bad_targets_input_is_refused_before_the_organisation_is_listed(
+    event: dict[str, Any], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        targets_from(event, env, _no_organisation)
+
+
+def test_the_organisation_s_active_accounts_under_the_ous_asked_paged_by_botocore() -> None:
+    with mock_aws():
+        organizations = boto3.client("organizations", region_name="us-east-1")
+        organizations.create_organization(FeatureSet="ALL")
+        root = organizations.list_roots()["Roots"][0]["Id"]
+        workloads = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"][
+            "Id"
+        ]
+        nested = organizations.create_organizational_unit(ParentId=workloads, Name="prod")["OrganizationalUnit"]["Id"]
+        sandbox = organizations.create_organizational_unit(ParentId=root, Name="sandbox")["OrganizationalUnit"]["Id"]
+
+        def account(name: str, parent: str) -> str:
+            created = organizations.create_account(AccountName=name, Email=f"{name}@example.com")
+            account_id: str = created["CreateAccountStatus"]["AccountId"]
+            organizations.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=parent)
+            return account_id
+
+        in_workloads = [account(f"w{n}", workloads) for n in range(3)]
+        in_prod = [account(f"p{n}", nested) for n in range(25)]  # more than ListAccounts' page of 20
+        in_sandbox = [account("s0", sandbox)]
+        closed = account("closed", nested)
+        organizations.close_account(AccountId=closed)
+
+        everything = org_accounts(organizations)
+        assert set(everything) >= {*in_workloads, *in_prod, *in_sandbox} and closed not in everything
+        assert everything == sorted(everything)
+        assert org_accounts(organizations, [workloads]) == sorted([*in_workloads, *in_prod])  # the OU below too
+        assert org_accounts(organizations, [sandbox, nested]) == sorted([*in_sandbox, *in_prod])
+
+        env = {
+            "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
+            "TDGC_ORGANIZATIONAL_UNITS": sandbox,
+            "TDGC_REGIONS": "us-east-1",
+        }
+        listed = targets_from({"run_id": "exec-1"}, env, lambda: organizations)
+        assert listed["targets"] == [{"account": in_sandbox[0], "region": "us-east-1"}]
+
+
+# --- the state machine's definition ------------------------------------------------------------------------
+
+
+def _sam_definition() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The SAM state machine's definition with each ${...} left as its name, and the state machine resource."""
+    machine = _sam()["Resources"]["OrganisationStateMachine"]
+    text = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert isinstance(text, str)
+    # Numbers substitute in unquoted: give them a number's shape to parse, keep the names for the rest.
+    text = text.replace("${MaxConcurrency}", "10").replace("${TargetTimeBudget}", "840")
+    definition: dict[str, Any] = json.loads(text)
+    return definition, machine
+
+
+def _every_state(states: Mapping[str, Any]) -> dict[str, Any]:
+    found = dict(states)
+    for state in states.values():
+        if "ItemProcessor" in state:
+            found |= _every_state(state["ItemProcessor"]["States"])
+    return found
+
+
+def _check_graph(machine: Mapping[str, Any]) -> None:
+    """Every Next, Default and Catch names a state of the same machine; every state is reachable from StartAt;
+    every non-terminal state has a way on; each item processor is a machine of its own, checked the same."""
+    states = machine["States"]
+    assert machine["StartAt"] in states
+    reached, pending = set(), [machine["StartAt"]]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        state = states[name]
+        nexts = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Catch", [])),
+                 *(c["Next"] for c in state.get("Choices", []))]  # fmt: skip
+        for target in filter(None, nexts):
+            assert target in states, f"{name} goes to {target}, which is not a state"
+            pending.append(target)
+        assert state["Type"] in ("Succeed", "Fail") or state.get("End") or state.get("Next"), name
+        if "ItemProcessor" in state:
+            _check_graph(state["ItemProcessor"])
+    assert reached == set(states), f"unreachable: {set(states) - reached}"
+
+
+def test_the_state_machine_is_a_connected_graph_whose_references_resolve() -> None:
+    definition, machine = _sam_definition()
+    _check_graph(definition)
+    resources = _sam()["Resources"]
+    # Every ${...} of the definition is a pseudo parameter, a parameter, or a resource of the template (and an
+    # Arn of a function); the role is a role of the template.
+    text = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    for name in re.findall(r"\$\{([^}]+)\}", text):
+        logical, _, attribute = name.partition(".")
+        if logical.startswith("AWS::") or logical in _sam()["Parameters"]:
+            continue
+        assert logical in resources, f"{name} resolves to nothing"
+        assert resources[logical].get("Condition") in (None, "Organisation")  # exists whenever the machine does
+        if attribute:
+            assert (attribute, resources[logical]["Type"]) == ("Arn", "AWS::Serverless::Function"), name
+    invokes = [s for s in _every_state(definition["States"]).values() if "lambda:invoke" in s.get("Resource", "")]
+    functions = {re.findall(r"\$\{(\w+)\.Arn\}", s["Parameters"]["FunctionName"])[0] for s in invokes}
+    assert functions == {"TargetsFunction", "Function", "MergeFunction"}
+    handlers = {resources[f]["Properties"]["Handler"] for f in functions}
+    assert handlers == {"tdgc.lambda_handler.targets_handler", "tdgc.lambda_handler.handler",
+                        "tdgc.lambda_handler.merge_handler"}  # fmt: skip
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"]
+    assert role == ["StateMachineRole", "Arn"] and resources["StateMachineRole"]["Type"] == "AWS::IAM::Role"
+    assert machine["Properties"]["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-organisation"}
+
+
+def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
+    definition, machine = _sam_definition()
+    text = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert '"MaxConcurrency": ${MaxConcurrency}' in text and '"time_budget": ${TargetTimeBudget}' in text
+    maps = [s for s in definition["States"].values() if s["Type"] == "Map"]
+    [collect] = maps
+    # A collector run takes up to Lambda's 15 minutes: an EXPRESS child execution stops at 5.
+    assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert collect["ResultPath"] is None  # results stay in S3: a state's output is limited to 256 KiB
+    # Every state that can fail reaches the dead-letter queue, and then fails the execution.
+    for name, state in definition["States"].items():
+        if state["Type"] in ("Task", "Map") and name != "SendToDeadLetters":
+            assert [c["Next"] for c in state["Catch"]] == ["SendToDeadLetters"], name
+    dead = definition["States"]["SendToDeadLetters"]
+    assert (
+        dead["Resource"].endswith(":states:::sqs:sendMessage")
+        and dead["Parameters"]["QueueUrl"] == "${DeadLetterQueue}"
+    )
+    assert definition["States"][dead["Next"]]["Type"] == "Fail"
+
+
+def test_terraform_deploys_the_same_definition() -> None:
+    """organisation.asl.json is the SAM definition with Terraform's names for the same values."""
+    names = {"AWS::Partition": "partition", "TargetsFunction.Arn": "targets_function_arn",
+             "Function.Arn": "function_arn",
+             "MergeFunction.Arn": "merge_function_arn", "DeadLetterQueue": "dead_letter_queue_url",
+             "MaxConcurrency": "max_concurrency", "TargetTimeBudget": "target_time_budget"}  # fmt: skip
+    sam = _sam()["Resources"]["OrganisationStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
+    renamed = re.sub(r"\$\{([^}]+)\}", lambda found: "${" + names[found[1]] + "}", sam)
+    terraform = TERRAFORM_ASL.read_text()
+    assert json.loads(_numbers(renamed)) == json.loads(_numbers(terraform))
+    organisation_tf = (ROOT / "deploy" / "terraform" / "organisation.tf").read_text()
+    for name in names.values():
+        assert re.search(rf"^\s+{name}\s+=", organisation_tf, re.MULTILINE), f"templatefile is given {name}"
+
+
+def _numbers(text: str) -> str:
+    return text.replace("${max_concurrency}", "10").replace("${target_time_budget}", "840")
+
+
+# --- each state's input and output, through the real handlers --------------------------------------------
+
+
+def _select(template: Mapping[str, Any], state_input: Any, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Step Functions' Parameters / ItemSelector / ResultSelector, for the paths the definition uses: a key
+    ending in .$ takes `$` (the whole input), `$.KEY...` from the input, or `$$.PATH` from the context."""
+    out: dict[str, Any] = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            root, path = (context, value[3:]) if value.startswith("$$.") else (state_input, value[2:])
+            for part in filter(None, path.split(".")):
+                root = root[part]
+            out[key[:-2]] = root
+        elif isinstance(value, dict):
+            out[key] = _select(value, state_input, context)
+        else:
+            out[key] = value
+    return out
+
+
+def _payload(state: Mapping[str, Any], state_input: Any, context: Mapping[str, Any]) -> Any:
+    parameters = _select(state["Parameters"], state_input, context)
+    return parameters["Payload"]
+
+
+def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers(
+    sim: Simulator, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Two member accounts, each with revisions to collect: the execution's states, computed from the
+    definition, end in one report with a section per account; a target whose invocation left no report is in
+    it as failed, and fails the run."""
+    for account in ("111111111111", "222222222222"):
+        seed_in(sim, account)
+    sim.create_bucket("tdgc-archive")
+    for name, value in {"TDGC_POLICY": FAST_POLICY, "TDGC_DRY_RUN": "false", "TDGC_ROLE_ARNS": ",".join(MEMBERS),
+                        "TDGC_REGIONS": "us-east-1", "TDGC_REPORT": "s3://tdgc-archive/reports/"}.items():  # fmt: skip
+        clean_env.setenv(name, value)
+    definition, _ = _sam_definition()
+    states = definition["States"]
+    context = {"Execution": {"Name": "exec-1", "Id": "arn:aws:states:us-east-1:123456789012:execution:x:exec-1"}}
+    scheduled = {"schedule": "arn:aws:scheduler:::schedule/default/x", "scheduled_time": "t", "execution_id": "e",
+                 "attempt": "1"}  # fmt: skip
+
+    listed = targets_handler(_payload(states["ListTargets"], scheduled, context), FakeContext(300))
+    after_list = _select(states["ListTargets"]["ResultSelector"], {"Payload": listed}, context)
+    listed_targets = [{"account": "111111111111", "region": "us-east-1"},
+                      {"account": "222222222222", "region": "us-east-1"}]  # fmt: skip
+    assert after_list == {"run_id": "exec-1", "targets": listed_targets}
+
+    collect = states["CollectEachTarget"]
+    processor = collect["ItemProcessor"]
+    items = after_list
+    for part in collect["ItemsPath"][2:].split("."):
+        items = items[part]
+    for item in items:
+        item_context = context | {"Map": {"Item": {"Value": item, "Index": 0}}}
+        child_input = _select(collect["ItemSelector"], after_list, item_context)
+        task = processor["States"][processor["StartAt"]]
+        event = _payload(task, child_input, item_context)
+        result = handler(event, FakeContext(900))
+        assert result["exit_code"] == 0 and result["summary"]["results"]["pending"] == 3
+        assert result["report"] == target_report("s3://tdgc-archive/reports/", "exec-1", item["account"], "us-east-1")
+        assert _select(task["ResultSelector"], {"Payload": result}, item_context) == {
+            "exit_code": 0, "report": result["report"],
+        }  # fmt: skip
+    # ResultPath null: the map passes its input on to the merge.
+    merge_event = _payload(states["MergeReports"], after_list, context)
+    merged = merge_handler(merge_event, FakeContext(900))
+    assert merged["exit_code"] == 0 and merged["targets"] == 2
+    assert merged["summary"]["results"]["pending"] == 6 and merged["summary"]["families"] == 2
+    assert len(json.dumps(merged)) < 4096  # a state's output stays small however many targets
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    document = json.loads(s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.json")["Body"].read())
+    assert [t["target"] for t in document["targets"]] == ["111111111111 us-east-1", "222222222222 us-east-1"]
+    assert document["summary"] == merged["summary"] and len(document["decisions"]) == 2 * 5
+    assert {d["arn"].split(":")[4] for d in document["decisions"]} == {"111111111111", "222222222222"}
+    markdown = s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.md")["Body"].read().decode()
+    assert "## 111111111111 us-east-1" in markdown and "## 222222222222 us-east-1" in markdown
+    assert "2 targets: 2 ok." in markdown
+
+    # A third target whose invocation died before writing its report: named, failed, and the run fails.
+    third = {"account": "333333333333", "region": "us-east-1"}
+    with pytest.raises(RunFailed, match="exited 1: 2 ok, 1 failed"):
+        merge_handler(merge_event | {"targets": [*merge_event["targets"], third]}, FakeContext(900))
+    document = json.loads(s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.json")["Body"].read())
+    [missing] = [t for t in document["targets"] if t["account"] == "333333333333"]
+    assert (
+        missing["status"] == "failed"
+        and "no report at s3://tdgc-archive/reports/exec-1/333333333333" in missing["error"]
+    )
+
+
+def seed_in(sim: Simulator, account: str) -> None:
+    """test_lambda.seed's account (2 ACTIVE to keep, 3 INACTIVE to delete), in a member account."""
+    original = sim.seed
+
+    def in_account(family: str, **kwargs: Any) -> str:
+        return original(family, account=account, **kwargs)
+
+    sim.seed = in_account  # type: ignore[method-assign]
+    try:
+        seed(sim, "etl", active=2, inactive=3)
+    finally:
+        sim.seed = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"run_id": "exec-1"}, {"run_id": "exec-1", "targets": [{"account": "1", "region": "us-east-1"}]},
+     {"run_id": "exec-1", "targets": [{"region": "us-east-1", "role_arn": "arn:aws:iam::1:role/x"}]},
+     {"run_id": "a/b", "targets": []}],
+)  # fmt: skip
+def test_a_bad_merge_event_is_refused_before_any_aws_call(
+    event: dict[str, Any], sim: Simulator, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("TDGC_REPORT", "s3://tdgc-archive/reports/")
+    with pytest.raises(UsageError):
+        merge_handler(event, FakeContext(900))
+    assert sum(sim.calls.values()) == 0 and sim.s3_requests == []
+
+
+# --- IAM: each role is what tdgc.permissions renders --------------------------------------------------------
+
+
+def _policy(resource: str, name: str, partition: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    known = sam_known(partition, parameters) | {
+        "AWS::StackName": "tdgc", "TargetsLogGroup": "/aws/lambda/tdgc-targets",
+        "MergeLogGroup": "/aws/lambda/tdgc-merge",
+        "OrganisationStateMachine": f"arn:{partition}:states:eu-west-1:111122223333:stateMachine:tdgc-organisation",
+    }  # fmt: skip
+    for function in ("TargetsFunction", "Function", "MergeFunction"):
+        known[f"{function}.Arn"] = f"arn:{partition}:lambda:eu-west-1:111122223333:function:{function}"
+    template = _sam()
+    policies = template["Resources"][resource]["Properties"]["Policies"]
+    resolved = resolve(policies, known, template["Conditions"])
+    [document] = [p["PolicyDocument"] for p in resolved if p["PolicyName"] == name]
+    return dict(document)
+
+
+ORG = {"OrganisationMode": "true", "ArchiveBucket": "org-tdgc", "MemberRoleName": "tdgc-member"}
+
+
+@pytest.mark.parametrize("partition", permissions.PARTITIONS)
+def test_the_organisation_roles_grant_exactly_what_tdgc_permissions_renders(partition: str) -> None:
+    queue = f"arn:{partition}:sqs:eu-west-1:111122223333:dlq"
+    machine = f"arn:{partition}:states:eu-west-1:111122223333:stateMachine:tdgc-organisation"
+    functions = [f"arn:{partition}:lambda:eu-west-1:111122223333:function:{f}"
+                 for f in ("TargetsFunction", "Function", "MergeFunction")]  # fmt: skip
+    assert statements(_policy("TargetsFunctionRole", "tdgc", partition, ORG)) == statements(
+        permissions.targets_policy_document()
+    )
+    for parameters, key in ((ORG, None), (ORG | {"ArchiveKmsKeyArn": f"arn:{partition}:kms:eu-west-1:1:key/k"}, "k")):
+        expected = permissions.merge_policy_document(
+            "org-tdgc", partition=partition, kms_key_arn=parameters.get("ArchiveKmsKeyArn") if key else None
+        )
+        assert statements(_policy("MergeFunctionRole", "tdgc", partition, parameters)) == statements(expected)
+    assert statements(_policy("StateMachineRole", "tdgc", partition, ORG)) == statements(
+        permissions.state_machine_policy_document(machine, functions, queue)
+    )
+    assert statements(_policy("ScheduleRole", "start", partition, ORG)) == statements(
+        permissions.schedule_policy_document(machine, queue)
+    )
+    # The collector may assume roles of the one name, in any account, and in its partition only.
+    collector = _policy("FunctionRole", "tdgc", partition, ORG)
+    [assume] = [s for s in collector["Statement"] if s["Sid"] == "AssumeMemberRoles"]
+    assert assume["Resource"] == permissions.member_role_arn("tdgc-member", partition)
+    # With a role list, the targets function lists nothing: its role holds no tdgc policy at all.
+    with_roles = ORG | {"MemberRoleArns": ["arn:aws:iam::111111111111:role/r"]}
+    template = _sam()
+    policies = resolve(template["Resources"]["TargetsFunctionRole"]["Properties"]["Policies"],
+                       sam_known(partition, with_roles) | {"TargetsLogGroup": "g"}, template["Conditions"])  # fmt: skip
+    assert [p["PolicyName"] for p in policies] == ["runtime"]
+    assert permissions.targets_policy_document(list_organisation=False)["Statement"] == []
+
+
+def test_organisation_mode_is_off_by_default_and_needs_a_bucket() -> None:
+    template = _sam()
+    conditions = template["Conditions"]
+    assert resolve(conditions["Organisation"], sam_known("aws", {}), conditions) is False
+    org_only = {n for n, r in template["Resources"].items() if r.get("Condition") == "Organisation"}
+    assert org_only == {"TargetsLogGroup", "TargetsFunctionRole", "TargetsFunction", "MergeLogGroup",
+                        "MergeFunctionRole", "MergeFunction", "StateMachineRole", "OrganisationStateMachine",
+                        "ScheduleRole", "OrganisationSchedule"}  # fmt: skip
+    [assertion] = [a["Assert"] for a in template["Rules"]["OrganisationHasABucket"]["Assertions"]]
+    for parameters, passes in [({}, True), ({"OrganisationMode": "true"}, False), (ORG, True),
+                               ({"OrganisationMode": "true", "CreateArchiveBucket": "true"}, True)]:  # fmt: skip
+        assert resolve(assertion, sam_known("aws", parameters), conditions) is passes, parameters
+
+
+# --- the stack in moto, organisation mode on ------------------------------------------------------------
+
+
+def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
+    parameters = ORG | {"ArchiveBucket": "", "CreateArchiveBucket": "true", "MaxConcurrency": "25",
+                        "Regions": "us-east-1,eu-west-1", "OrganizationalUnits": "ou-abcd-abcdefgh"}  # fmt: skip
+    ids = _deploy("tdgc-org", parameters)
+    client = boto3.client
+    lam = client("lambda", region_name="us-east-1")
+    function = lam.get_function(FunctionName=ids["Function"])["Configuration"]
+    assert lam.get_function_concurrency(FunctionName=ids["Function"])["ReservedConcurrentExecutions"] == 25
+    assert function["Environment"]["Variables"]["TDGC_MEMBER_ROLE_NAME"] == "tdgc-member"
+    targets = lam.get_function(FunctionName=ids["TargetsFunction"])["Configuration"]
+    assert targets["Handler"] == "tdgc.lambda_handler.targets_handler"
+    assert targets["Environment"]["Variables"] == {
+        "TDGC_REGIONS": "us-east-1,eu-west-1", "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
+        "TDGC_ORGANIZATIONAL_UNITS": "ou-abcd-abcdefgh",
+    }  # fmt: skip
+    merge = lam.get_function(FunctionName=ids["MergeFunction"])["Configuration"]
+    assert merge["Environment"]["Variables"] == {"TDGC_REPORT": f"s3://{ids['ArchiveStore']}/tdgc/reports/"}
+
+    sfn = client("stepfunctions", region_name="us-east-1")
+    machine = sfn.describe_state_machine(stateMachineArn=ids["OrganisationStateMachine"])
+    assert machine["name"] == "tdgc-org-organisation"
+    definition = json.loads(machine["definition"])
+    _check_graph(definition)
+    invoked = {s["Parameters"]["FunctionName"] for s in _every_state(definition["States"]).values()
+               if s.get("Resource", "").endswith(":states:::lambda:invoke")}  # fmt: skip
+    assert invoked == {function["FunctionArn"], targets["FunctionArn"], merge["FunctionArn"]}
+    assert definition["States"]["CollectEachTarget"]["MaxConcurrency"] == 25
+
+    scheduler = client("scheduler", region_name="us-east-1")
+    schedules = [scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"])
+                 for s in scheduler.list_schedules()["Schedules"]]  # fmt: skip
+    by_target = {s["Target"]["Arn"]: s for s in schedules}
+    assert by_target[function["FunctionArn"]]["State"] == "DISABLED"  # kept, so switching replaces nothing
+    started = by_target[ids["OrganisationStateMachine"]]
+    assert started.get("State", "ENABLED") == "ENABLED"
+    queue = client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=ids["DeadLetterQueue"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert started["Target"]["DeadLetterConfig"]["Arn"] == queue
+    assert definition["States"]["SendToDeadLetters"]["Parameters"]["QueueUrl"] == ids["DeadLetterQueue"]
+    outputs = client("cloudformation", region_name="us-east-1").describe_stacks(StackName="tdgc-org")["Stacks"][0]
+    assert {o["OutputKey"]: o["OutputValue"] for o in outputs["Outputs"]}["StateMachineArn"] == machine[
+        "stateMachineArn"
+    ]
+
+
+# --- terraform validate, organisation mode on -----------------------------------------------------------
+
+
+@pytest.mark.skipif(TERRAFORM is None or MIRROR is None, reason="needs terraform and the AWS provider in a mirror")
+def test_the_terraform_module_validates_with_organisation_mode_on(terraform: Any, tmp_path: Path) -> None:
+    _copy_module(tmp_path)
+    (tmp_path / "code.zip").write_bytes(b"")
+    (tmp_path / "main.tf").write_text(
+        'provider "aws" {\n  region = "us-east-1"\n}\n\n'
+        'module "org" {\n  source = "./tdgc"\n  package_path = "${path.root}/code.zip"\n'
+        '  organisation_mode = true\n  archive_bucket = "org-tdgc"\n  member_role_name = "tdgc-member"\n'
+        '  organizational_units = ["ou-abcd-abcdefgh"]\n  max_concurrency = 25\n}\n'
+    )
+    terraform(tmp_path, "init", "-backend=false")
+    terraform(tmp_path, "validate")
