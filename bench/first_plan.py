@@ -34,15 +34,24 @@ def account(sim: Any, families: int = 400, total: int = 7000, seed: int = 7) -> 
         for n in range(size):
             at = start + step * n
             gone = n < size * 0.6 and size > 3
-            sim.seed(f"app-{f:03d}", registered_at=at, status="INACTIVE" if gone else "ACTIVE",
-                     deregistered_at=at + step * rng.uniform(0.5, 3) if gone else None,
-                     tags={"tdgc:keep": "true"} if rng.random() < 0.02 else None)  # fmt: skip
+            sim.seed(
+                f"app-{f:03d}",
+                registered_at=at,
+                status="INACTIVE" if gone else "ACTIVE",
+                deregistered_at=at + step * rng.uniform(0.5, 3) if gone else None,
+                tags={"tdgc:keep": "true"} if rng.random() < 0.02 else None,
+            )
 
 
 def main() -> None:
     with Account("first_plan:account") as served:
-        ran = subprocess.run([sys.executable, "-m", "tdgc", "plan", "--output", "jsonl"], env=served.env(),
-                             capture_output=True, text=True, check=True)  # fmt: skip
+        ran = subprocess.run(
+            [sys.executable, "-m", "tdgc", "plan", "--output", "jsonl"],
+            env=served.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     lines = [json.loads(line) for line in ran.stdout.splitlines()]
     sizes = Counter(line["family"] for line in lines if line["type"] == "decision")
     acted = sum(line["action"] != "keep" for line in lines if line["type"] == "decision")
@@ -50,8 +59,10 @@ def main() -> None:
     describes = served.calls.get("DescribeTaskDefinition", 0)
     print(f"families {len(sizes)}, revisions {sum(sizes.values()):,}, acted on {acted:,}")
     verdict = "within" if describes <= bound else "OVER"
-    print(f"list calls {served.calls.get('ListTaskDefinitions', 0):,}, describes {describes:,}, "
-          f"bound (acted on + 2·log2(n+1) per family) {bound:,.0f}: {verdict}")  # fmt: skip
+    print(
+        f"list calls {served.calls.get('ListTaskDefinitions', 0):,}, describes {describes:,}, "
+        f"bound (acted on + 2·log2(n+1) per family) {bound:,.0f}: {verdict}"
+    )
     print("summary", json.dumps(lines[-1]["summary"]))
 
 

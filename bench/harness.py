@@ -36,9 +36,14 @@ class Served:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("ecs", endpoint_url=self.url, region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-                            aws_access_key_id="bench", aws_secret_access_key="bench",
-                            config=Config(**config))  # fmt: skip
+        return boto3.client(
+            "ecs",
+            endpoint_url=self.url,
+            region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(**config),
+        )
 
 
 class Account:

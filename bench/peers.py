@@ -72,8 +72,9 @@ def services(sim: Any, families: int, each: int) -> None:
 def _pin(revision: str) -> None:
     ecs = boto3.client("ecs", region_name="us-east-1")
     ecs.create_cluster(clusterName=IN_USE_SERVICE[0])
-    ecs.create_service(cluster=IN_USE_SERVICE[0], serviceName=IN_USE_SERVICE[1], taskDefinition=revision,
-                       desiredCount=1)  # fmt: skip
+    ecs.create_service(
+        cluster=IN_USE_SERVICE[0], serviceName=IN_USE_SERVICE[1], taskDefinition=revision, desiredCount=1
+    )
 
 
 # ---- the tools (run as subprocesses) ---------------------------------------------------------------------
@@ -82,8 +83,10 @@ def _pin(revision: str) -> None:
 def tdgc(mode: str, delete: bool, tmp: Path) -> list[str]:
     policy = tmp / "policy.toml"
     delete_after = f'"{DELETE_DAYS} days"' if delete else "false"
-    policy.write_text(f'[defaults]\nkeep_last = {KEEP}\nderegister_after = "{DEREGISTER_DAYS} days"\n'
-                      f"delete_after = {delete_after}\nprotect_tags = {{}}\n")  # fmt: skip
+    policy.write_text(
+        f'[defaults]\nkeep_last = {KEEP}\nderegister_after = "{DEREGISTER_DAYS} days"\n'
+        f"delete_after = {delete_after}\nprotect_tags = {{}}\n"
+    )
     rates = [a for c, r in DEFAULT_RATES.items() for a in ("--rate", f"{c}={r * TIME_SCALE:g}")]
     extra = ["--yes", "--archive", str(tmp / "archive")] if mode == "apply" else []
     return [sys.executable, "-m", "tdgc", mode, str(policy), "--output", "jsonl", *rates, *extra]
@@ -91,8 +94,13 @@ def tdgc(mode: str, delete: bool, tmp: Path) -> list[str]:
 
 def script(mode: str, delete: bool, tmp: Path) -> list[str]:
     days = [str(DEREGISTER_DAYS), *([str(DELETE_DAYS)] if delete else [])]
-    return [sys.executable, str(Path(HERE) / "peer_script.py"), str(KEEP), *days,
-            *(["--dry-run"] if mode == "plan" else [])]  # fmt: skip
+    return [
+        sys.executable,
+        str(Path(HERE) / "peer_script.py"),
+        str(KEEP),
+        *days,
+        *(["--dry-run"] if mode == "plan" else []),
+    ]
 
 
 def custodian(mode: str, delete: bool, tmp: Path) -> list[str] | None:
@@ -109,8 +117,18 @@ def custodian(mode: str, delete: bool, tmp: Path) -> list[str] | None:
     actions:
       - type: delete
 """)
-    return [str(C7N_VENV / "bin" / "custodian"), "run", "--cache-period", "0", "-s", str(tmp / "c7n"),
-            "--region", "us-east-1", *(["--dryrun"] if mode == "plan" else []), str(policy)]  # fmt: skip
+    return [
+        str(C7N_VENV / "bin" / "custodian"),
+        "run",
+        "--cache-period",
+        "0",
+        "-s",
+        str(tmp / "c7n"),
+        "--region",
+        "us-east-1",
+        *(["--dryrun"] if mode == "plan" else []),
+        str(policy),
+    ]
 
 
 def install_c7n() -> None:
@@ -171,13 +189,24 @@ def bound(calls: dict[str, int], paced: bool) -> float:
     return need
 
 
-HEADER = (f"{'account':<30}{'tool':<14}{'mode':<7}{'td reads':>9}{'lists':>7}{'other':>7}{'dereg':>7}{'delete':>7}"
-          f"{'throttled':>10}{'deployer':>10}{'wall s':>8}{'bound s':>8}{'ratio':>7}{'in use':>7}{'RSS MB':>8}"
-          f"{'exit':>5}")  # fmt: skip
+HEADER = (
+    f"{'account':<30}{'tool':<14}{'mode':<7}{'td reads':>9}{'lists':>7}{'other':>7}{'dereg':>7}{'delete':>7}"
+    f"{'throttled':>10}{'deployer':>10}{'wall s':>8}{'bound s':>8}{'ratio':>7}{'in use':>7}{'RSS MB':>8}"
+    f"{'exit':>5}"
+)
 
 
-def row(account: str, tool: str, mode: str, served: Served, wall: float, rss: float, status: int,
-        deployer: Deployer | None, in_use: int) -> str:  # fmt: skip
+def row(
+    account: str,
+    tool: str,
+    mode: str,
+    served: Served,
+    wall: float,
+    rss: float,
+    status: int,
+    deployer: Deployer | None,
+    in_use: int,
+) -> str:
     calls = {op: n for op, n in served.calls.items() if op != "RegisterTaskDefinition"}  # the deployer's
     td_reads = sum(calls.get(op, 0) for op in TD_READS)
     other = sum(n for op, n in calls.items() if op not in TD_READS and op not in MUTATIONS)
@@ -187,10 +216,12 @@ def row(account: str, tool: str, mode: str, served: Served, wall: float, rss: fl
     ratio = f"{wall / need:.2f}" if need > 0 and mutations else "-"
     dep = f"{deployer.throttled}/{deployer.registered + deployer.throttled}" if deployer else "-"
     lists = sum(calls.get(op, 0) for op in LISTS)
-    return (f"{account:<30}{tool:<14}{mode:<7}{td_reads:>9,}{lists:>7,}{other:>7,}"
-            f"{calls.get('DeregisterTaskDefinition', 0):>7,}{calls.get('DeleteTaskDefinitions', 0):>7,}"
-            f"{throttled:>10,}{dep:>10}{wall:>8.1f}"
-            f"{(f'{need:.1f}' if need else '-'):>8}{ratio:>7}{in_use:>7}{rss:>8.0f}{status:>5}")  # fmt: skip
+    return (
+        f"{account:<30}{tool:<14}{mode:<7}{td_reads:>9,}{lists:>7,}{other:>7,}"
+        f"{calls.get('DeregisterTaskDefinition', 0):>7,}{calls.get('DeleteTaskDefinitions', 0):>7,}"
+        f"{throttled:>10,}{dep:>10}{wall:>8.1f}"
+        f"{(f'{need:.1f}' if need else '-'):>8}{ratio:>7}{in_use:>7}{rss:>8.0f}{status:>5}"
+    )
 
 
 def in_use_deregistered(served: Served) -> int:
@@ -215,8 +246,10 @@ def main() -> None:
         (f"orchestrator 3x{int(800 * scale)} +delete", "peers:orchestrator", [3, int(800 * scale)], True),
         (f"services {int(60 * scale)}x30", "peers:services", [int(60 * scale), 30], False),
     ]
-    print(f"time scale {TIME_SCALE:g}: AWS's buckets refill {TIME_SCALE:g}x faster; tdgc's rates scaled alike; "
-          f"deployer at {DEPLOYER_SHARE * TIME_SCALE:g}/s")  # fmt: skip
+    print(
+        f"time scale {TIME_SCALE:g}: AWS's buckets refill {TIME_SCALE:g}x faster; tdgc's rates scaled alike; "
+        f"deployer at {DEPLOYER_SHARE * TIME_SCALE:g}/s"
+    )
     print(HEADER, flush=True)
     for name, builder, build_args, delete in accounts:
         for tool, command in tools.items():

@@ -62,8 +62,11 @@ def accounts(quick: bool) -> list[tuple[str, str, list[int], str]]:
     sizes = [10_000, 30_000] if quick else [100_000, 300_000, 1_000_000]
     found = [(f"1 family x {n:,}", "scale:one_family", [n], KEEP_LAST) for n in sizes]
     found.append((f"1 family x {sizes[0]:,}", "scale:one_family", [sizes[0]], AGED))
-    found.append(("100 families x 100", "scale:many_families", [100, 100], AGED) if quick
-                 else ("1,000 families x 100", "scale:many_families", [1000, 100], AGED))  # fmt: skip
+    found.append(
+        ("100 families x 100", "scale:many_families", [100, 100], AGED)
+        if quick
+        else ("1,000 families x 100", "scale:many_families", [1000, 100], AGED)
+    )
     return found
 
 
@@ -71,8 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    print(f"{'account':<24}{'policy':<10}{'revisions':>11}{'list':>8}{'describe':>10}{'wall s':>9}"
-          f"{'us/rev':>8}{'peak RSS MB':>13}")  # fmt: skip
+    print(
+        f"{'account':<24}{'policy':<10}{'revisions':>11}{'list':>8}{'describe':>10}{'wall s':>9}"
+        f"{'us/rev':>8}{'peak RSS MB':>13}"
+    )
     for name, builder, build_args, policy in accounts(args.quick):
         with Account(builder, build_args) as served:
             ran, summary = plan(served, policy)
@@ -81,8 +86,11 @@ def main() -> None:
         lists = calls.get("ListTaskDefinitions", 0) + calls.get("ListTaskDefinitionFamilies", 0)
         describes = calls.get("DescribeTaskDefinition", 0)
         label = "keep-last" if policy == KEEP_LAST else "ages"
-        print(f"{name:<24}{label:<10}{served.revisions:>11,}{lists:>8,}{describes:>10,}{ran.wall:>9.1f}"
-              f"{ran.wall / served.revisions * 1e6:>8.0f}{ran.rss_mb:>13.0f}", flush=True)  # fmt: skip
+        print(
+            f"{name:<24}{label:<10}{served.revisions:>11,}{lists:>8,}{describes:>10,}{ran.wall:>9.1f}"
+            f"{ran.wall / served.revisions * 1e6:>8.0f}{ran.rss_mb:>13.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,14 +9,38 @@ from datetime import datetime, timedelta
 from dateutil.relativedelta import relativedelta
 
 _UNITS = {
-    "y": "years", "yr": "years", "yrs": "years", "year": "years", "years": "years",
-    "mo": "months", "mon": "months", "month": "months", "months": "months",
-    "w": "weeks", "wk": "weeks", "wks": "weeks", "week": "weeks", "weeks": "weeks",
-    "d": "days", "day": "days", "days": "days",
-    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
-    "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
-    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
-}  # fmt: skip
+    "y": "years",
+    "yr": "years",
+    "yrs": "years",
+    "year": "years",
+    "years": "years",
+    "mo": "months",
+    "mon": "months",
+    "month": "months",
+    "months": "months",
+    "w": "weeks",
+    "wk": "weeks",
+    "wks": "weeks",
+    "week": "weeks",
+    "weeks": "weeks",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+    "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "min": "minutes",
+    "mins": "minutes",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "s": "seconds",
+    "sec": "seconds",
+    "secs": "seconds",
+    "second": "seconds",
+    "seconds": "seconds",
+}
 _ORDER = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
 _PART = re.compile(r"(\d+)\s*([a-z]+)", re.ASCII)  # ASCII digits only: "²" or "٣" is no number of days
 _ISO = re.compile(
@@ -43,9 +67,14 @@ class Duration:
     @property
     def delta(self) -> relativedelta:
         return relativedelta(
-            years=self.years, months=self.months, weeks=self.weeks, days=self.days,
-            hours=self.hours, minutes=self.minutes, seconds=self.seconds,
-        )  # fmt: skip
+            years=self.years,
+            months=self.months,
+            weeks=self.weeks,
+            days=self.days,
+            hours=self.hours,
+            minutes=self.minutes,
+            seconds=self.seconds,
+        )
 
     def before(self, moment: datetime) -> datetime:
         """The moment this long before `moment`: a revision at or before it is old enough."""

@@ -83,11 +83,17 @@ def options_for(job: Job) -> RunOptions:
         raise UsageError(f"time budget: {job.time_budget} s left; nothing can be done in that")
     owner = job.archive_bucket_owner
     return RunOptions(
-        policy=load_job_policy(job), apply=job.apply, regions=() if all_regions else regions,
-        all_regions=all_regions, roles=tuple(parse_roles(job.role_arns, None, job.external_id)),
-        profile=job.profile, endpoint_url=job.endpoint_url, archive=job.archive, time_budget=job.time_budget,
+        policy=load_job_policy(job),
+        apply=job.apply,
+        regions=() if all_regions else regions,
+        all_regions=all_regions,
+        roles=tuple(parse_roles(job.role_arns, None, job.external_id)),
+        profile=job.profile,
+        endpoint_url=job.endpoint_url,
+        archive=job.archive,
+        time_budget=job.time_budget,
         bucket_owner=account_id(owner, "archive bucket owner") if owner is not None else None,
-    )  # fmt: skip
+    )
 
 
 def run_job(
@@ -131,10 +137,17 @@ def run_job(
 
 def summary_of(result: RunResult, mode: str, now: datetime, location: str | None) -> dict[str, Any]:
     return {
-        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
-        "exit_code": result.exit_code, "report": location, "summary": result.summary.to_dict(),
-        "targets": [t.to_dict() for t in result.targets], "notes": result.notes, "incomplete": result.incomplete,
-    }  # fmt: skip
+        "tool": TOOL,
+        "tool_version": __version__,
+        "mode": mode,
+        "generated_at": now.isoformat(),
+        "exit_code": result.exit_code,
+        "report": location,
+        "summary": result.summary.to_dict(),
+        "targets": [t.to_dict() for t in result.targets],
+        "notes": result.notes,
+        "incomplete": result.incomplete,
+    }
 
 
 def _caller(job: Job, connections: Sequence[Connection] | None) -> Connection:
@@ -293,8 +306,13 @@ def missing_report(target: Mapping[str, Any], location: str, why: str) -> dict[s
     """What stands for a target whose report is not there (its invocation failed before writing it, or timed
     out): a failed section, so that the merged report still names every target."""
     account, region = target.get("account"), str(target["region"])
-    section = TargetSection(f"{account} {region}" if account else region, account, region, TargetStatus.FAILED,
-                            f"no report at {location} ({why})")  # fmt: skip
+    section = TargetSection(
+        f"{account} {region}" if account else region,
+        account,
+        region,
+        TargetStatus.FAILED,
+        f"no report at {location} ({why})",
+    )
     return {"targets": [section.to_dict()], "summary": Summary().to_dict(), "regions": [region]}
 
 
@@ -343,9 +361,15 @@ def merge_from_s3(
                     JsonWriter(stack.enter_context(destination.open_report(json_at, s3))),
                     TableWriter(stack.enter_context(destination.open_report(markdown_at, s3)), markdown=True),
                 ]
-                header = {"tool": TOOL, "tool_version": __version__, "mode": loaded.get("mode", "plan"),
-                          "generated_at": now.isoformat(), "regions": sorted({t["region"] for t in targets}),
-                          "policy": loaded.get("policy", {}), "run_id": run}  # fmt: skip
+                header = {
+                    "tool": TOOL,
+                    "tool_version": __version__,
+                    "mode": loaded.get("mode", "plan"),
+                    "generated_at": now.isoformat(),
+                    "regions": sorted({t["region"] for t in targets}),
+                    "policy": loaded.get("policy", {}),
+                    "run_id": run,
+                }
                 merged_report = Report(writers, header)
             _stream(merged_report, loaded)
             loaded.pop("decisions", None)
@@ -358,13 +382,19 @@ def merge_from_s3(
             merged_report.interrupted = merged["interrupted"]
             merged_report.finish()
     return {
-        "tool": TOOL, "tool_version": __version__, "mode": merged.get("mode", "plan"), "generated_at": now.isoformat(),
-        "exit_code": merged["exit_code"], "report": json_at if merged_report else None,
-        "markdown": markdown_at if merged_report else None, "summary": merged["summary"],
+        "tool": TOOL,
+        "tool_version": __version__,
+        "mode": merged.get("mode", "plan"),
+        "generated_at": now.isoformat(),
+        "exit_code": merged["exit_code"],
+        "report": json_at if merged_report else None,
+        "markdown": markdown_at if merged_report else None,
+        "summary": merged["summary"],
         "targets": len(merged["targets"]),
         "targets_by_status": {s: sum(t["status"] == s for t in merged["targets"]) for s in TARGET_STATUSES},
-        "notes": len(merged["notes"]), "incomplete": len(merged["incomplete"]),
-    }  # fmt: skip
+        "notes": len(merged["notes"]),
+        "incomplete": len(merged["incomplete"]),
+    }
 
 
 def summary_from(data: Mapping[str, Any]) -> Summary:
@@ -397,12 +427,22 @@ def _in(arn: str, section: Mapping[str, Any]) -> bool:
 def decision_from(data: Mapping[str, Any]) -> Decision:
     """A decision as the JSON report has it (tdgc.report.decision_dict), read back for the writers."""
     revision = Revision(
-        data["arn"], data["family"], int(data["revision"]), Status(data["status"]),
-        registered_at=_moment(data.get("registered_at")), deregistered_at=_moment(data.get("deregistered_at")),
-    )  # fmt: skip
+        data["arn"],
+        data["family"],
+        int(data["revision"]),
+        Status(data["status"]),
+        registered_at=_moment(data.get("registered_at")),
+        deregistered_at=_moment(data.get("deregistered_at")),
+    )
     why = Why(data.get("why", Why.AGE.value))
-    return Decision(revision, Action(data["action"]), data["reason"], protected=why in (Why.IN_USE, Why.TAGGED),
-                    in_use_by=tuple(data.get("in_use_by", ())), why=why)  # fmt: skip
+    return Decision(
+        revision,
+        Action(data["action"]),
+        data["reason"],
+        protected=why in (Why.IN_USE, Why.TAGGED),
+        in_use_by=tuple(data.get("in_use_by", ())),
+        why=why,
+    )
 
 
 def outcome_from(data: Mapping[str, Any]) -> Outcome:

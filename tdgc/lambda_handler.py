@@ -89,11 +89,18 @@ POLICY_SOURCES = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE")
 # (roles, endpoint) and where descriptions of revisions go (archive, report). Only the environment sets them;
 # an event naming one is refused with the variable to set instead, rather than as an unknown key.
 ENVIRONMENT_ONLY = {
-    "apply": "TDGC_DRY_RUN", "policy": "/".join(POLICY_SOURCES), "policy_text": "/".join(POLICY_SOURCES),
-    "policy_file": "TDGC_POLICY_FILE", "policy_parameter": "TDGC_POLICY_PARAMETER", "role_arns": "TDGC_ROLE_ARNS",
-    "accounts": "TDGC_ROLE_ARNS", "external_id": "TDGC_EXTERNAL_ID", "archive": "TDGC_ARCHIVE",
-    "report": "TDGC_REPORT", "endpoint_url": "AWS_ENDPOINT_URL",
-}  # fmt: skip
+    "apply": "TDGC_DRY_RUN",
+    "policy": "/".join(POLICY_SOURCES),
+    "policy_text": "/".join(POLICY_SOURCES),
+    "policy_file": "TDGC_POLICY_FILE",
+    "policy_parameter": "TDGC_POLICY_PARAMETER",
+    "role_arns": "TDGC_ROLE_ARNS",
+    "accounts": "TDGC_ROLE_ARNS",
+    "external_id": "TDGC_EXTERNAL_ID",
+    "archive": "TDGC_ARCHIVE",
+    "report": "TDGC_REPORT",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+}
 WIDENINGS = ("apply", "regions")  # what TDGC_EVENT_MAY_WIDEN may allow an event to widen
 NARROW_ONLY = "an event may narrow a run, never widen it"
 
@@ -121,8 +128,13 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
     configure("json", level=logging.INFO)
     structlog.contextvars.bind_contextvars(request_id=getattr(context, "aws_request_id", None))
     try:
-        job = job_from(event, os.environ, time_budget(context), account=function_account(context),
-                       partition=function_partition(context))  # fmt: skip
+        job = job_from(
+            event,
+            os.environ,
+            time_budget(context),
+            account=function_account(context),
+            partition=function_partition(context),
+        )
         result = run_job(job, clock=clock)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
@@ -206,8 +218,10 @@ def merge_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if result["exit_code"] != EXIT_OK:
         by_status = ", ".join(f"{n} {s}" for s, n in result["targets_by_status"].items() if n)
         failed = result["summary"]["results"]["failed"]
-        raise RunFailed(f"tdgc {result['mode']} of {result['targets']} targets exited {result['exit_code']}: "
-                        f"{by_status}; {failed} actions failed; see {result['report']}")  # fmt: skip
+        raise RunFailed(
+            f"tdgc {result['mode']} of {result['targets']} targets exited {result['exit_code']}: "
+            f"{by_status}; {failed} actions failed; see {result['report']}"
+        )
     return result
 
 
@@ -257,16 +271,28 @@ def job_from(event: Any, env: Any, budget: float | None, *, account: str | None 
             raise UsageError("event: 'run_id' needs one region (the report is per account and region)")
         report = target_report(report, overrides["run_id"], overrides.get("account"), regions[0])
     text, source, path = _policy(env)
-    log.info("tdgc invoked", dry_run=dry_run, policy=source or path or "built-in",
-             from_event=sorted(overrides) or None,
-             **{k: event[k] for k in sorted(CONTEXT_KEYS) if isinstance(event, dict) and k in event})  # fmt: skip
+    log.info(
+        "tdgc invoked",
+        dry_run=dry_run,
+        policy=source or path or "built-in",
+        from_event=sorted(overrides) or None,
+        **{k: event[k] for k in sorted(CONTEXT_KEYS) if isinstance(event, dict) and k in event},
+    )
     return Job(
-        policy_text=text, policy_source=source or "policy", policy_file=path, apply=not dry_run,
-        regions=tuple(regions), role_arns=roles,
-        external_id=env.get("TDGC_EXTERNAL_ID") or None, families=tuple(overrides.get("families", ())),
-        archive=env.get("TDGC_ARCHIVE") or None, report=report, time_budget=budget,
-        archive_bucket_owner=owner, archive_kms_key=env.get("TDGC_ARCHIVE_KMS_KEY") or None,
-    )  # fmt: skip
+        policy_text=text,
+        policy_source=source or "policy",
+        policy_file=path,
+        apply=not dry_run,
+        regions=tuple(regions),
+        role_arns=roles,
+        external_id=env.get("TDGC_EXTERNAL_ID") or None,
+        families=tuple(overrides.get("families", ())),
+        archive=env.get("TDGC_ARCHIVE") or None,
+        report=report,
+        time_budget=budget,
+        archive_bucket_owner=owner,
+        archive_kms_key=env.get("TDGC_ARCHIVE_KMS_KEY") or None,
+    )
 
 
 def flat(result: dict[str, Any]) -> dict[str, Any]:
@@ -276,18 +302,29 @@ def flat(result: dict[str, Any]) -> dict[str, Any]:
     statuses = [t["status"] for t in result["targets"]]
     stopped = [s for s in TargetStatus if s is not TargetStatus.OK]
     return {
-        "mode": result["mode"], "exit_code": result["exit_code"], **summary, **results,
-        "targets": len(statuses), **{f"targets_{s.value}": statuses.count(s) for s in stopped},
-        "report": result["report"], "notes": result["notes"], "incomplete": result["incomplete"],
-    }  # fmt: skip
+        "mode": result["mode"],
+        "exit_code": result["exit_code"],
+        **summary,
+        **results,
+        "targets": len(statuses),
+        **{f"targets_{s.value}": statuses.count(s) for s in stopped},
+        "report": result["report"],
+        "notes": result["notes"],
+        "incomplete": result["incomplete"],
+    }
 
 
 def _one_line(result: dict[str, Any]) -> str:
     s, r = result["summary"], result["summary"]["results"]
-    failed = [f"{t['target']}: {t['status']}" + (f" ({t['error']})" if t["error"] else "")
-              for t in result["targets"] if t["status"] != TargetStatus.OK]  # fmt: skip
-    return (f"tdgc {result['mode']} exited {result['exit_code']}: {r['failed']} actions failed of "
-            f"{s['deregister'] + s['delete']}" + (f"; {'; '.join(failed)}" if failed else ""))  # fmt: skip
+    failed = [
+        f"{t['target']}: {t['status']}" + (f" ({t['error']})" if t["error"] else "")
+        for t in result["targets"]
+        if t["status"] != TargetStatus.OK
+    ]
+    return (
+        f"tdgc {result['mode']} exited {result['exit_code']}: {r['failed']} actions failed of "
+        f"{s['deregister'] + s['delete']}" + (f"; {'; '.join(failed)}" if failed else "")
+    )
 
 
 def _overrides(event: Any) -> dict[str, Any]:
@@ -300,8 +337,10 @@ def _overrides(event: Any) -> dict[str, Any]:
     reserved = sorted(set(event) & set(ENVIRONMENT_ONLY))
     if reserved:
         key = reserved[0]
-        raise UsageError(f"event: {key!r} is set by the function's environment ({ENVIRONMENT_ONLY[key]}), "
-                         f"not by an event; {NARROW_ONLY}")  # fmt: skip
+        raise UsageError(
+            f"event: {key!r} is set by the function's environment ({ENVIRONMENT_ONLY[key]}), "
+            f"not by an event; {NARROW_ONLY}"
+        )
     unknown = sorted(set(event) - OVERRIDES - CONTEXT_KEYS)
     if unknown:
         raise UsageError(f"event: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(OVERRIDES | CONTEXT_KEYS))})")

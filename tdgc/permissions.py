@@ -30,17 +30,35 @@ from typing import Any
 # Statement id -> actions. Read-only: `plan` needs only SCAN and REFERENCES (REGIONS for --all-regions).
 SCAN = ("ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
 REFERENCES = (
-    "ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
-    "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions",
+    "ecs:ListClusters",
+    "ecs:ListServices",
+    "ecs:DescribeServices",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:ListServiceDeployments",
+    "ecs:DescribeServiceDeployments",
+    "ecs:DescribeServiceRevisions",
     "ecs:DescribeExpressGatewayService",
-    "events:ListEventBuses", "events:ListRules", "events:ListTargetsByRule",
-    "scheduler:ListSchedules", "scheduler:GetSchedule", "pipes:ListPipes", "pipes:DescribePipe",
-    "states:ListStateMachines", "states:ListStateMachineVersions", "states:DescribeStateMachine",
-    "cloudformation:ListStacks", "cloudformation:ListStackResources",
-    "codedeploy:ListApplications", "codedeploy:BatchGetApplications", "codedeploy:ListDeploymentGroups",
-    "codedeploy:BatchGetDeploymentGroups", "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments",
+    "events:ListEventBuses",
+    "events:ListRules",
+    "events:ListTargetsByRule",
+    "scheduler:ListSchedules",
+    "scheduler:GetSchedule",
+    "pipes:ListPipes",
+    "pipes:DescribePipe",
+    "states:ListStateMachines",
+    "states:ListStateMachineVersions",
+    "states:DescribeStateMachine",
+    "cloudformation:ListStacks",
+    "cloudformation:ListStackResources",
+    "codedeploy:ListApplications",
+    "codedeploy:BatchGetApplications",
+    "codedeploy:ListDeploymentGroups",
+    "codedeploy:BatchGetDeploymentGroups",
+    "codedeploy:ListDeployments",
+    "codedeploy:BatchGetDeployments",
     "codedeploy:GetApplicationRevision",
-)  # fmt: skip
+)
 REGIONS = ("ec2:DescribeRegions",)  # --all-regions: the regions enabled in the account
 READ_ONLY: Mapping[str, Sequence[str]] = {"Scan": SCAN, "References": REFERENCES, "Regions": REGIONS}
 
@@ -82,17 +100,25 @@ REGISTER = ("ecs:RegisterTaskDefinition",)
 REGISTER_TAG = ("ecs:TagResource",)  # only with ecs:CreateAction = RegisterTaskDefinition
 REGISTER_READ = ("ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition")
 USAGE_WRITE = (
-    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan",
-    "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTimeToLive",
-)  # fmt: skip
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTimeToLive",
+)
 
 # Organisation mode (the state machine of deploy/sam and deploy/terraform; docs/design.md, "Organisation mode").
 # The targets function lists the organisation's accounts, or those under OUs (ListAccountsForParent at each
 # level, ListChildren for the OUs below). On "*": the OU and root ARNs hold the organisation's id, which a
 # template does not know, and these reads show names and ids only. Nothing else of the organisation's.
 ORGANISATION_LIST = (
-    "organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListChildren",
-)  # fmt: skip
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+)
 # The state machine's own role: it invokes the three functions (targets, collector, merge), runs its Distributed
 # Map's child executions (StartExecution on itself; Describe and Stop on its executions, as Step Functions
 # requires of a Distributed Map), and hands a failed run to the dead-letter queue.
@@ -110,8 +136,20 @@ _ACCOUNT = re.compile(r"\d{12}|\*")
 
 def actions() -> list[str]:
     """Every action any part of tdgc's scheduled run may call, sorted."""
-    every = (*SCAN, *REFERENCES, *APPLY, *REGIONS, *ARCHIVE_OBJECTS, *ARCHIVE_BUCKET, *ARCHIVE_KEY, *ASSUME,
-             *POLICY_PARAMETER, *USAGE_READ, *TERRAFORM_STATE_OBJECTS, *TERRAFORM_STATE_BUCKET)  # fmt: skip
+    every = (
+        *SCAN,
+        *REFERENCES,
+        *APPLY,
+        *REGIONS,
+        *ARCHIVE_OBJECTS,
+        *ARCHIVE_BUCKET,
+        *ARCHIVE_KEY,
+        *ASSUME,
+        *POLICY_PARAMETER,
+        *USAGE_READ,
+        *TERRAFORM_STATE_OBJECTS,
+        *TERRAFORM_STATE_BUCKET,
+    )
     return sorted(set(every))
 
 
@@ -150,15 +188,24 @@ def account_statements(partition: str = "aws", account: str = "*", apply: bool =
     # Defence in depth: tdgc never deletes a protected revision; IAM refuses it too, whatever else the role is
     # granted. Only the delete: DeregisterTaskDefinition has no condition key, so a tag condition on it would
     # never match and refuse nothing.
-    statements.append({"Sid": "KeepProtected", "Effect": "Deny", "Action": list(DELETE), "Resource": "*",
-                       "Condition": protect_condition()})  # fmt: skip
+    statements.append(
+        {
+            "Sid": "KeepProtected",
+            "Effect": "Deny",
+            "Action": list(DELETE),
+            "Resource": "*",
+            "Condition": protect_condition(),
+        }
+    )
     return statements
 
 
 def _objects(partition: str, bucket: str, prefixes: Sequence[str]) -> list[str]:
     """`arn:PARTITION:s3:::BUCKET/PREFIX/*` for each prefix (the whole bucket for an empty one), no repeats."""
-    arns = [f"arn:{partition}:s3:::{bucket}/{p.strip('/')}/*" if p.strip("/") else f"arn:{partition}:s3:::{bucket}/*"
-            for p in prefixes]  # fmt: skip
+    arns = [
+        f"arn:{partition}:s3:::{bucket}/{p.strip('/')}/*" if p.strip("/") else f"arn:{partition}:s3:::{bucket}/*"
+        for p in prefixes
+    ]
     return list(dict.fromkeys(arns))
 
 
@@ -180,26 +227,44 @@ def policy_document(
     statements = account_statements(partition, account, apply)
     if bucket:
         statements += [
-            {"Sid": "ArchiveObjects", "Effect": "Allow", "Action": list(ARCHIVE_OBJECTS),
-             "Resource": _objects(partition, bucket, (archive_prefix, report_prefix))},
-            {"Sid": "ArchiveBucket", "Effect": "Allow", "Action": list(ARCHIVE_BUCKET),
-             "Resource": f"arn:{partition}:s3:::{bucket}"},
-        ]  # fmt: skip
+            {
+                "Sid": "ArchiveObjects",
+                "Effect": "Allow",
+                "Action": list(ARCHIVE_OBJECTS),
+                "Resource": _objects(partition, bucket, (archive_prefix, report_prefix)),
+            },
+            {
+                "Sid": "ArchiveBucket",
+                "Effect": "Allow",
+                "Action": list(ARCHIVE_BUCKET),
+                "Resource": f"arn:{partition}:s3:::{bucket}",
+            },
+        ]
     if kms_key_arn:
         if not kms_key_arn.startswith(f"arn:{partition}:kms:"):
             raise ValueError(f"{kms_key_arn!r} is not a KMS key ARN in the {partition} partition")
-        statements.append({"Sid": "ArchiveKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY),
-                           "Resource": kms_key_arn})  # fmt: skip
+        statements.append(
+            {"Sid": "ArchiveKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn}
+        )
     if role_arns:
-        statements.append({"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": list(ASSUME),
-                           "Resource": list(role_arns)})  # fmt: skip
+        statements.append(
+            {"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": list(ASSUME), "Resource": list(role_arns)}
+        )
     if state_buckets:
         statements += [
-            {"Sid": "TerraformStateObjects", "Effect": "Allow", "Action": list(TERRAFORM_STATE_OBJECTS),
-             "Resource": [f"arn:{partition}:s3:::{name}/*" for name in state_buckets]},
-            {"Sid": "TerraformStateBucket", "Effect": "Allow", "Action": list(TERRAFORM_STATE_BUCKET),
-             "Resource": [f"arn:{partition}:s3:::{name}" for name in state_buckets]},
-        ]  # fmt: skip
+            {
+                "Sid": "TerraformStateObjects",
+                "Effect": "Allow",
+                "Action": list(TERRAFORM_STATE_OBJECTS),
+                "Resource": [f"arn:{partition}:s3:::{name}/*" for name in state_buckets],
+            },
+            {
+                "Sid": "TerraformStateBucket",
+                "Effect": "Allow",
+                "Action": list(TERRAFORM_STATE_BUCKET),
+                "Resource": [f"arn:{partition}:s3:::{name}" for name in state_buckets],
+            },
+        ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -211,10 +276,15 @@ def register_policy_document(
     revisions = task_definitions_arn(partition, account)
     statements: list[dict[str, Any]] = [
         {"Sid": "Register", "Effect": "Allow", "Action": list(REGISTER), "Resource": revisions},
-        {"Sid": "TagOnRegister", "Effect": "Allow", "Action": list(REGISTER_TAG), "Resource": revisions,
-         "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}},
+        {
+            "Sid": "TagOnRegister",
+            "Effect": "Allow",
+            "Action": list(REGISTER_TAG),
+            "Resource": revisions,
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        },
         {"Sid": "ReadTaskDefinitions", "Effect": "Allow", "Action": list(REGISTER_READ), "Resource": "*"},
-    ]  # fmt: skip
+    ]
     if table_arn:
         statements.append({"Sid": "UsageStore", "Effect": "Allow", "Action": list(USAGE_WRITE), "Resource": table_arn})
     return {"Version": "2012-10-17", "Statement": statements}
@@ -240,11 +310,19 @@ def merge_policy_document(
     """Organisation mode's merge function: the report prefix only (the targets' reports read, the merged one
     written, the probe), the bucket's HeadBucket, and the key. Never the archive prefix, never ECS."""
     statements: list[dict[str, Any]] = [
-        {"Sid": "ReportObjects", "Effect": "Allow", "Action": list(ARCHIVE_OBJECTS),
-         "Resource": _objects(partition, bucket, (report_prefix,))},
-        {"Sid": "ReportBucket", "Effect": "Allow", "Action": list(ARCHIVE_BUCKET),
-         "Resource": f"arn:{partition}:s3:::{bucket}"},
-    ]  # fmt: skip
+        {
+            "Sid": "ReportObjects",
+            "Effect": "Allow",
+            "Action": list(ARCHIVE_OBJECTS),
+            "Resource": _objects(partition, bucket, (report_prefix,)),
+        },
+        {
+            "Sid": "ReportBucket",
+            "Effect": "Allow",
+            "Action": list(ARCHIVE_BUCKET),
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+        },
+    ]
     if kms_key_arn:
         statements.append({"Sid": "ReportKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn})
     return {"Version": "2012-10-17", "Statement": statements}
@@ -260,20 +338,31 @@ def state_machine_policy_document(
         raise ValueError(f"{state_machine_arn!r} is not a state machine ARN")
     executions = ":".join([*arn[:5], "execution", arn[6]]) + "/*"
     functions = [f for arn in function_arns for f in (arn, f"{arn}:*")]
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Invoke", "Effect": "Allow", "Action": list(STATES_INVOKE), "Resource": functions},
-        {"Sid": "MapRun", "Effect": "Allow", "Action": list(STATES_MAP_START), "Resource": state_machine_arn},
-        {"Sid": "MapRunExecutions", "Effect": "Allow", "Action": list(STATES_MAP_EXECUTIONS), "Resource": executions},
-        {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
-    ]}  # fmt: skip
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Invoke", "Effect": "Allow", "Action": list(STATES_INVOKE), "Resource": functions},
+            {"Sid": "MapRun", "Effect": "Allow", "Action": list(STATES_MAP_START), "Resource": state_machine_arn},
+            {
+                "Sid": "MapRunExecutions",
+                "Effect": "Allow",
+                "Action": list(STATES_MAP_EXECUTIONS),
+                "Resource": executions,
+            },
+            {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
+        ],
+    }
 
 
 def schedule_policy_document(state_machine_arn: str, queue_arn: str) -> dict[str, Any]:
     """Organisation mode's schedule role: start the state machine; what it cannot start goes to the queue."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Start", "Effect": "Allow", "Action": list(SCHEDULE_START), "Resource": state_machine_arn},
-        {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
-    ]}  # fmt: skip
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Start", "Effect": "Allow", "Action": list(SCHEDULE_START), "Resource": state_machine_arn},
+            {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
+        ],
+    }
 
 
 def terraform_json() -> dict[str, Any]:

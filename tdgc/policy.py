@@ -23,16 +23,30 @@ ANY_VALUE = "*"
 # Our share of AWS's per-account, per-Region buckets (docs/design.md §2): calls per second that tdgc may use, so
 # that deploys sharing the same buckets keep the rest.
 DEFAULT_RATES: Mapping[str, float] = {
-    "read": 10.0, "modify": 0.5, "delete": 0.5, "cluster_read": 10.0, "service_read": 10.0, "task_read": 10.0,
+    "read": 10.0,
+    "modify": 0.5,
+    "delete": 0.5,
+    "cluster_read": 10.0,
+    "service_read": 10.0,
+    "task_read": 10.0,
     "service_deployment_read": 10.0,
-}  # fmt: skip
+}
 RATE_FLOOR = 0.001  # calls per second: one in about 17 minutes; slower would never finish (and sleep overflows)
 ROLLBACK_DEPTH = 1  # completed deployments back whose replaced revisions stay protected: the one before
 # Where a revision can be in use (docs/design.md §2); each source can be switched off.
 REFERENCE_SOURCES = (
-    "services", "rollback", "express_services", "tasks", "rules", "schedules", "pipes", "state_machines", "stacks",
-    "codedeploy", "terraform",
-)  # fmt: skip
+    "services",
+    "rollback",
+    "express_services",
+    "tasks",
+    "rules",
+    "schedules",
+    "pipes",
+    "state_machines",
+    "stacks",
+    "codedeploy",
+    "terraform",
+)
 _UNSET: Any = object()
 # A KMS key as S3's SSEKMSKeyId takes it: a key id (a multi-Region key's `mrk-` too), `alias/NAME`, or either
 # as an ARN. Its form only: whether the key exists and may be used, the write probe finds out before any change.
@@ -279,8 +293,14 @@ def _store(value: Any) -> str:
 
 
 def _type(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 _SETTINGS: dict[str, Callable[[Any], Any]] = {
@@ -291,12 +311,18 @@ _SETTINGS: dict[str, Callable[[Any], Any]] = {
     "unused_for": _duration,
 }
 _RULE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "families": _globs, "exclude": _bool, "name": _name, "allow_deregister_all": _bool, **_SETTINGS,
-}  # fmt: skip
+    "families": _globs,
+    "exclude": _bool,
+    "name": _name,
+    "allow_deregister_all": _bool,
+    **_SETTINGS,
+}
 _SAFETY_KEYS: dict[str, Callable[[Any], Any]] = {
-    "require_archive": _bool, "max_actions": _positive_int, "accept_incomplete_references": _bool,
+    "require_archive": _bool,
+    "max_actions": _positive_int,
+    "accept_incomplete_references": _bool,
     "archive_kms_key": _kms_key,
-}  # fmt: skip
+}
 _USAGE_KEYS: dict[str, Callable[[Any], Any]] = {"store": _store}
 _TOP_KEYS = ("defaults", "rules", "rate", "references", "safety", "usage")
 
@@ -382,65 +408,92 @@ def _parse(text: str, path: str) -> Policy:
 
 
 def _build(data: dict[str, Any], source: str, where: _Locator) -> Policy:
-    def fail(message: str, table: tuple[str | int, ...], key: str | None) -> PolicyError:
-        line = where.line(table, key)
-        if line is None and key is not None:  # a [key] table header, else the table the key is in
-            line = where.line((*table, key), None) or where.line(table, None)
-        label = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in table).replace(".[", "[")
-        full = f"{label}.{key}" if label and key else (key or label)
-        return PolicyError(message, source=source, key=full, line=line)
-
+    build = _Builder(source, where)
     for key in data:
         if key not in _TOP_KEYS:
-            raise fail(f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", (), key)
-
-    def settings(table: Any, path: tuple[str | int, ...], allowed: Mapping[str, Callable[[Any], Any]]
-                 ) -> dict[str, Any]:  # fmt: skip
-        if not isinstance(table, dict):
-            raise fail(f"must be a table, not {_type(table)}", path[:-1], str(path[-1]))
-        out = {}
-        for key, value in table.items():
-            if key not in allowed:
-                raise fail(f"unknown key (expected one of: {', '.join(allowed)})", path, key)
-            try:
-                out[key] = allowed[key](value)
-            except _Bad as bad:
-                raise fail(str(bad), path, key) from None
-        return out
-
-    defaults = replace(Rule(), **settings(data.get("defaults", {}), ("defaults",), _SETTINGS))
-    raw_rules = data.get("rules", [])
-    if not isinstance(raw_rules, list):
-        raise fail("must be an array of tables, written [[rules]]", (), "rules")
-    rules = []
-    for index, raw in enumerate(raw_rules):
-        values = settings(raw, ("rules", index), _RULE_KEYS)
-        if "families" not in values:
-            raise fail('a rule needs families = ["glob", ...]', ("rules", index), None)
-        tags = {**defaults.protect_tags, **values.pop("protect_tags", {})}
-        name = values.pop("name", None) or values["families"][0]
-        rules.append(replace(defaults, **values, protect_tags=tags, name=name))
-    rates = {**DEFAULT_RATES, **settings(data.get("rate", {}), ("rate",), {c: _rate_in(c) for c in DEFAULT_RATES})}
-    switches = settings(data.get("references", {}), ("references",),
-                        {**dict.fromkeys(REFERENCE_SOURCES, _bool), "rollback_depth": _int_at_least_zero,
-                         "terraform_state": _state_locations})  # fmt: skip
-    depth = switches.pop("rollback_depth", ROLLBACK_DEPTH)
-    states = switches.pop("terraform_state", ())
-    safety = Safety(
-        references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True) and (s != "rollback" or depth)),
-        rollback_depth=depth,
-        terraform_state=states,
-        **settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
-    )
-    store = settings(data.get("usage", {}), ("usage",), _USAGE_KEYS).get("store")
+            raise build.fail(f"unknown key (expected one of: {', '.join(_TOP_KEYS)})", (), key)
+    defaults = replace(Rule(), **build.settings(data.get("defaults", {}), ("defaults",), _SETTINGS))
+    rules = build.rules(data.get("rules", []), defaults)
+    rates = {
+        **DEFAULT_RATES,
+        **build.settings(data.get("rate", {}), ("rate",), {c: _rate_in(c) for c in DEFAULT_RATES}),
+    }
+    store = build.settings(data.get("usage", {}), ("usage",), _USAGE_KEYS).get("store")
     placed: list[tuple[tuple[str | int, ...], Rule]] = [(("defaults",), defaults)]
     placed += [(("rules", index), rule) for index, rule in enumerate(rules)]
     for table, rule in placed:
         if rule.unused_for is not None and store is None:
-            raise fail('unused_for needs a usage store: [usage] store = "dynamodb://TABLE"', table, "unused_for")
-    return Policy(defaults=defaults, rules=tuple(rules), rates=rates, safety=safety, source=source,
-                  warnings=tuple(f"{source}: {w}" for w in unreachable(rules)),
-                  usage_store=store)  # fmt: skip
+            raise build.fail('unused_for needs a usage store: [usage] store = "dynamodb://TABLE"', table, "unused_for")
+    return Policy(
+        defaults=defaults,
+        rules=tuple(rules),
+        rates=rates,
+        safety=build.safety(data),
+        source=source,
+        warnings=tuple(f"{source}: {w}" for w in unreachable(rules)),
+        usage_store=store,
+    )
+
+
+class _Builder:
+    """Checks a parsed policy table by table; every error names the file, the key and its line."""
+
+    def __init__(self, source: str, where: _Locator) -> None:
+        self.source, self.where = source, where
+
+    def fail(self, message: str, table: tuple[str | int, ...], key: str | None) -> PolicyError:
+        line = self.where.line(table, key)
+        if line is None and key is not None:  # a [key] table header, else the table the key is in
+            line = self.where.line((*table, key), None) or self.where.line(table, None)
+        label = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in table).replace(".[", "[")
+        full = f"{label}.{key}" if label and key else (key or label)
+        return PolicyError(message, source=self.source, key=full, line=line)
+
+    def settings(
+        self, table: Any, path: tuple[str | int, ...], allowed: Mapping[str, Callable[[Any], Any]]
+    ) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise self.fail(f"must be a table, not {_type(table)}", path[:-1], str(path[-1]))
+        out = {}
+        for key, value in table.items():
+            if key not in allowed:
+                raise self.fail(f"unknown key (expected one of: {', '.join(allowed)})", path, key)
+            try:
+                out[key] = allowed[key](value)
+            except _Bad as bad:
+                raise self.fail(str(bad), path, key) from None
+        return out
+
+    def rules(self, raw_rules: Any, defaults: Rule) -> list[Rule]:
+        if not isinstance(raw_rules, list):
+            raise self.fail("must be an array of tables, written [[rules]]", (), "rules")
+        rules = []
+        for index, raw in enumerate(raw_rules):
+            values = self.settings(raw, ("rules", index), _RULE_KEYS)
+            if "families" not in values:
+                raise self.fail('a rule needs families = ["glob", ...]', ("rules", index), None)
+            tags = {**defaults.protect_tags, **values.pop("protect_tags", {})}
+            name = values.pop("name", None) or values["families"][0]
+            rules.append(replace(defaults, **values, protect_tags=tags, name=name))
+        return rules
+
+    def safety(self, data: dict[str, Any]) -> Safety:
+        switches = self.settings(
+            data.get("references", {}),
+            ("references",),
+            {
+                **dict.fromkeys(REFERENCE_SOURCES, _bool),
+                "rollback_depth": _int_at_least_zero,
+                "terraform_state": _state_locations,
+            },
+        )
+        depth = switches.pop("rollback_depth", ROLLBACK_DEPTH)
+        return Safety(
+            references=frozenset(s for s in REFERENCE_SOURCES if switches.get(s, True) and (s != "rollback" or depth)),
+            rollback_depth=depth,
+            terraform_state=switches.pop("terraform_state", ()),
+            **self.settings(data.get("safety", {}), ("safety",), _SAFETY_KEYS),
+        )
 
 
 def unreachable(rules: Sequence[Rule]) -> list[str]:
@@ -476,8 +529,9 @@ def parse_tag_flag(text: str) -> tuple[str, str]:
 def parse_rate_flag(text: str) -> tuple[str, float]:
     category, sep, value = text.partition("=")
     if not sep or category not in DEFAULT_RATES:
-        raise PolicyError(f"--rate {text!r}: expected CATEGORY=PER_SECOND with CATEGORY one of "
-                          f"{', '.join(DEFAULT_RATES)}")  # fmt: skip
+        raise PolicyError(
+            f"--rate {text!r}: expected CATEGORY=PER_SECOND with CATEGORY one of {', '.join(DEFAULT_RATES)}"
+        )
     try:
         if not value.strip().isascii():  # float() reads "٣" as 3: a rate is written in ASCII digits
             raise ValueError(value)

@@ -32,10 +32,11 @@ def decide_family(
     """
     refs, used = references or {}, usage or {}
     out = [
-        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()),
-               last_used=used.get(rev.arn))
+        decide(
+            rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ()), last_used=used.get(rev.arn)
+        )
         for rank, rev in enumerate(_bounded(active_newest_first, rule))
-    ]  # fmt: skip
+    ]
     out += [decide(rev, rank=None, rule=rule, glob=glob, now=now, in_use_by=refs.get(rev.arn, ())) for rev in inactive]
     return out
 

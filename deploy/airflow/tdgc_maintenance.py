@@ -67,15 +67,24 @@ EXTERNAL_ID_VARIABLE = "tdgc_external_id"  # for assuming those roles
 REGIONS_VARIABLE = "tdgc_regions"  # regions, or "all"; unset: the worker's default region
 ARCHIVE_VARIABLE = "tdgc_archive"  # a directory or s3://BUCKET/PREFIX, each revision written before its delete
 REPORT_VARIABLE = "tdgc_report"  # a directory or s3://BUCKET/PREFIX, each target's reports under it
-SETTINGS_VARIABLES = (POLICY_VARIABLE, ROLES_VARIABLE, EXTERNAL_ID_VARIABLE, REGIONS_VARIABLE, ARCHIVE_VARIABLE,
-                      REPORT_VARIABLE)  # fmt: skip
+SETTINGS_VARIABLES = (
+    POLICY_VARIABLE,
+    ROLES_VARIABLE,
+    EXTERNAL_ID_VARIABLE,
+    REGIONS_VARIABLE,
+    ARCHIVE_VARIABLE,
+    REPORT_VARIABLE,
+)
 PARAMS = ("apply", "accounts", "regions", "families")  # all narrow the Variables, or are refused
 # Params this DAG took before its settings moved to Variables: a run still giving one is told where it went,
 # rather than having it ignored (a run that believes it set its own policy must not run with another).
 OPERATOR_ONLY = {
-    "policy": POLICY_VARIABLE, "archive": ARCHIVE_VARIABLE, "report": REPORT_VARIABLE,
-    "external_id": EXTERNAL_ID_VARIABLE, "role_arns": ROLES_VARIABLE,
-}  # fmt: skip
+    "policy": POLICY_VARIABLE,
+    "archive": ARCHIVE_VARIABLE,
+    "report": REPORT_VARIABLE,
+    "external_id": EXTERNAL_ID_VARIABLE,
+    "role_arns": ROLES_VARIABLE,
+}
 NARROW_ONLY = "a run's params may narrow what the operator's Variables allow, never widen it"
 ALL_REGIONS = "all"  # regions: ["all"]: every region enabled in each account
 SUMMARY_KEY = "tdgc_summary"  # each plan/apply task pushes its summary under this key, also when it then fails

@@ -40,10 +40,14 @@ RECOVERY_STEPS = 20  # successful calls to climb back from a halving to the conf
 FLOOR = 1 / 64  # of the configured rate: a rate never falls below this
 # AWS's buckets per account and Region (docs/design.md §2): category -> (burst, sustained calls per second).
 AWS_BUCKETS: dict[str, tuple[float, float]] = {
-    "read": (50, 20), "modify": (20, 1), "delete": (5, 1),
-    "cluster_read": (50, 20), "service_read": (100, 20), "task_read": (100, 20),
+    "read": (50, 20),
+    "modify": (20, 1),
+    "delete": (5, 1),
+    "cluster_read": (50, 20),
+    "service_read": (100, 20),
+    "task_read": (100, 20),
     "service_deployment_read": (50, 20),
-}  # fmt: skip
+}
 # tdgc's bursts: half of AWS's, so that a run starting at full speed leaves room for others.
 BURST = {category: float(max(1, int(burst) // 2)) for category, (burst, _) in AWS_BUCKETS.items()}
 

@@ -51,8 +51,10 @@ class Actor:
         self._describe = describe  # for a revision to archive that the scan did not describe
         self._check = check or (lambda _: None)
         # One thread per ECS bucket: each lane is paced by its own bucket and never waits for the other.
-        self._lanes = {action: ThreadPoolExecutor(1, thread_name_prefix=f"tdgc-{action.value}")
-                       for action in (Action.DEREGISTER, Action.DELETE)}  # fmt: skip
+        self._lanes = {
+            action: ThreadPoolExecutor(1, thread_name_prefix=f"tdgc-{action.value}")
+            for action in (Action.DEREGISTER, Action.DELETE)
+        }
         self._queued: dict[Action, list[Future[list[Outcome]]]] = {action: [] for action in self._lanes}
 
     def submit(self, decisions: Sequence[Decision]) -> list[Future[list[Outcome]]]:
@@ -66,8 +68,9 @@ class Actor:
                 self._queued[action].append(futures[-1])
         return futures
 
-    def _stopping_on_error(self, work: Callable[[Sequence[Decision]], list[Outcome]],
-                           decisions: Sequence[Decision]) -> list[Outcome]:  # fmt: skip
+    def _stopping_on_error(
+        self, work: Callable[[Sequence[Decision]], list[Outcome]], decisions: Sequence[Decision]
+    ) -> list[Outcome]:
         """A lane that fails unexpectedly (or is interrupted) stops the run: nothing queued after it starts."""
         try:
             return work(decisions)

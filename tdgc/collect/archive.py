@@ -61,10 +61,16 @@ class Archive(Protocol):
 
 def document(arn: str, description: Mapping[str, Any], region: str) -> bytes:
     body = {
-        "tdgc": {"format": FORMAT, "tool": TOOL, "version": __version__, "region": region, "arn": arn,
-                 "archived_at": datetime.now(UTC).isoformat()},
+        "tdgc": {
+            "format": FORMAT,
+            "tool": TOOL,
+            "version": __version__,
+            "region": region,
+            "arn": arn,
+            "archived_at": datetime.now(UTC).isoformat(),
+        },
         **description,
-    }  # fmt: skip
+    }
     return (json.dumps(body, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
 
 

@@ -16,8 +16,13 @@ class Budget:
     mutations under way finish, the report is written) before its deadline.
     """
 
-    def __init__(self, limit: int | None, deadline: float | None = None, reserve: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        limit: int | None,
+        deadline: float | None = None,
+        reserve: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.remaining = limit
         self.deadline = deadline
         self.reserve = reserve

@@ -50,16 +50,18 @@ def decide_pages(
                     rev, in_use = found
                     rank = index if status is Status.ACTIVE else None
                     last_used = usage.get(rev.arn) if usage else None
-                    decisions.append(decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=in_use,
-                                            last_used=last_used))  # fmt: skip
+                    decisions.append(
+                        decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=in_use, last_used=last_used)
+                    )
             yield decisions
 
 
 class _Reader:
     """Builds each revision of one status with the least describing its decision allows."""
 
-    def __init__(self, scanner: Scanner, rule: Rule, status: Status, revisions: RevisionList, now: datetime,
-                 refs: References) -> None:  # fmt: skip
+    def __init__(
+        self, scanner: Scanner, rule: Rule, status: Status, revisions: RevisionList, now: datetime, refs: References
+    ) -> None:
         self.scanner, self.rule, self.status, self.revisions, self.refs = scanner, rule, status, revisions, refs
         # The search's probes (about 2·log2(n)), kept for the whole family so none is described twice; other
         # descriptions are not kept beyond their page, so memory does not grow with the family.

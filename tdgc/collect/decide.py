@@ -55,8 +55,9 @@ def decide(
     if rule.exclude:
         return Decision(rev, Action.KEEP, f"family excluded by rule {glob or rule.name}", why=Why.EXCLUDED)
     if in_use_by:
-        return Decision(rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by),
-                        why=Why.IN_USE)  # fmt: skip
+        return Decision(
+            rev, Action.KEEP, f"in use by {in_use_by[0]}" + _more(in_use_by), True, tuple(in_use_by), why=Why.IN_USE
+        )
     if rev.status is Status.ACTIVE:
         return _decide_active(rev, rank, rule, now, last_used)
     if rev.status is Status.INACTIVE:
@@ -75,8 +76,9 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
         return protection
     if rule.unused_for is not None and last_used is not None:
         old, text = _age(last_used, rule.unused_for, now)
-        return Decision(rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used,
-                        why=Why.LAST_USED)  # fmt: skip
+        return Decision(
+            rev, Action.DEREGISTER if old else Action.KEEP, f"last used {text}", last_used=last_used, why=Why.LAST_USED
+        )
     limit = rule.deregister_after
     if limit is None:
         return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE", why=Why.NOT_NEWEST)

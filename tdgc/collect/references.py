@@ -42,8 +42,9 @@ _CODEDEPLOY_IN_FLIGHT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 # An AppSpec in YAML: `TaskDefinition: VALUE`, quoted or not (its JSON form is read as JSON).
 # A value on the key's own line, plain or quoted; a block scalar (`>-`), an anchor or a tag is not read.
 _APPSPEC_KEY = re.compile(r"""^[ \t-]*["']?TaskDefinition["']?[ \t]*:""", re.MULTILINE)
-_APPSPEC_VALUE = re.compile(r"""^[ \t-]*["']?TaskDefinition["']?[ \t]*:[ \t]*["']?([A-Za-z0-9_-][^"'\s#]*)""",
-                            re.MULTILINE)  # fmt: skip
+_APPSPEC_VALUE = re.compile(
+    r"""^[ \t-]*["']?TaskDefinition["']?[ \t]*:[ \t]*["']?([A-Za-z0-9_-][^"'\s#]*)""", re.MULTILINE
+)
 # A deployment in flight can still roll back to what it replaces.
 _IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
@@ -52,13 +53,29 @@ History = dict[str, tuple[tuple[tuple[str, str, str], ...], list[tuple[str, str]
 # Stacks in these states own no resources any more.
 _GONE_STACK = {"DELETE_COMPLETE"}
 _STACK_STATES = [
-    "CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED",
-    "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_FAILED", "UPDATE_IN_PROGRESS",
-    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS",
-    "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE",
-    "REVIEW_IN_PROGRESS", "IMPORT_IN_PROGRESS", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_IN_PROGRESS",
-    "IMPORT_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE",
-]  # fmt: skip
+    "CREATE_IN_PROGRESS",
+    "CREATE_FAILED",
+    "CREATE_COMPLETE",
+    "ROLLBACK_IN_PROGRESS",
+    "ROLLBACK_FAILED",
+    "ROLLBACK_COMPLETE",
+    "DELETE_IN_PROGRESS",
+    "DELETE_FAILED",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_COMPLETE",
+    "UPDATE_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "REVIEW_IN_PROGRESS",
+    "IMPORT_IN_PROGRESS",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_IN_PROGRESS",
+    "IMPORT_ROLLBACK_FAILED",
+    "IMPORT_ROLLBACK_COMPLETE",
+]
 FIXES = {
     "services": "grant ecs:ListClusters, ecs:ListServices and ecs:DescribeServices",
     "rollback": "grant ecs:ListServiceDeployments, ecs:DescribeServiceDeployments and ecs:DescribeServiceRevisions "
@@ -137,8 +154,15 @@ def parse_reference(text: str, region: str) -> tuple[str, int | None] | None:
 class _Context:
     """What the finders share in one region: clients, the cluster list (listed once), the findings."""
 
-    def __init__(self, target: Connection, pacer: Pacer, refs: References, rollback_depth: int,
-                 history: History, states: States | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        target: Connection,
+        pacer: Pacer,
+        refs: References,
+        rollback_depth: int,
+        history: History,
+        states: States | None,
+    ) -> None:
         self.target, self.pacer, self.refs, self.region = target, pacer, refs, target.region
         self.rollback_depth, self.history, self.states = rollback_depth, history, states
         self._clients: dict[str, Any] = {}
@@ -167,8 +191,14 @@ class _Context:
         return self._services
 
 
-def discover(target: Connection, sources: Iterable[str], pacer: Pacer, rollback_depth: int = ROLLBACK_DEPTH,
-             history: History | None = None, states: States | None = None) -> References:  # fmt: skip
+def discover(
+    target: Connection,
+    sources: Iterable[str],
+    pacer: Pacer,
+    rollback_depth: int = ROLLBACK_DEPTH,
+    history: History | None = None,
+    states: States | None = None,
+) -> References:
     """What uses which revision in the target's region. `history` carries each service's rollback targets
     from one reading to the next (the caller keeps it for the run); without it, every history is read.
     `states` are the Terraform states to read (the caller keeps them for the run: they remember ETags)."""
@@ -219,8 +249,16 @@ def _described(ctx: _Context, kind: str, batch: int, **list_kwargs: Any) -> Iter
     """(cluster, service or task) for every one in every cluster: listed 100 a page, described `batch` a call."""
     ecs = ctx.client("ecs")
     for cluster in ctx.clusters():
-        arns = list(_pages(ecs, f"list_{kind}", f"{kind[:-1]}Arns", cluster=cluster, PaginationConfig={"PageSize": 100},
-                           **list_kwargs))  # fmt: skip
+        arns = list(
+            _pages(
+                ecs,
+                f"list_{kind}",
+                f"{kind[:-1]}Arns",
+                cluster=cluster,
+                PaginationConfig={"PageSize": 100},
+                **list_kwargs,
+            )
+        )
         for chunk in _chunks(arns, batch):
             answer = getattr(ecs, f"describe_{kind}")(cluster=cluster, **{kind: chunk})
             _complete(answer, f"Describe{kind.title()}")
@@ -275,8 +313,7 @@ def _rollback(ctx: _Context) -> None:
         if arn in ctx.history and ctx.history[arn][0] == state:
             continue
         fresh[arn] = (state, [])
-        deployments = list(_pages(ecs, "list_service_deployments", "serviceDeployments", cluster=cluster,
-                                  service=arn))  # fmt: skip
+        deployments = list(_pages(ecs, "list_service_deployments", "serviceDeployments", cluster=cluster, service=arn))
         completed = [d for d in deployments if d.get("status") == "SUCCESSFUL"]
         completed.sort(key=lambda d: d.get("createdAt") or d.get("startedAt") or _LONG_AGO, reverse=True)
         in_flight = [d for d in deployments if d.get("status") in _IN_FLIGHT]

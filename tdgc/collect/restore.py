@@ -124,8 +124,9 @@ def check_arguments(arguments: dict[str, Any], source: str) -> None:
             raise UsageError(f"{source}: {key} {_one_line(repr(value))} is not written in ASCII (e.g. {examples})")
 
 
-def connections(loaded: Sequence[Archived], regions: Sequence[str], profile: str | None,
-                endpoint_url: str | None) -> list[Connection]:  # fmt: skip
+def connections(
+    loaded: Sequence[Archived], regions: Sequence[str], profile: str | None, endpoint_url: str | None
+) -> list[Connection]:
     """Where each archive is to be registered: `regions` (one), or the region it came from. No network call;
     an unknown region, or none at all, is a UsageError naming the archive."""
     made: dict[tuple[str, ...], Connection] = {}
@@ -146,8 +147,10 @@ def check_accounts(loaded: Sequence[Archived], caller: str, *, into_another_acco
     foreign = [a for a in loaded if a.account is not None and a.account != caller]
     if foreign and not into_another_account:
         first, more = foreign[0], f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-        raise UsageError(f"{first.source}: archived in account {first.account}, but the credentials are in account "
-                         f"{caller}{more}: pass --into-another-account to restore it there")  # fmt: skip
+        raise UsageError(
+            f"{first.source}: archived in account {first.account}, but the credentials are in account "
+            f"{caller}{more}: pass --into-another-account to restore it there"
+        )
 
 
 def note(archived: Archived, target: Connection, caller: str | None) -> str:

@@ -79,8 +79,12 @@ def names_in(document: Any, where: str) -> list[Named]:
 
 
 def _address(resource: dict[str, Any], instance: dict[str, Any]) -> str:
-    parts = [resource.get("module"), "data" if resource.get("mode") == "data" else None, resource.get("type"),
-             resource.get("name")]  # fmt: skip
+    parts = [
+        resource.get("module"),
+        "data" if resource.get("mode") == "data" else None,
+        resource.get("type"),
+        resource.get("name"),
+    ]
     address = ".".join(str(p) for p in parts if p)
     key = instance.get("index_key")
     if key is not None:

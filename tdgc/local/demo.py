@@ -98,8 +98,12 @@ def wire_references(sim: Simulator) -> None:
     old_checkout = f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:20"
     target = {"Id": "ecs", "Arn": cluster, "RoleArn": role, "EcsParameters": {"TaskDefinitionArn": old_checkout}}
     events.put_targets(Rule="nightly-reconcile", Targets=[target])
-    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
-             "Parameters": {"Cluster": cluster, "TaskDefinition": "search-svc-16:30"}}  # fmt: skip
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::ecs:runTask.sync",
+        "End": True,
+        "Parameters": {"Cluster": cluster, "TaskDefinition": "search-svc-16:30"},
+    }
     boto3.client("stepfunctions", region_name=region).create_state_machine(
         name="search-reindex", roleArn=role, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}})
     )
@@ -130,15 +134,23 @@ def _codedeploy(region: str, account: str) -> None:
     would return to :133."""
     codedeploy = boto3.client("codedeploy", region_name=region)
     codedeploy.create_application(applicationName="checkout", computePlatform="ECS")
-    codedeploy.create_deployment_group(applicationName="checkout", deploymentGroupName="prod",
-                                       serviceRoleArn=f"arn:aws:iam::{account}:role/codedeploy",
-                                       ecsServices=[{"serviceName": "checkout", "clusterName": "prod"}])  # fmt: skip
+    codedeploy.create_deployment_group(
+        applicationName="checkout",
+        deploymentGroupName="prod",
+        serviceRoleArn=f"arn:aws:iam::{account}:role/codedeploy",
+        ecsServices=[{"serviceName": "checkout", "clusterName": "prod"}],
+    )
     for revision in (133, 134):
         properties = {"TaskDefinition": f"arn:aws:ecs:{region}:{account}:task-definition/checkout-svc:{revision}"}
-        appspec = {"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service",
-                                                                     "Properties": properties}}]}  # fmt: skip
-        codedeploy.create_deployment(applicationName="checkout", deploymentGroupName="prod", revision={
-            "revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}})  # fmt: skip
+        appspec = {
+            "version": 0.0,
+            "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": properties}}],
+        }
+        codedeploy.create_deployment(
+            applicationName="checkout",
+            deploymentGroupName="prod",
+            revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
+        )
 
 
 TERRAFORM_STATE = "s3://demo-terraform-state/prod/"
@@ -149,11 +161,23 @@ def _terraform_state(region: str, account: str) -> None:
     service = f"arn:aws:ecs:{region}:{account}:service/prod/web-api"
     provider = 'provider["registry.terraform.io/hashicorp/aws"]'
     resources = [
-        {"module": "module.web", "mode": "managed", "type": "aws_ecs_service", "name": "api", "provider": provider,
-         "instances": [{"schema_version": 0, "attributes": {"id": service, "task_definition": "web-api:120"}}]},
-    ]  # fmt: skip
-    state = {"version": 4, "terraform_version": "1.9.8", "serial": 42, "lineage": "demo", "outputs": {},
-             "resources": resources}  # fmt: skip
+        {
+            "module": "module.web",
+            "mode": "managed",
+            "type": "aws_ecs_service",
+            "name": "api",
+            "provider": provider,
+            "instances": [{"schema_version": 0, "attributes": {"id": service, "task_definition": "web-api:120"}}],
+        },
+    ]
+    state = {
+        "version": 4,
+        "terraform_version": "1.9.8",
+        "serial": 42,
+        "lineage": "demo",
+        "outputs": {},
+        "resources": resources,
+    }
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket="demo-terraform-state")
     s3.put_object(Bucket="demo-terraform-state", Key="prod/terraform.tfstate", Body=json.dumps(state).encode())
@@ -170,8 +194,10 @@ def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
         wire_references(sim)
         revisions = sum(1 for _ in sim.revisions())
         families = len({td.family for td in sim.revisions()})
-        err.write(f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
-                  f"registered over two years.\nPolicy: {demo_policy_path()}\n\n")  # fmt: skip
+        err.write(
+            f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
+            f"registered over two years.\nPolicy: {demo_policy_path()}\n\n"
+        )
         policy = load_policy(str(demo_policy_path()), Overrides(terraform_state=(TERRAFORM_STATE,)))
         # The simulated account has no throttling, so the demo does not pace itself.
         result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: unpaced())

@@ -151,24 +151,34 @@ class Behaviour:
 
     def label(self) -> str:
         """Short and stable, for test ids: one letter or word per answer, in field order."""
-        return "-".join((
-            self.tokens.value, "inact+del" if self.inactive_lists_deleting else "inact",
-            f"redel:{self.repeat_delete.value}", f"dereg:{self.deregister_inactive.value}",
-            "at" if self.deregistered_at_in_response else "no-at",
-            "fam-kept" if self.deleting_families_listed else "fam-dropped", self.deletes_finish.value,
-            "express-listed" if self.express_services_listed else "express-apart",
-            "appspec-inline" if self.appspec_in_deployment else "appspec-hash",
-        ))  # fmt: skip
+        return "-".join(
+            (
+                self.tokens.value,
+                "inact+del" if self.inactive_lists_deleting else "inact",
+                f"redel:{self.repeat_delete.value}",
+                f"dereg:{self.deregister_inactive.value}",
+                "at" if self.deregistered_at_in_response else "no-at",
+                "fam-kept" if self.deleting_families_listed else "fam-dropped",
+                self.deletes_finish.value,
+                "express-listed" if self.express_services_listed else "express-apart",
+                "appspec-inline" if self.appspec_in_deployment else "appspec-hash",
+            )
+        )
 
     @staticmethod
     def choices() -> dict[str, tuple[Any, ...]]:
         """Every plausible answer to each question, by field."""
         return {
-            "tokens": tuple(Tokens), "inactive_lists_deleting": (True, False), "repeat_delete": tuple(Refusal),
-            "deregister_inactive": (Refusal.ERROR, Refusal.ACCEPTED), "deregistered_at_in_response": (False, True),
-            "deleting_families_listed": (False, True), "deletes_finish": tuple(Finish),
-            "express_services_listed": (False, True), "appspec_in_deployment": (False, True),
-        }  # fmt: skip
+            "tokens": tuple(Tokens),
+            "inactive_lists_deleting": (True, False),
+            "repeat_delete": tuple(Refusal),
+            "deregister_inactive": (Refusal.ERROR, Refusal.ACCEPTED),
+            "deregistered_at_in_response": (False, True),
+            "deleting_families_listed": (False, True),
+            "deletes_finish": tuple(Finish),
+            "express_services_listed": (False, True),
+            "appspec_in_deployment": (False, True),
+        }
 
     @classmethod
     def pairwise(cls) -> list[Behaviour]:
@@ -186,7 +196,7 @@ class Behaviour:
             (k, True, e, e, False, True, sweep, False, True),
             (k, True, f, a, False, True, now, True, False),
             (o, False, e, e, True, False, sweep, True, False),
-        ]  # fmt: skip
+        ]
         return [cls(*row) for row in rows]
 
 
@@ -202,21 +212,32 @@ def _sim() -> Simulator:
 
 # What could lead a test or the demo to a real AWS account: credentials, profiles, endpoints, metadata.
 REAL_AWS_ENVIRONMENT = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-)  # fmt: skip
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+)
 
 
 def without_real_aws(empty_dir: str | os.PathLike[str]) -> dict[str, str | None]:
     """The environment changes that keep boto3 from finding real credentials, config or instance metadata
     (None: unset): for test suites to apply before the simulator starts."""
     changes: dict[str, str | None] = dict.fromkeys(REAL_AWS_ENVIRONMENT)
-    changes.update({
-        "AWS_CONFIG_FILE": os.path.join(empty_dir, "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(empty_dir, "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })  # fmt: skip
+    changes.update(
+        {
+            "AWS_CONFIG_FILE": os.path.join(empty_dir, "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(empty_dir, "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     return changes
 
 
@@ -238,8 +259,9 @@ def serve() -> Iterator[str]:
 class Simulator:
     """The simulated account. Enter it to start moto with tdgc's additions."""
 
-    def __init__(self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT,
-                 behaviour: Behaviour | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT, behaviour: Behaviour | None = None
+    ) -> None:
         self.region = region
         self.account_id = account_id
         self.behaviour = behaviour or Behaviour()
@@ -322,8 +344,7 @@ class Simulator:
         region = region or self.region
         s3_backends[account or self.account_id][get_partition(region)].create_bucket(name, region)
 
-    def create_kms_key(self, alias: str | None = None, *, account: str | None = None,
-                       region: str | None = None) -> str:  # fmt: skip
+    def create_kms_key(self, alias: str | None = None, *, account: str | None = None, region: str | None = None) -> str:
         """A symmetric KMS key (with `alias/NAME`, if given) in `account`, straight into the backend (no call
         counted); its ARN."""
         kms = kms_backends[account or self.account_id][region or self.region]
@@ -342,8 +363,15 @@ class Simulator:
     def count(self, operation: str) -> int:
         return sum(n for op, n in self.calls.items() if op.split(":")[-1] == operation)
 
-    def inject(self, operation: str, code: str = "ThrottlingException", *, times: int = 1,
-               message: str = "Rate exceeded", status: int = 400) -> None:  # fmt: skip
+    def inject(
+        self,
+        operation: str,
+        code: str = "ThrottlingException",
+        *,
+        times: int = 1,
+        message: str = "Rate exceeded",
+        status: int = 400,
+    ) -> None:
         """Make the next `times` calls of `operation` fail with `code` (times=-1: until `clear_faults`)."""
         self._faults[operation].append(_Fault(code, message, status, times))
 
@@ -490,8 +518,9 @@ class Simulator:
         """Whether a status from `statuses()` means DeleteTaskDefinitions took the revision."""
         return status in ("DELETE_IN_PROGRESS", "GONE")
 
-    def revisions(self, status: str | None = None, region: str | None = None,
-                  account: str | None = None) -> Iterator[TaskDefinition]:  # fmt: skip
+    def revisions(
+        self, status: str | None = None, region: str | None = None, account: str | None = None
+    ) -> Iterator[TaskDefinition]:
         for revisions in self.backend(region, account).task_definitions.values():
             for td in revisions.values():
                 if status is None or td.status == status:
@@ -554,7 +583,8 @@ def _shape_errors(service: str, operation: str, answer: Any) -> list[str]:
         return []
     if service not in _CHECKERS:
         client = botocore.session.get_session().create_client(
-            service, region_name="us-east-1", aws_access_key_id="checker", aws_secret_access_key="checker")  # fmt: skip
+            service, region_name="us-east-1", aws_access_key_id="checker", aws_secret_access_key="checker"
+        )
         _CHECKERS[service] = client if client.meta.service_model.protocol == "json" else None
     client = _CHECKERS[service]
     if client is None:
@@ -657,11 +687,16 @@ def _delete(self: EC2ContainerServiceBackend, task_definitions: list[str]) -> tu
         if td is None and sim.behaviour.repeat_delete == "accepted":
             deleted.append({"taskDefinitionArn": prefix + ref.split("/")[-1], "status": "DELETE_IN_PROGRESS"})
         elif td is None:
-            fail(ref, "The specified task definition does not exist. Specify a valid account, family, "
-                      "revision and try again.")  # fmt: skip
+            fail(
+                ref,
+                "The specified task definition does not exist. Specify a valid account, family, "
+                "revision and try again.",
+            )
         elif td.status == "ACTIVE":
-            fail(ref, "The specified task definition is still in ACTIVE status. Please deregister the "
-                      "target and try again.")  # fmt: skip
+            fail(
+                ref,
+                "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+            )
         elif td.arn in sim._delete_failures:
             fail(ref, sim._delete_failures[td.arn])
         elif td.status == "DELETE_IN_PROGRESS" and sim.behaviour.repeat_delete == "failure":
@@ -724,8 +759,13 @@ def _revision_key(params: dict[str, Any], query: str, family: str | None = None)
     value = _token_value(params, query)
     if value is None or isinstance(value, int):
         return value
-    if (not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], str)
-            or not isinstance(value[1], int) or (family is not None and value[0] != family)):  # fmt: skip
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not isinstance(value[0], str)
+        or not isinstance(value[1], int)
+        or (family is not None and value[0] != family)
+    ):
         raise InvalidParameterException("The nextToken is invalid.")
     return value
 
@@ -858,9 +898,9 @@ def _page_of(keys: list[str], params: dict[str, Any], query: str, max_results: i
 def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
     machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
     versions = sorted(machine.versions.values(), key=lambda v: -v.version)
-    return ActionResult({
-        "stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]
-    })  # fmt: skip
+    return ActionResult(
+        {"stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]}
+    )
 
 
 _PATCHES: list[tuple[Any, str, Any]] = [
@@ -908,22 +948,36 @@ def _deployed(self: EC2ContainerServiceBackend, service: Any, source: list[str])
     sim, now = _sim(), _now()
     base = service.arn.replace(":service/", ":service-revision/", 1)
     number = sum(1 for r in sim.service_revisions.values() if r["serviceArn"] == service.arn) + 1
-    revision = {"serviceRevisionArn": f"{base}/{number}", "serviceArn": service.arn, "createdAt": now,
-                "clusterArn": service.cluster_arn, "taskDefinition": service.task_definition}  # fmt: skip
+    revision = {
+        "serviceRevisionArn": f"{base}/{number}",
+        "serviceArn": service.arn,
+        "createdAt": now,
+        "clusterArn": service.cluster_arn,
+        "taskDefinition": service.task_definition,
+    }
     sim.service_revisions[revision["serviceRevisionArn"]] = revision
     complete = sim.deployments_complete
     arn = service.arn.replace(":service/", ":service-deployment/", 1) + f"/{len(sim.service_deployments) + 1}"
     sim.service_deployments[arn] = {
-        "serviceDeploymentArn": arn, "serviceArn": service.arn, "clusterArn": service.cluster_arn,
-        "createdAt": now, "startedAt": now, **({"finishedAt": now} if complete else {}),
+        "serviceDeploymentArn": arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": now,
+        "startedAt": now,
+        **({"finishedAt": now} if complete else {}),
         "sourceServiceRevisions": [{"arn": a} for a in source],
         "targetServiceRevision": {"arn": revision["serviceRevisionArn"]},
         "status": "SUCCESSFUL" if complete else "IN_PROGRESS",
-    }  # fmt: skip
+    }
     if service.deployments:
-        primary = {**service.deployments[0], "taskDefinition": service.task_definition, "createdAt": now,
-                   "updatedAt": now, "id": f"ecs-svc/{len(sim.service_deployments)}",
-                   "status": "PRIMARY"}  # fmt: skip
+        primary = {
+            **service.deployments[0],
+            "taskDefinition": service.task_definition,
+            "createdAt": now,
+            "updatedAt": now,
+            "id": f"ecs-svc/{len(sim.service_deployments)}",
+            "status": "PRIMARY",
+        }
         older = [] if complete else [{**d, "status": "ACTIVE"} for d in service.deployments]
         service.deployments = [primary, *older]
 
@@ -969,8 +1023,9 @@ def _list_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult
     return ActionResult({"serviceDeployments": found[window], **({"nextToken": token} if token else {})})
 
 
-def _described_by_arn(self: EC2ContainerServiceResponse, table: dict[str, dict[str, Any]], param: str,
-                      key: str) -> ActionResult:  # fmt: skip
+def _described_by_arn(
+    self: EC2ContainerServiceResponse, table: dict[str, dict[str, Any]], param: str, key: str
+) -> ActionResult:
     arns = self._get_param(param) or []
     if not 1 <= len(arns) <= 20:
         raise InvalidParameterException(f"{param} must hold 1 to 20 ARNs.")
@@ -1001,8 +1056,12 @@ _PATCHES += [
 _orig_list_services = EC2ContainerServiceBackend.list_services
 
 
-def _list_services(self: EC2ContainerServiceBackend, cluster_str: str, scheduling_strategy: str | None = None,
-                   launch_type: str | None = None) -> list[str]:  # fmt: skip
+def _list_services(
+    self: EC2ContainerServiceBackend,
+    cluster_str: str,
+    scheduling_strategy: str | None = None,
+    launch_type: str | None = None,
+) -> list[str]:
     """ListServices with its `resourceManagementType` filter; unfiltered, Express services are listed or not
     as the behaviour says (AWS does not say)."""
     wanted = _current_params().get("resourceManagementType")
@@ -1036,17 +1095,27 @@ def _describe_express_gateway_service(self: EC2ContainerServiceResponse) -> Acti
         raise EcsClientException("The specified Express service does not exist.")
     revisions = {r["taskDefinition"]: a for a, r in _sim().service_revisions.items() if r["serviceArn"] == arn}
     configurations = [
-        {"serviceRevisionArn": revisions.get(d["taskDefinition"], ""), "taskDefinitionArn": d["taskDefinition"],
-         "createdAt": d.get("createdAt")}
+        {
+            "serviceRevisionArn": revisions.get(d["taskDefinition"], ""),
+            "taskDefinitionArn": d["taskDefinition"],
+            "createdAt": d.get("createdAt"),
+        }
         for d in service.deployments
-    ]  # fmt: skip
+    ]
     deployments: list[dict[str, Any]] = service.deployments
     started: list[datetime] = sorted(d["createdAt"] for d in deployments if d.get("createdAt"))
-    return ActionResult({"service": {
-        "cluster": service.cluster_arn, "serviceName": service.name, "serviceArn": arn,
-        "status": {"statusCode": "ACTIVE"}, "activeConfigurations": configurations,
-        "createdAt": started[0] if started else _now(),
-    }})  # fmt: skip
+    return ActionResult(
+        {
+            "service": {
+                "cluster": service.cluster_arn,
+                "serviceName": service.name,
+                "serviceArn": arn,
+                "status": {"statusCode": "ACTIVE"},
+                "activeConfigurations": configurations,
+                "createdAt": started[0] if started else _now(),
+            }
+        }
+    )
 
 
 # ---- CodeDeploy deployments of ECS applications (moto has no history: no previous revision, no last
@@ -1057,16 +1126,23 @@ _orig_deployment_info = codedeploy_responses._deployment_info
 _orig_deployment_group_info = codedeploy_responses._deployment_group_info
 
 
-def _create_deployment(self: CodeDeployBackend, application_name: str, deployment_group_name: str,
-                       revision: dict[str, Any], *args: Any, **kwargs: Any) -> str:  # fmt: skip
+def _create_deployment(
+    self: CodeDeployBackend,
+    application_name: str,
+    deployment_group_name: str,
+    revision: dict[str, Any],
+    *args: Any,
+    **kwargs: Any,
+) -> str:
     """A deployment remembers what its group last deployed successfully (its `previousRevision`); with
     `deployments_complete` it succeeds at once and becomes that for the next one."""
     content = (revision.get("appSpecContent") or {}).get("content")
     if content is not None:
-        revision = {**revision, "appSpecContent": {"content": content,
-                                                   "sha256": hashlib.sha256(content.encode()).hexdigest()}}  # fmt: skip
-    deployment_id = _orig_create_deployment(self, application_name, deployment_group_name, revision, *args,
-                                            **kwargs)  # fmt: skip
+        revision = {
+            **revision,
+            "appSpecContent": {"content": content, "sha256": hashlib.sha256(content.encode()).hexdigest()},
+        }
+    deployment_id = _orig_create_deployment(self, application_name, deployment_group_name, revision, *args, **kwargs)
     deployment: Any = self.deployments[deployment_id]
     group: Any = deployment.deployment_group
     last = getattr(group, "last_successful", None)
@@ -1101,9 +1177,15 @@ def _deployment_group_info(group: Any) -> dict[str, Any]:
     info = _orig_deployment_group_info(group)
     last = getattr(group, "last_successful", None)
     info["lastSuccessfulDeployment"] = (
-        {"deploymentId": last.deployment_id, "status": last.status, "endTime": last.complete_time,
-         "createTime": last.create_time} if last is not None else None
-    )  # fmt: skip
+        {
+            "deploymentId": last.deployment_id,
+            "status": last.status,
+            "endTime": last.complete_time,
+            "createTime": last.create_time,
+        }
+        if last is not None
+        else None
+    )
     for empty in ("targetRevision", "alarmConfiguration", "lastAttemptedDeployment"):
         if not info.get(empty):
             info[empty] = None
@@ -1128,10 +1210,12 @@ def _get_application_revision(self: CodeDeployResponse) -> ActionResult:
         revision = deployment.revision
         same = sha is not None and (revision.get("appSpecContent") or {}).get("sha256") == sha
         if deployment.application_name == app and (same or revision == wanted):
-            return ActionResult({"applicationName": app, "revision": revision,
-                                 "revisionInfo": {"registerTime": deployment.create_time}})  # fmt: skip
-    raise _Error("RevisionDoesNotExistException", "The named revision does not exist with the IAM user or AWS account.",
-                 400)  # fmt: skip
+            return ActionResult(
+                {"applicationName": app, "revision": revision, "revisionInfo": {"registerTime": deployment.create_time}}
+            )
+    raise _Error(
+        "RevisionDoesNotExistException", "The named revision does not exist with the IAM user or AWS account.", 400
+    )
 
 
 _PATCHES += [
@@ -1184,8 +1268,16 @@ def _s3_request(original: Callable[..., Any]) -> Callable[..., Any]:
         bucket = self.parse_bucket_name_from_url(request, full_url) or ""
         key = self.parse_key_name() if original is _orig_key_response else ""
         headers = request.headers
-        sim.s3_requests.append(S3Request(request.method, bucket, key or "", headers.get(_EXPECTED_OWNER),
-                                         headers.get(_SSE), headers.get(_SSE_KEY)))  # fmt: skip
+        sim.s3_requests.append(
+            S3Request(
+                request.method,
+                bucket,
+                key or "",
+                headers.get(_EXPECTED_OWNER),
+                headers.get(_SSE),
+                headers.get(_SSE_KEY),
+            )
+        )
         expected, owner = headers.get(_EXPECTED_OWNER), s3_backends.bucket_accounts.get(bucket)
         if expected is not None and owner is not None and owner[1] != expected:
             # What S3 says when the bucket is another account's: no more than for any refusal. A HEAD's answer

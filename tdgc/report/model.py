@@ -62,8 +62,14 @@ class TargetSection:
     summary: Summary = field(default_factory=Summary)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "account": self.account, "region": self.region, "status": self.status.value,
-                "error": self.error, "summary": self.summary.to_dict()}  # fmt: skip
+        return {
+            "target": self.target,
+            "account": self.account,
+            "region": self.region,
+            "status": self.status.value,
+            "error": self.error,
+            "summary": self.summary.to_dict(),
+        }
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -125,8 +131,13 @@ class Report:
 
     def tail(self) -> dict[str, Any]:
         """What the machine formats write after the decisions: notes, targets and the summary."""
-        return {"notes": self.notes, "incomplete": self.incomplete, "interrupted": self.interrupted,
-                "targets": [t.to_dict() for t in self.targets], "summary": self.summary.to_dict()}  # fmt: skip
+        return {
+            "notes": self.notes,
+            "incomplete": self.incomplete,
+            "interrupted": self.interrupted,
+            "targets": [t.to_dict() for t in self.targets],
+            "summary": self.summary.to_dict(),
+        }
 
     def finish(self) -> Summary:
         for writer in self.writers:

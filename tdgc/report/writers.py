@@ -20,9 +20,17 @@ from tdgc.report.model import Report, Summary, TargetSection, TargetStatus, Writ
 
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 DECISION_FIELDS = (
-    "arn", "family", "revision", "status", "action", "reason", "registered_at", "deregistered_at", "in_use_by",
+    "arn",
+    "family",
+    "revision",
+    "status",
+    "action",
+    "reason",
+    "registered_at",
+    "deregistered_at",
+    "in_use_by",
     "why",
-)  # fmt: skip
+)
 # A new decision field goes after result and error: a CSV column keeps its place.
 CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
 ACTIONS_SHOWN_PER_FAMILY = 5
@@ -33,10 +41,17 @@ FAMILIES_SHOWN = 40  # past this many families, the table lists only those with 
 def decision_dict(d: Decision) -> dict[str, Any]:
     r = d.revision
     return {
-        "arn": r.arn, "family": r.family, "revision": r.revision, "status": r.status.value,
-        "action": d.action.value, "reason": d.reason, "registered_at": iso(r.registered_at),
-        "deregistered_at": iso(r.deregistered_at), "in_use_by": list(d.in_use_by), "why": d.why.value,
-    }  # fmt: skip
+        "arn": r.arn,
+        "family": r.family,
+        "revision": r.revision,
+        "status": r.status.value,
+        "action": d.action.value,
+        "reason": d.reason,
+        "registered_at": iso(r.registered_at),
+        "deregistered_at": iso(r.deregistered_at),
+        "in_use_by": list(d.in_use_by),
+        "why": d.why.value,
+    }
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:
@@ -188,8 +203,9 @@ class TableWriter(Writer):
         for section in sections:
             if len(sections) > 1 and section.target is not None:
                 self._section_title(section.target)
-            self._section(section, section.target.summary if section.target else summary,
-                          "###" if len(sections) > 1 else "##")  # fmt: skip
+            self._section(
+                section, section.target.summary if section.target else summary, "###" if len(sections) > 1 else "##"
+            )
         lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
         lines += list(notes)
         if lines:
@@ -265,14 +281,18 @@ class TableWriter(Writer):
 
     @staticmethod
     def _closing(s: Summary, mode: str) -> str:
-        counts = (f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
-                  f"of {s.revisions:,} revisions ({s.families:,} families).")  # fmt: skip
+        counts = (
+            f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
+            f"of {s.revisions:,} revisions ({s.families:,} families)."
+        )
         if mode == "plan":
             todo = " `tdgc apply` with the same policy carries it out." if s.deregister or s.delete else ""
             return f"Plan: {counts}\nNothing was changed.{todo}"
         r = s.results
-        return (f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
-                f"{r['failed']:,} failed, {r['skipped']:,} skipped.")  # fmt: skip
+        return (
+            f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
+            f"{r['failed']:,} failed, {r['skipped']:,} skipped."
+        )
 
 
 def _targets_line(targets: Sequence[TargetSection]) -> str:
@@ -282,9 +302,10 @@ def _targets_line(targets: Sequence[TargetSection]) -> str:
 
 # The kept revisions the table's notes count, and how it says why.
 _NOTABLE = {
-    Why.IN_USE: "kept because in use", Why.TAGGED: "kept by a protecting tag",
+    Why.IN_USE: "kept because in use",
+    Why.TAGGED: "kept by a protecting tag",
     Why.NO_TIME: "kept because ECS has no timestamp for them",
-}  # fmt: skip
+}
 
 
 def _note_for(d: Decision) -> str:

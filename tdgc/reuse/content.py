@@ -174,9 +174,14 @@ def _container(definition: Any, mode: str) -> Any:
     c.setdefault("cpu", 0)
     if "portMappings" in c:
         c["portMappings"] = [_port(p, mode) for p in c["portMappings"]]
-    for key, name in (("environment", "name"), ("secrets", "name"), ("ulimits", "name"),
-                      ("systemControls", "namespace"), ("dependsOn", "containerName"),
-                      ("resourceRequirements", "type")):  # fmt: skip
+    for key, name in (
+        ("environment", "name"),
+        ("secrets", "name"),
+        ("ulimits", "name"),
+        ("systemControls", "namespace"),
+        ("dependsOn", "containerName"),
+        ("resourceRequirements", "type"),
+    ):
         if key in c:
             c[key] = _by(c[key], name)
     health = c.get("healthCheck")

@@ -154,9 +154,15 @@ def register_or_reuse(
 
 
 def _register_claimed(
-    ecs: Any, args: Mapping[str, Any], store: Store, claim: Claim, stale: str | None, now: datetime, who: str,
+    ecs: Any,
+    args: Mapping[str, Any],
+    store: Store,
+    claim: Claim,
+    stale: str | None,
+    now: datetime,
+    who: str,
     backoff: Backoff,
-) -> Reused | Record:  # fmt: skip
+) -> Reused | Record:
     """The revision registered under the claim, or the record of another registration that finished first."""
     try:
         arn, revision = register(ecs, args, claim.hash, backoff)

@@ -136,10 +136,14 @@ class Store(Protocol):
 def record_dict(record: Record) -> dict[str, Any]:
     """A record as `tdgc usage --output json` prints it (stable: fields are only ever added)."""
     return {
-        "family": record.family, "revision": record.revision, "arn": record.arn, "hash": record.hash,
+        "family": record.family,
+        "revision": record.revision,
+        "arn": record.arn,
+        "hash": record.hash,
         "first_registered": iso(record.first_registered) if record.first_registered else None,
-        "last_used": iso(record.last_used) if record.last_used else None, "use_count": record.use_count,
-    }  # fmt: skip
+        "last_used": iso(record.last_used) if record.last_used else None,
+        "use_count": record.use_count,
+    }
 
 
 def iso(moment: datetime) -> str:

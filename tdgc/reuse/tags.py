@@ -63,15 +63,20 @@ class TagStore:
             if digest and td.get("status") == "ACTIVE":
                 registered = td.get("registeredAt")
                 yield Record(
-                    digest, family, str(td["taskDefinitionArn"]), int(td["revision"]),
+                    digest,
+                    family,
+                    str(td["taskDefinitionArn"]),
+                    int(td["revision"]),
                     first_registered=registered if isinstance(registered, datetime) else None,
                     described={"taskDefinition": td, "tags": tags},
-                )  # fmt: skip
+                )
 
     def _newest(self, family: str) -> Iterator[str]:
         pages = self.ecs.get_paginator("list_task_definitions").paginate(
-            familyPrefix=family, status="ACTIVE", sort="DESC",
+            familyPrefix=family,
+            status="ACTIVE",
+            sort="DESC",
             PaginationConfig={"MaxItems": self.lookback, "PageSize": min(100, self.lookback)},
-        )  # fmt: skip
+        )
         for page in pages:
             yield from page.get("taskDefinitionArns", [])

@@ -19,12 +19,32 @@ from tdgc.reuse.store import Claim
 
 # The handler's contract: the environment it reads and the keys it accepts in a schedule's Input.
 HANDLER_ENVIRONMENT = {
-    "TDGC_POLICY_FILE", "TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_DRY_RUN", "TDGC_REGIONS",
-    "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT", "TDGC_ARCHIVE_KMS_KEY",
-    "TDGC_EVENT_MAY_WIDEN", "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_MEMBER_ROLE_NAME",
-}  # fmt: skip
-HANDLER_INPUT = {"schedule", "scheduled_time", "execution_id", "attempt", "dry_run", "regions", "families",
-                 "account", "run_id", "time_budget"}  # fmt: skip
+    "TDGC_POLICY_FILE",
+    "TDGC_POLICY",
+    "TDGC_POLICY_PARAMETER",
+    "TDGC_DRY_RUN",
+    "TDGC_REGIONS",
+    "TDGC_ROLE_ARNS",
+    "TDGC_EXTERNAL_ID",
+    "TDGC_ARCHIVE",
+    "TDGC_REPORT",
+    "TDGC_ARCHIVE_KMS_KEY",
+    "TDGC_EVENT_MAY_WIDEN",
+    "TDGC_ARCHIVE_BUCKET_OWNER",
+    "TDGC_MEMBER_ROLE_NAME",
+}
+HANDLER_INPUT = {
+    "schedule",
+    "scheduled_time",
+    "execution_id",
+    "attempt",
+    "dry_run",
+    "regions",
+    "families",
+    "account",
+    "run_id",
+    "time_budget",
+}
 HANDLER = "tdgc.lambda_handler.handler"
 LAMBDA_MAX_TIMEOUT = 900
 SQS_MAX_RETENTION = 14 * 24 * 3600
@@ -49,10 +69,14 @@ def statements(document: Any) -> Statements:
     if isinstance(document, str):
         document = json.loads(document)
     return {
-        (s["Effect"], _as_set(s["Action"]), _as_set(s["Resource"]),
-         json.dumps(s["Condition"], sort_keys=True) if s.get("Condition") else "")
+        (
+            s["Effect"],
+            _as_set(s["Action"]),
+            _as_set(s["Resource"]),
+            json.dumps(s["Condition"], sort_keys=True) if s.get("Condition") else "",
+        )
         for s in document["Statement"]
-    }  # fmt: skip
+    }
 
 
 def allowed(document: Any) -> set[str]:
@@ -311,9 +335,13 @@ def check_usage_table(client: Client, table: str, region: str, account: str) -> 
 
 
 def check_archive_bucket(
-    client: Client, bucket: str, kms_key_arn: str | None, retention_days: int = 400,
-    archive_prefix: str = permissions.ARCHIVE_PREFIX, report_prefix: str = permissions.REPORT_PREFIX,
-) -> None:  # fmt: skip
+    client: Client,
+    bucket: str,
+    kms_key_arn: str | None,
+    retention_days: int = 400,
+    archive_prefix: str = permissions.ARCHIVE_PREFIX,
+    report_prefix: str = permissions.REPORT_PREFIX,
+) -> None:
     """The bucket a deployment made, read back: encrypted (SSE-S3, or SSE-KMS under the key with a bucket key),
     every public access blocked, TLS only, versioned, archives expiring after `retention_days` (and what is
     overwritten under either prefix too), ACLs off."""
@@ -326,8 +354,11 @@ def check_archive_bucket(
         assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
         assert not rule.get("BucketKeyEnabled")
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-    }  # fmt: skip
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     [tls] = policy["Statement"]
     arn = f"arn:aws:s3:::{bucket}"

@@ -125,8 +125,9 @@ def sam_policy(name: str, partition: str, parameters: dict[str, Any]) -> dict[st
     """The function role's policy `name`, resolved for these parameters."""
     template = _sam()
     role = template["Resources"]["Function"]["Properties"]["Role"]["Fn::GetAtt"][0]
-    [document] = [p["PolicyDocument"] for p in template["Resources"][role]["Properties"]["Policies"]
-                  if p["PolicyName"] == name]  # fmt: skip
+    [document] = [
+        p["PolicyDocument"] for p in template["Resources"][role]["Properties"]["Policies"] if p["PolicyName"] == name
+    ]
     resolved: dict[str, Any] = resolve(document, sam_known(partition, parameters), template["Conditions"])
     return resolved
 
@@ -150,14 +151,25 @@ CASES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "apply": {"DryRun": "false"},
     "existing bucket": {"ArchiveBucket": "org-tdgc"},
-    "existing bucket, other prefixes, key": {"ArchiveBucket": "org-tdgc", "ArchivePrefix": "a/b",
-                                              "ReportPrefix": "r", "ArchiveKmsKeyArn": KEY},
+    "existing bucket, other prefixes, key": {
+        "ArchiveBucket": "org-tdgc",
+        "ArchivePrefix": "a/b",
+        "ReportPrefix": "r",
+        "ArchiveKmsKeyArn": KEY,
+    },
     "created bucket, generated name": {"CreateArchiveBucket": "true"},
     "created bucket, named, key": {"CreateArchiveBucket": "true", "ArchiveBucket": "org-tdgc", "ArchiveKmsKeyArn": KEY},
-    "everything": {"DryRun": "false", "ArchiveBucket": "org-tdgc", "CreateArchiveBucket": "true",
-                   "ArchiveKmsKeyArn": KEY, "MemberRoleArns": ROLES, "PolicyParameterName": "/tdgc/policy",
-                   "UsageTable": "tdgc-usage", "TerraformStateBuckets": STATE},
-}  # fmt: skip
+    "everything": {
+        "DryRun": "false",
+        "ArchiveBucket": "org-tdgc",
+        "CreateArchiveBucket": "true",
+        "ArchiveKmsKeyArn": KEY,
+        "MemberRoleArns": ROLES,
+        "PolicyParameterName": "/tdgc/policy",
+        "UsageTable": "tdgc-usage",
+        "TerraformStateBuckets": STATE,
+    },
+}
 
 
 def expected_sam_policy(partition: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -167,21 +179,34 @@ def expected_sam_policy(partition: str, parameters: dict[str, Any]) -> dict[str,
     created = known["CreateArchiveBucket"] == "true"
     bucket = known["ArchiveBucket"] or (GENERATED_BUCKET if created else None)
     document = permissions.policy_document(
-        bucket, [r for r in known["MemberRoleArns"] if r], [b for b in known["TerraformStateBuckets"] if b],
-        partition=partition, account=ACCOUNT, apply=known["DryRun"] == "false",
-        archive_prefix=known["ArchivePrefix"], report_prefix=known["ReportPrefix"],
+        bucket,
+        [r for r in known["MemberRoleArns"] if r],
+        [b for b in known["TerraformStateBuckets"] if b],
+        partition=partition,
+        account=ACCOUNT,
+        apply=known["DryRun"] == "false",
+        archive_prefix=known["ArchivePrefix"],
+        report_prefix=known["ReportPrefix"],
         kms_key_arn=known["ArchiveKmsKeyArn"] or None,
-    )  # fmt: skip
+    )
     if known["PolicyParameterName"]:
-        document["Statement"].append({
-            "Sid": "PolicyParameter", "Effect": "Allow", "Action": list(permissions.POLICY_PARAMETER),
-            "Resource": f"arn:{partition}:ssm:{REGION}:{ACCOUNT}:parameter{known['PolicyParameterName']}",
-        })  # fmt: skip
+        document["Statement"].append(
+            {
+                "Sid": "PolicyParameter",
+                "Effect": "Allow",
+                "Action": list(permissions.POLICY_PARAMETER),
+                "Resource": f"arn:{partition}:ssm:{REGION}:{ACCOUNT}:parameter{known['PolicyParameterName']}",
+            }
+        )
     if known["UsageTable"]:
-        document["Statement"].append({
-            "Sid": "UsageRead", "Effect": "Allow", "Action": list(permissions.USAGE_READ),
-            "Resource": f"arn:{partition}:dynamodb:{REGION}:{ACCOUNT}:table/{known['UsageTable']}",
-        })  # fmt: skip
+        document["Statement"].append(
+            {
+                "Sid": "UsageRead",
+                "Effect": "Allow",
+                "Action": list(permissions.USAGE_READ),
+                "Resource": f"arn:{partition}:dynamodb:{REGION}:{ACCOUNT}:table/{known['UsageTable']}",
+            }
+        )
     return document
 
 
@@ -193,8 +218,10 @@ def _with_key(parameters: dict[str, Any], partition: str) -> dict[str, Any]:
 
 def _normalised(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """By Sid, with every Action and Resource a list (YAML spells one item either way)."""
-    return {sid: {**st, "Action": _as_list(st["Action"]), "Resource": _as_list(st["Resource"])}
-            for sid, st in _by_sid(document).items()}  # fmt: skip
+    return {
+        sid: {**st, "Action": _as_list(st["Action"]), "Resource": _as_list(st["Resource"])}
+        for sid, st in _by_sid(document).items()
+    }
 
 
 @pytest.mark.parametrize("partition", permissions.PARTITIONS)
@@ -209,8 +236,13 @@ def test_sam_dry_run_role_allows_no_mutation_and_keeps_the_deny() -> None:
     """DryRun=true (the default): no statement allows a deregistration or a delete, in any policy of the role."""
     for partition, case in itertools.product(permissions.PARTITIONS, ({}, CASES["everything"] | {"DryRun": "true"})):
         parameters = _with_key(case, partition)
-        allowed = {a for name in ("tdgc", "runtime") for st in sam_policy(name, partition, parameters)["Statement"]
-                   if st["Effect"] == "Allow" for a in _as_list(st["Action"])}  # fmt: skip
+        allowed = {
+            a
+            for name in ("tdgc", "runtime")
+            for st in sam_policy(name, partition, parameters)["Statement"]
+            if st["Effect"] == "Allow"
+            for a in _as_list(st["Action"])
+        }
         assert allowed & set(permissions.APPLY) == set() and not {"*", "ecs:*"} & allowed
         assert "KeepProtected" in _by_sid(sam_policy("tdgc", partition, parameters))
 
@@ -227,9 +259,11 @@ def test_sam_refuses_a_key_without_a_bucket() -> None:
     rule = _sam()["Rules"]["ArchiveKeyHasABucket"]
     [assertion] = [a["Assert"] for a in rule["Assertions"]]
     for parameters, passes in [
-        ({}, True), ({"ArchiveKmsKeyArn": KEY}, False), ({"ArchiveKmsKeyArn": KEY, "ArchiveBucket": "b"}, True),
+        ({}, True),
+        ({"ArchiveKmsKeyArn": KEY}, False),
+        ({"ArchiveKmsKeyArn": KEY, "ArchiveBucket": "b"}, True),
         ({"ArchiveKmsKeyArn": KEY, "CreateArchiveBucket": "true"}, True),
-    ]:  # fmt: skip
+    ]:
         assert resolve(assertion, sam_known("aws", parameters), {}) is passes, parameters
 
 
@@ -247,8 +281,11 @@ def test_sam_creates_a_hardened_bucket_only_when_asked_and_keeps_it() -> None:
 def test_sam_points_the_function_at_the_bucket_and_the_key() -> None:
     template = _sam()
     environment = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
-    for parameters, bucket in [({"ArchiveBucket": "org"}, "org"), ({"CreateArchiveBucket": "true"}, GENERATED_BUCKET),
-                               ({"CreateArchiveBucket": "true", "ArchiveBucket": "org"}, "org")]:  # fmt: skip
+    for parameters, bucket in [
+        ({"ArchiveBucket": "org"}, "org"),
+        ({"CreateArchiveBucket": "true"}, GENERATED_BUCKET),
+        ({"CreateArchiveBucket": "true", "ArchiveBucket": "org"}, "org"),
+    ]:
         parameters = parameters | {"ArchiveKmsKeyArn": KEY.format(partition="aws")}
         resolved = resolve(environment, sam_known("aws", parameters), template["Conditions"])
         assert resolved["TDGC_ARCHIVE"] == f"s3://{bucket}/tdgc/archive"
@@ -271,8 +308,10 @@ def test_sam_offers_the_orchestrator_exactly_the_register_policy_on_the_same_tab
     assert _normalised(resolved) == _normalised(expected)
     table_resource = template["Resources"]["UsageStoreTable"]
     assert (table_resource["Condition"], table_resource["DeletionPolicy"], table_resource["UpdateReplacePolicy"]) == (
-        "CreatesUsageTable", "Retain", "Retain",
-    )  # fmt: skip
+        "CreatesUsageTable",
+        "Retain",
+        "Retain",
+    )
     assert table_resource["Properties"]["TableName"] == {"Ref": "UsageTable"}
 
 
@@ -309,8 +348,13 @@ def test_terraform_module_takes_its_actions_from_permissions_json_alone() -> Non
             assert f"local.permissions.{key}" in built, f"permissions.json's {key} is granted"
     assert [action for action in permissions.actions() if f'"{action}"' in built + policy] == []
     # Nor anywhere else in the module (the roles' trust policies name sts:AssumeRole: that one is theirs).
-    spelled = {*permissions.actions(), *permissions.REGISTER, *permissions.REGISTER_TAG, *permissions.REGISTER_READ,
-               *permissions.USAGE_WRITE} - set(permissions.ASSUME)  # fmt: skip
+    spelled = {
+        *permissions.actions(),
+        *permissions.REGISTER,
+        *permissions.REGISTER_TAG,
+        *permissions.REGISTER_READ,
+        *permissions.USAGE_WRITE,
+    } - set(permissions.ASSUME)
     assert sorted(action for action in spelled if f'"{action}"' in main) == []
     # The mutations only when the module applies, the Deny always.
     assert re.search(r"var\.dry_run \? \[\] : \[\s*\{ Sid = \"ApplyDeregister\"", built)

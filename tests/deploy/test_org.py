@@ -48,35 +48,87 @@ MIRROR, TERRAFORM, _copy_module = (
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_ASL = ROOT / "deploy" / "terraform" / "organisation.asl.json"
 MEMBERS = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
-ENVIRONMENT = ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC_DRY_RUN", "TDGC_REGIONS",
-               "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT", "TDGC_EVENT_MAY_WIDEN",
-               "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_ARCHIVE_KMS_KEY", "TDGC_MEMBER_ROLE_NAME",
-               "TDGC_ORGANIZATIONAL_UNITS")  # fmt: skip
+ENVIRONMENT = (
+    "TDGC_POLICY",
+    "TDGC_POLICY_PARAMETER",
+    "TDGC_POLICY_FILE",
+    "TDGC_DRY_RUN",
+    "TDGC_REGIONS",
+    "TDGC_ROLE_ARNS",
+    "TDGC_EXTERNAL_ID",
+    "TDGC_ARCHIVE",
+    "TDGC_REPORT",
+    "TDGC_EVENT_MAY_WIDEN",
+    "TDGC_ARCHIVE_BUCKET_OWNER",
+    "TDGC_ARCHIVE_KMS_KEY",
+    "TDGC_MEMBER_ROLE_NAME",
+    "TDGC_ORGANIZATIONAL_UNITS",
+)
 
 
 # --- merge_reports: sums, order, the worst exit status ------------------------------------------------------
 
 
 def _report(
-    account: str | None, region: str, *, status: str = "ok", failed: int = 0, done: int = 0,
-    interrupted: str | None = None, notes: tuple[str, ...] = (), families: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+    account: str | None,
+    region: str,
+    *,
+    status: str = "ok",
+    failed: int = 0,
+    done: int = 0,
+    interrupted: str | None = None,
+    notes: tuple[str, ...] = (),
+    families: int = 1,
+) -> dict[str, Any]:
     """A target's JSON report as tdgc.report writes it (the fields the merge reads)."""
     results = {"done": done, "pending": 0, "failed": failed, "skipped": 0}
-    summary = {"families": families, "revisions": 3 + failed + done, "keep": 3, "deregister": failed + done,
-               "delete": 0, "protected": 1, "results": results}  # fmt: skip
+    summary = {
+        "families": families,
+        "revisions": 3 + failed + done,
+        "keep": 3,
+        "deregister": failed + done,
+        "delete": 0,
+        "protected": 1,
+        "results": results,
+    }
     target = f"{account} {region}" if account else region
     arn = f"arn:aws:ecs:{region}:{account or '123456789012'}:task-definition/web:1"
     return {
-        "version": 1, "tool": "tdgc", "mode": "apply", "regions": [region], "policy": {"source": "built-in"},
-        "decisions": [{"arn": arn, "family": "web", "revision": 1, "status": "ACTIVE", "action": "keep",
-                       "reason": "newest", "registered_at": None, "deregistered_at": None, "in_use_by": [],
-                       "why": "newest"}],
-        "outcomes": [], "notes": list(notes), "incomplete": [], "interrupted": interrupted,
-        "targets": [{"target": target, "account": account, "region": region, "status": status, "error": None,
-                     "summary": summary}],
+        "version": 1,
+        "tool": "tdgc",
+        "mode": "apply",
+        "regions": [region],
+        "policy": {"source": "built-in"},
+        "decisions": [
+            {
+                "arn": arn,
+                "family": "web",
+                "revision": 1,
+                "status": "ACTIVE",
+                "action": "keep",
+                "reason": "newest",
+                "registered_at": None,
+                "deregistered_at": None,
+                "in_use_by": [],
+                "why": "newest",
+            }
+        ],
+        "outcomes": [],
+        "notes": list(notes),
+        "incomplete": [],
+        "interrupted": interrupted,
+        "targets": [
+            {
+                "target": target,
+                "account": account,
+                "region": region,
+                "status": status,
+                "error": None,
+                "summary": summary,
+            }
+        ],
         "summary": summary,
-    }  # fmt: skip
+    }
 
 
 def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_reports_come_in() -> None:
@@ -87,14 +139,25 @@ def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_repo
     ]
     merged = merge_reports(reports)
     assert [t["target"] for t in merged["targets"]] == [
-        "111111111111 eu-west-1", "111111111111 us-east-1", "222222222222 us-east-1",
-    ]  # fmt: skip
+        "111111111111 eu-west-1",
+        "111111111111 us-east-1",
+        "222222222222 us-east-1",
+    ]
     assert [d["arn"].split(":")[3:5] for d in merged["decisions"]] == [
-        ["eu-west-1", "111111111111"], ["us-east-1", "111111111111"], ["us-east-1", "222222222222"],
-    ]  # fmt: skip
+        ["eu-west-1", "111111111111"],
+        ["us-east-1", "111111111111"],
+        ["us-east-1", "222222222222"],
+    ]
     results = {"done": 2, "pending": 0, "failed": 1, "skipped": 0}
-    assert merged["summary"] == {"families": 6, "revisions": 12, "keep": 9, "deregister": 3, "delete": 0,
-                                 "protected": 3, "results": results}  # fmt: skip
+    assert merged["summary"] == {
+        "families": 6,
+        "revisions": 12,
+        "keep": 9,
+        "deregister": 3,
+        "delete": 0,
+        "protected": 3,
+        "results": results,
+    }
     assert merged["notes"] == ["111111111111 us-east-1: one", "222222222222 us-east-1: two"]
     assert merged["regions"] == ["eu-west-1", "us-east-1"]
     assert merged["exit_code"] == 1  # an action failed in one account
@@ -102,9 +165,19 @@ def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_repo
         assert merge_reports(permutation) == merged
 
 
-@given(st.lists(st.tuples(st.sampled_from(["111111111111", "222222222222", None]),
-                          st.sampled_from(["us-east-1", "eu-west-1"]), st.integers(0, 5), st.integers(0, 5)),
-                min_size=1, max_size=6, unique_by=lambda t: (t[0], t[1])))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["111111111111", "222222222222", None]),
+            st.sampled_from(["us-east-1", "eu-west-1"]),
+            st.integers(0, 5),
+            st.integers(0, 5),
+        ),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda t: (t[0], t[1]),
+    )
+)
 def test_merge_sums_every_count_and_keeps_every_section(targets: list[tuple[str | None, str, int, int]]) -> None:
     reports = [_report(account, region, failed=failed, done=done) for account, region, failed, done in targets]
     merged = merge_reports(reports)
@@ -157,8 +230,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-ORG_ENV = {"TDGC_MEMBER_ROLE_NAME": "tdgc-member", "TDGC_REGIONS": "us-east-1,eu-west-1",
-           "TDGC_REPORT": "s3://tdgc-archive/reports/"}  # fmt: skip
+ORG_ENV = {
+    "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
+    "TDGC_REGIONS": "us-east-1,eu-west-1",
+    "TDGC_REPORT": "s3://tdgc-archive/reports/",
+}
 
 
 def test_an_event_names_an_account_and_the_environment_names_the_role() -> None:
@@ -219,10 +295,15 @@ def _no_organisation() -> Any:
 def test_targets_of_a_role_list_or_of_the_function_s_own_account() -> None:
     env = {"TDGC_ROLE_ARNS": ",".join(MEMBERS), "TDGC_REGIONS": "us-east-1,eu-west-1"}
     listed = targets_from({"run_id": "exec-1"}, env, _no_organisation)
-    assert listed == {"run_id": "exec-1", "targets": [
-        {"account": "111111111111", "region": "eu-west-1"}, {"account": "111111111111", "region": "us-east-1"},
-        {"account": "222222222222", "region": "eu-west-1"}, {"account": "222222222222", "region": "us-east-1"},
-    ]}  # fmt: skip
+    assert listed == {
+        "run_id": "exec-1",
+        "targets": [
+            {"account": "111111111111", "region": "eu-west-1"},
+            {"account": "111111111111", "region": "us-east-1"},
+            {"account": "222222222222", "region": "eu-west-1"},
+            {"account": "222222222222", "region": "us-east-1"},
+        ],
+    }
     own = targets_from({"run_id": "exec-1"}, {"AWS_REGION": "eu-west-1"}, _no_organisation)
     assert own["targets"] == [{"account": None, "region": "eu-west-1"}]
 
@@ -329,8 +410,12 @@ def _check_graph(machine: Mapping[str, Any]) -> None:
             continue
         reached.add(name)
         state = states[name]
-        nexts = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Catch", [])),
-                 *(c["Next"] for c in state.get("Choices", []))]  # fmt: skip
+        nexts = [
+            state.get("Next"),
+            state.get("Default"),
+            *(c["Next"] for c in state.get("Catch", [])),
+            *(c["Next"] for c in state.get("Choices", [])),
+        ]
         for target in filter(None, nexts):
             assert target in states, f"{name} goes to {target}, which is not a state"
             pending.append(target)
@@ -359,8 +444,11 @@ def test_the_state_machine_is_a_connected_graph_whose_references_resolve() -> No
     functions = {re.findall(r"\$\{(\w+)\.Arn\}", s["Parameters"]["FunctionName"])[0] for s in invokes}
     assert functions == {"TargetsFunction", "Function", "MergeFunction"}
     handlers = {resources[f]["Properties"]["Handler"] for f in functions}
-    assert handlers == {"tdgc.lambda_handler.targets_handler", "tdgc.lambda_handler.handler",
-                        "tdgc.lambda_handler.merge_handler"}  # fmt: skip
+    assert handlers == {
+        "tdgc.lambda_handler.targets_handler",
+        "tdgc.lambda_handler.handler",
+        "tdgc.lambda_handler.merge_handler",
+    }
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"]
     assert role == ["StateMachineRole", "Arn"] and resources["StateMachineRole"]["Type"] == "AWS::IAM::Role"
     assert machine["Properties"]["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-organisation"}
@@ -389,10 +477,15 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
 
 def test_terraform_deploys_the_same_definition() -> None:
     """organisation.asl.json is the SAM definition with Terraform's names for the same values."""
-    names = {"AWS::Partition": "partition", "TargetsFunction.Arn": "targets_function_arn",
-             "Function.Arn": "function_arn",
-             "MergeFunction.Arn": "merge_function_arn", "DeadLetterQueue": "dead_letter_queue_url",
-             "MaxConcurrency": "max_concurrency", "TargetTimeBudget": "target_time_budget"}  # fmt: skip
+    names = {
+        "AWS::Partition": "partition",
+        "TargetsFunction.Arn": "targets_function_arn",
+        "Function.Arn": "function_arn",
+        "MergeFunction.Arn": "merge_function_arn",
+        "DeadLetterQueue": "dead_letter_queue_url",
+        "MaxConcurrency": "max_concurrency",
+        "TargetTimeBudget": "target_time_budget",
+    }
     sam = _sam()["Resources"]["OrganisationStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
     renamed = re.sub(r"\$\{([^}]+)\}", lambda found: "${" + names[found[1]] + "}", sam)
     terraform = TERRAFORM_ASL.read_text()
@@ -440,19 +533,30 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
     for account in ("111111111111", "222222222222"):
         seed_in(sim, account)
     sim.create_bucket("tdgc-archive")
-    for name, value in {"TDGC_POLICY": FAST_POLICY, "TDGC_DRY_RUN": "false", "TDGC_ROLE_ARNS": ",".join(MEMBERS),
-                        "TDGC_REGIONS": "us-east-1", "TDGC_REPORT": "s3://tdgc-archive/reports/"}.items():  # fmt: skip
+    for name, value in {
+        "TDGC_POLICY": FAST_POLICY,
+        "TDGC_DRY_RUN": "false",
+        "TDGC_ROLE_ARNS": ",".join(MEMBERS),
+        "TDGC_REGIONS": "us-east-1",
+        "TDGC_REPORT": "s3://tdgc-archive/reports/",
+    }.items():
         clean_env.setenv(name, value)
     definition, _ = _sam_definition()
     states = definition["States"]
     context = {"Execution": {"Name": "exec-1", "Id": "arn:aws:states:us-east-1:123456789012:execution:x:exec-1"}}
-    scheduled = {"schedule": "arn:aws:scheduler:::schedule/default/x", "scheduled_time": "t", "execution_id": "e",
-                 "attempt": "1"}  # fmt: skip
+    scheduled = {
+        "schedule": "arn:aws:scheduler:::schedule/default/x",
+        "scheduled_time": "t",
+        "execution_id": "e",
+        "attempt": "1",
+    }
 
     listed = targets_handler(_payload(states["ListTargets"], scheduled, context), FakeContext(300))
     after_list = _select(states["ListTargets"]["ResultSelector"], {"Payload": listed}, context)
-    listed_targets = [{"account": "111111111111", "region": "us-east-1"},
-                      {"account": "222222222222", "region": "us-east-1"}]  # fmt: skip
+    listed_targets = [
+        {"account": "111111111111", "region": "us-east-1"},
+        {"account": "222222222222", "region": "us-east-1"},
+    ]
     assert after_list == {"run_id": "exec-1", "targets": listed_targets}
 
     collect = states["CollectEachTarget"]
@@ -469,8 +573,9 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
         assert result["exit_code"] == 0 and result["summary"]["results"]["pending"] == 3
         assert result["report"] == target_report("s3://tdgc-archive/reports/", "exec-1", item["account"], "us-east-1")
         assert _select(task["ResultSelector"], {"Payload": result}, item_context) == {
-            "exit_code": 0, "report": result["report"],
-        }  # fmt: skip
+            "exit_code": 0,
+            "report": result["report"],
+        }
     # ResultPath null: the map passes its input on to the merge.
     merge_event = _payload(states["MergeReports"], after_list, context)
     merged = merge_handler(merge_event, FakeContext(900))
@@ -515,10 +620,13 @@ def seed_in(sim: Simulator, account: str) -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [{"run_id": "exec-1"}, {"run_id": "exec-1", "targets": [{"account": "1", "region": "us-east-1"}]},
-     {"run_id": "exec-1", "targets": [{"region": "us-east-1", "role_arn": "arn:aws:iam::1:role/x"}]},
-     {"run_id": "a/b", "targets": []}],
-)  # fmt: skip
+    [
+        {"run_id": "exec-1"},
+        {"run_id": "exec-1", "targets": [{"account": "1", "region": "us-east-1"}]},
+        {"run_id": "exec-1", "targets": [{"region": "us-east-1", "role_arn": "arn:aws:iam::1:role/x"}]},
+        {"run_id": "a/b", "targets": []},
+    ],
+)
 def test_a_bad_merge_event_is_refused_before_any_aws_call(
     event: dict[str, Any], sim: Simulator, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -533,10 +641,11 @@ def test_a_bad_merge_event_is_refused_before_any_aws_call(
 
 def _policy(resource: str, name: str, partition: str, parameters: dict[str, Any]) -> dict[str, Any]:
     known = sam_known(partition, parameters) | {
-        "AWS::StackName": "tdgc", "TargetsLogGroup": "/aws/lambda/tdgc-targets",
+        "AWS::StackName": "tdgc",
+        "TargetsLogGroup": "/aws/lambda/tdgc-targets",
         "MergeLogGroup": "/aws/lambda/tdgc-merge",
         "OrganisationStateMachine": f"arn:{partition}:states:eu-west-1:111122223333:stateMachine:tdgc-organisation",
-    }  # fmt: skip
+    }
     for function in ("TargetsFunction", "Function", "MergeFunction"):
         known[f"{function}.Arn"] = f"arn:{partition}:lambda:eu-west-1:111122223333:function:{function}"
     template = _sam()
@@ -553,8 +662,10 @@ ORG = {"OrganisationMode": "true", "ArchiveBucket": "org-tdgc", "MemberRoleName"
 def test_the_organisation_roles_grant_exactly_what_tdgc_permissions_renders(partition: str) -> None:
     queue = f"arn:{partition}:sqs:eu-west-1:111122223333:dlq"
     machine = f"arn:{partition}:states:eu-west-1:111122223333:stateMachine:tdgc-organisation"
-    functions = [f"arn:{partition}:lambda:eu-west-1:111122223333:function:{f}"
-                 for f in ("TargetsFunction", "Function", "MergeFunction")]  # fmt: skip
+    functions = [
+        f"arn:{partition}:lambda:eu-west-1:111122223333:function:{f}"
+        for f in ("TargetsFunction", "Function", "MergeFunction")
+    ]
     assert statements(_policy("TargetsFunctionRole", "tdgc", partition, ORG)) == statements(
         permissions.targets_policy_document()
     )
@@ -576,8 +687,11 @@ def test_the_organisation_roles_grant_exactly_what_tdgc_permissions_renders(part
     # With a role list, the targets function lists nothing: its role holds no tdgc policy at all.
     with_roles = ORG | {"MemberRoleArns": ["arn:aws:iam::111111111111:role/r"]}
     template = _sam()
-    policies = resolve(template["Resources"]["TargetsFunctionRole"]["Properties"]["Policies"],
-                       sam_known(partition, with_roles) | {"TargetsLogGroup": "g"}, template["Conditions"])  # fmt: skip
+    policies = resolve(
+        template["Resources"]["TargetsFunctionRole"]["Properties"]["Policies"],
+        sam_known(partition, with_roles) | {"TargetsLogGroup": "g"},
+        template["Conditions"],
+    )
     assert [p["PolicyName"] for p in policies] == ["runtime"]
     assert permissions.targets_policy_document(list_organisation=False)["Statement"] == []
 
@@ -587,12 +701,25 @@ def test_organisation_mode_is_off_by_default_and_needs_a_bucket() -> None:
     conditions = template["Conditions"]
     assert resolve(conditions["Organisation"], sam_known("aws", {}), conditions) is False
     org_only = {n for n, r in template["Resources"].items() if r.get("Condition") == "Organisation"}
-    assert org_only == {"TargetsLogGroup", "TargetsFunctionRole", "TargetsFunction", "MergeLogGroup",
-                        "MergeFunctionRole", "MergeFunction", "StateMachineRole", "OrganisationStateMachine",
-                        "ScheduleRole", "OrganisationSchedule"}  # fmt: skip
+    assert org_only == {
+        "TargetsLogGroup",
+        "TargetsFunctionRole",
+        "TargetsFunction",
+        "MergeLogGroup",
+        "MergeFunctionRole",
+        "MergeFunction",
+        "StateMachineRole",
+        "OrganisationStateMachine",
+        "ScheduleRole",
+        "OrganisationSchedule",
+    }
     [assertion] = [a["Assert"] for a in template["Rules"]["OrganisationHasABucket"]["Assertions"]]
-    for parameters, passes in [({}, True), ({"OrganisationMode": "true"}, False), (ORG, True),
-                               ({"OrganisationMode": "true", "CreateArchiveBucket": "true"}, True)]:  # fmt: skip
+    for parameters, passes in [
+        ({}, True),
+        ({"OrganisationMode": "true"}, False),
+        (ORG, True),
+        ({"OrganisationMode": "true", "CreateArchiveBucket": "true"}, True),
+    ]:
         assert resolve(assertion, sam_known("aws", parameters), conditions) is passes, parameters
 
 
@@ -600,8 +727,13 @@ def test_organisation_mode_is_off_by_default_and_needs_a_bucket() -> None:
 
 
 def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
-    parameters = ORG | {"ArchiveBucket": "", "CreateArchiveBucket": "true", "MaxConcurrency": "25",
-                        "Regions": "us-east-1,eu-west-1", "OrganizationalUnits": "ou-abcd-abcdefgh"}  # fmt: skip
+    parameters = ORG | {
+        "ArchiveBucket": "",
+        "CreateArchiveBucket": "true",
+        "MaxConcurrency": "25",
+        "Regions": "us-east-1,eu-west-1",
+        "OrganizationalUnits": "ou-abcd-abcdefgh",
+    }
     ids = _deploy("tdgc-org", parameters)
     client = boto3.client
     lam = client("lambda", region_name="us-east-1")
@@ -611,9 +743,10 @@ def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
     targets = lam.get_function(FunctionName=ids["TargetsFunction"])["Configuration"]
     assert targets["Handler"] == "tdgc.lambda_handler.targets_handler"
     assert targets["Environment"]["Variables"] == {
-        "TDGC_REGIONS": "us-east-1,eu-west-1", "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
+        "TDGC_REGIONS": "us-east-1,eu-west-1",
+        "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
         "TDGC_ORGANIZATIONAL_UNITS": "ou-abcd-abcdefgh",
-    }  # fmt: skip
+    }
     merge = lam.get_function(FunctionName=ids["MergeFunction"])["Configuration"]
     assert merge["Environment"]["Variables"] == {"TDGC_REPORT": f"s3://{ids['ArchiveStore']}/tdgc/reports/"}
 
@@ -622,14 +755,19 @@ def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
     assert machine["name"] == "tdgc-org-organisation"
     definition = json.loads(machine["definition"])
     _check_graph(definition)
-    invoked = {s["Parameters"]["FunctionName"] for s in _every_state(definition["States"]).values()
-               if s.get("Resource", "").endswith(":states:::lambda:invoke")}  # fmt: skip
+    invoked = {
+        s["Parameters"]["FunctionName"]
+        for s in _every_state(definition["States"]).values()
+        if s.get("Resource", "").endswith(":states:::lambda:invoke")
+    }
     assert invoked == {function["FunctionArn"], targets["FunctionArn"], merge["FunctionArn"]}
     assert definition["States"]["CollectEachTarget"]["MaxConcurrency"] == 25
 
     scheduler = client("scheduler", region_name="us-east-1")
-    schedules = [scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"])
-                 for s in scheduler.list_schedules()["Schedules"]]  # fmt: skip
+    schedules = [
+        scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"])
+        for s in scheduler.list_schedules()["Schedules"]
+    ]
     by_target = {s["Target"]["Arn"]: s for s in schedules}
     assert by_target[function["FunctionArn"]]["State"] == "DISABLED"  # kept, so switching replaces nothing
     started = by_target[ids["OrganisationStateMachine"]]

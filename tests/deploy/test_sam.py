@@ -104,9 +104,13 @@ def test_cfn_lint_finds_nothing_in_the_translation(tmp_path: Path) -> None:
 
 
 def _create_function(
-    cls: type[LambdaFunction], resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-    region_name: str, **kwargs: Any,
-) -> LambdaFunction:  # fmt: skip
+    cls: type[LambdaFunction],
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> LambdaFunction:
     spec = {"FunctionName": resource_name, **cloudformation_json["Properties"]}
     spec["Tags"] = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", [])}  # a list in CFN, a map in the API
     return lambda_backends[account_id][region_name].create_function(spec)
@@ -152,20 +156,33 @@ class _Schedule:
     ) -> Any:
         p = cloudformation_json["Properties"]
         schedule = scheduler_backends[account_id][region_name].create_schedule(
-            name=p.get("Name", resource_name), group_name=p.get("GroupName"), description=p.get("Description"),
-            schedule_expression=p["ScheduleExpression"], flexible_time_window=p["FlexibleTimeWindow"],
-            schedule_expression_timezone=p.get("ScheduleExpressionTimezone"), start_date=p.get("StartDate"),
-            end_date=p.get("EndDate"), state=p.get("State"), kms_key_arn=p.get("KmsKeyArn"), target=p["Target"],
+            name=p.get("Name", resource_name),
+            group_name=p.get("GroupName"),
+            description=p.get("Description"),
+            schedule_expression=p["ScheduleExpression"],
+            flexible_time_window=p["FlexibleTimeWindow"],
+            schedule_expression_timezone=p.get("ScheduleExpressionTimezone"),
+            start_date=p.get("StartDate"),
+            end_date=p.get("EndDate"),
+            state=p.get("State"),
+            kms_key_arn=p.get("KmsKeyArn"),
+            target=p["Target"],
             action_after_completion=None,
-        )  # fmt: skip
+        )
         return _Created(schedule.name)
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """An AWS::S3::Bucket lifecycle Rule as PutBucketLifecycleConfiguration takes it (the properties the template
     uses; any other fails here rather than being dropped)."""
-    known = {"Id", "Status", "Prefix", "ExpirationInDays", "NoncurrentVersionExpiration",
-             "AbortIncompleteMultipartUpload"}  # fmt: skip
+    known = {
+        "Id",
+        "Status",
+        "Prefix",
+        "ExpirationInDays",
+        "NoncurrentVersionExpiration",
+        "AbortIncompleteMultipartUpload",
+    }
     assert set(rule) <= known, f"not translated: {set(rule) - known}"
     api: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
     if "ExpirationInDays" in rule:
@@ -183,16 +200,24 @@ def _bucket_settings_applied(original: Any) -> Any:
     """What moto's CloudFormation leaves out of a bucket, handed to S3 as CloudFormation hands it."""
 
     def create(
-        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         bucket = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
         properties = dict(cloudformation_json["Properties"])
         s3 = boto3.client("s3", region_name=region_name)
         if "BucketEncryption" in properties:
-            rules = [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
-                      **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
-                     for rule in properties.pop("BucketEncryption")["ServerSideEncryptionConfiguration"]]  # fmt: skip
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in properties.pop("BucketEncryption")["ServerSideEncryptionConfiguration"]
+            ]
             s3.put_bucket_encryption(Bucket=bucket.name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in properties:
             block = properties.pop("PublicAccessBlockConfiguration")
@@ -231,9 +256,13 @@ def _table_settings_applied(original: Any) -> Any:
     UpdateContinuousBackups as CloudFormation does once the table is created."""
 
     def create(
-        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         table = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
         properties = cloudformation_json["Properties"]
         backend = dynamodb_backends[account_id][region_name]
@@ -374,8 +403,10 @@ def test_a_created_bucket_gets_a_name_of_its_own_and_outlives_the_stack(aws: Non
     deployed = check_deployment(_client, ids["Function"], ids["LogGroup"])
     environment = deployed.function["Environment"]["Variables"]
     assert environment == {
-        "TDGC_DRY_RUN": "true", "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive", "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
-    }  # fmt: skip
+        "TDGC_DRY_RUN": "true",
+        "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive",
+        "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
+    }
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(bucket)
     check_dry_run_role(deployed)
     check_archive_bucket(_client, bucket, None, retention_days=30)
@@ -423,8 +454,12 @@ def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     if function == "Ref":
         return parameters[arguments]
     values = [_evaluate(argument, parameters) for argument in arguments]
-    operations = {"Fn::Equals": lambda: values[0] == values[1], "Fn::Or": lambda: any(values),
-                  "Fn::And": lambda: all(values), "Fn::Not": lambda: not values[0]}  # fmt: skip
+    operations = {
+        "Fn::Equals": lambda: values[0] == values[1],
+        "Fn::Or": lambda: any(values),
+        "Fn::And": lambda: all(values),
+        "Fn::Not": lambda: not values[0],
+    }
     return operations[function]()
 
 

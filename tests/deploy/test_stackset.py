@@ -63,11 +63,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _deploy(parameters: dict[str, str]) -> dict[str, Any]:
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     cfn.create_stack(
-        StackName="tdgc-member", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
-        Parameters=[{"ParameterKey": "CentralRoleArn", "ParameterValue": CENTRAL},
-                    {"ParameterKey": "ExternalId", "ParameterValue": "ext-123"},
-                    *({"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items())],
-    )  # fmt: skip
+        StackName="tdgc-member",
+        TemplateBody=TEMPLATE.read_text(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "CentralRoleArn", "ParameterValue": CENTRAL},
+            {"ParameterKey": "ExternalId", "ParameterValue": "ext-123"},
+            *({"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()),
+        ],
+    )
     [stack] = cfn.describe_stacks(StackName="tdgc-member")["Stacks"]
     return stack
 
@@ -84,8 +88,12 @@ def _role_statements() -> list[dict[str, Any]]:
 
 
 def _allowed(statements: list[dict[str, Any]]) -> set[str]:
-    return {a for st in statements if st["Effect"] == "Allow"
-            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}  # fmt: skip
+    return {
+        a
+        for st in statements
+        if st["Effect"] == "Allow"
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
 
 
 def test_the_stack_creates_a_role_only_the_central_role_can_assume_with_the_external_id(aws: None) -> None:

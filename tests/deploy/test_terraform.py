@@ -276,9 +276,12 @@ module "bucketless_key" {{
 def _client(endpoint: str) -> Any:
     def client(service: str) -> Any:
         return boto3.client(
-            service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
+            service,
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
             aws_secret_access_key="testing",
-        )  # fmt: skip
+        )
 
     return client
 
@@ -336,8 +339,10 @@ def test_a_created_bucket_gets_a_name_of_its_own(applied: tuple[str, str, dict[s
     assert bucket.startswith("tdgc-archive-archive-")
     deployed = check_deployment(client, "tdgc-archive", "/aws/lambda/tdgc-archive")
     assert deployed.function["Environment"]["Variables"] == {
-        "TDGC_DRY_RUN": "true", "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive", "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
-    }  # fmt: skip
+        "TDGC_DRY_RUN": "true",
+        "TDGC_ARCHIVE": f"s3://{bucket}/tdgc/archive",
+        "TDGC_REPORT": f"s3://{bucket}/tdgc/reports/",
+    }
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(bucket)
     check_dry_run_role(deployed)
     check_archive_bucket(client, bucket, None, retention_days=30)

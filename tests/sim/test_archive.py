@@ -59,8 +59,10 @@ def left_by_a_killed_run(path: Path, age: float) -> Path:
 def test_check_removes_stale_temporary_files_and_leaves_fresh_ones_and_others(tmp_path: Path) -> None:
     family = tmp_path / FAMILY_DIR
     family.mkdir(parents=True)
-    stale = [left_by_a_killed_run(family / ".tmp-k1ll3d.json", STALE_TEMP + 60),
-             left_by_a_killed_run(tmp_path / ".tmp-pr0be.json", 3600)]  # fmt: skip
+    stale = [
+        left_by_a_killed_run(family / ".tmp-k1ll3d.json", STALE_TEMP + 60),
+        left_by_a_killed_run(tmp_path / ".tmp-pr0be.json", 3600),
+    ]
     fresh = left_by_a_killed_run(family / ".tmp-wr1t1ng.json", STALE_TEMP - 60)  # may be a concurrent run's
     others = [left_by_a_killed_run(family / ".tmp-notes.txt", 3600), left_by_a_killed_run(family / "7.json", 3600)]
     DirectoryArchive(tmp_path).check()
@@ -200,11 +202,14 @@ def test_s3_check_writes_a_probe_and_reads_it_back(sim: Simulator) -> None:
     assert sim.mutating_calls() == 0
 
 
-@pytest.mark.parametrize(("bucket", "fault", "message"), [
-    ("no-such-bucket", None, "cannot use the bucket (404"),
-    ("archive", "PutObject", "cannot write there (AccessDenied: refused"),
-    ("archive", "GetObject", "cannot write there (AccessDenied: refused"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("bucket", "fault", "message"),
+    [
+        ("no-such-bucket", None, "cannot use the bucket (404"),
+        ("archive", "PutObject", "cannot write there (AccessDenied: refused"),
+        ("archive", "GetObject", "cannot write there (AccessDenied: refused"),
+    ],
+)
 def test_s3_check_refuses_an_archive_it_cannot_write_and_read(
     bucket: str, fault: str | None, message: str, sim: Simulator
 ) -> None:
@@ -221,8 +226,10 @@ def test_s3_check_refuses_a_bucket_another_account_owns(sim: Simulator) -> None:
     sim.create_bucket("archive", account="111111111111")
     with pytest.raises(UsageError) as refused:
         S3Archive("s3://archive/tdgc", caller(sim)).check()
-    assert str(refused.value) == ("--archive s3://archive/tdgc: cannot use the bucket (403: Forbidden; denied, or "
-                                  "not owned by account 123456789012)")  # fmt: skip
+    assert str(refused.value) == (
+        "--archive s3://archive/tdgc: cannot use the bucket (403: Forbidden; denied, or "
+        "not owned by account 123456789012)"
+    )
     assert [r.method for r in sim.s3_requests] == ["HEAD"], "nothing written, nothing read"
     S3Archive("s3://archive/tdgc", caller(sim, S3Protection("111111111111"))).check()  # its owner named: fine
 

@@ -52,8 +52,12 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
     assert outcomes == {
         arn: (a, "pending" if a == "delete" else "done") for arn, a in account.actions.items() if a != "keep"
     }
-    assert report["summary"]["results"] == {"done": len(account.of("deregister")), "pending": len(account.of("delete")),
-                                            "failed": 0, "skipped": 0}  # fmt: skip
+    assert report["summary"]["results"] == {
+        "done": len(account.of("deregister")),
+        "pending": len(account.of("delete")),
+        "failed": 0,
+        "skipped": 0,
+    }
 
     # One deregister per call; deletes at most ten per call, each archived first.
     deregistered = [p["taskDefinition"] for op, p in sim.mutations if op == "DeregisterTaskDefinition"]
@@ -81,8 +85,9 @@ def test_apply_leaves_exactly_the_planned_state(tdgc: Any, sim: Simulator, accou
     assert len(sim.mutations) == mutations, "a second apply does nothing"
 
 
-def test_archive_is_written_before_each_delete(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_archive_is_written_before_each_delete(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     written_at: dict[str, int] = {}
     original = archive_module.DirectoryArchive.write
 
@@ -170,8 +175,15 @@ def test_apply_needs_yes_off_a_terminal(tdgc: Any, sim: Simulator, account: Expe
 
 
 @pytest.mark.parametrize(("answer", "mutated"), [("n\n", False), pytest.param("y\n", True, marks=pytest.mark.slow)])
-def test_apply_asks_on_a_terminal(answer: str, mutated: bool, tdgc: Any, sim: Simulator, account: Expected,
-                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_apply_asks_on_a_terminal(
+    answer: str,
+    mutated: bool,
+    tdgc: Any,
+    sim: Simulator,
+    account: Expected,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("tdgc.cli._interactive", lambda: True)
     monkeypatch.setattr("sys.stdin", io.StringIO(answer))
     ran = tdgc("apply", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
@@ -215,12 +227,20 @@ def small_account(sim: Simulator) -> None:
     boto3.client("s3", region_name=sim.region).create_bucket(Bucket="tdgc")
 
 
-@pytest.mark.parametrize(("option", "location", "fault", "said"), [
-    ("--report", "s3://no-such-bucket/reports/", None, "cannot use the bucket (404"),
-    ("--report", "s3://tdgc/reports/", "PutObject", "cannot write there (AccessDenied: Access Denied)"),
-    ("--report", "s3://tdgc/reports/r.json", "GetObject", "cannot write there (AccessDenied: Access Denied)"),
-    ("--archive", "s3://tdgc/archive", "PutObject", "--archive s3://tdgc/archive: cannot write there (AccessDenied"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "location", "fault", "said"),
+    [
+        ("--report", "s3://no-such-bucket/reports/", None, "cannot use the bucket (404"),
+        ("--report", "s3://tdgc/reports/", "PutObject", "cannot write there (AccessDenied: Access Denied)"),
+        ("--report", "s3://tdgc/reports/r.json", "GetObject", "cannot write there (AccessDenied: Access Denied)"),
+        (
+            "--archive",
+            "s3://tdgc/archive",
+            "PutObject",
+            "--archive s3://tdgc/archive: cannot write there (AccessDenied",
+        ),
+    ],
+)
 def test_an_s3_destination_that_cannot_be_written_is_refused_before_any_change(
     option: str, location: str, fault: str | None, said: str, tdgc: Any, sim: Simulator, tmp_path: Path
 ) -> None:
@@ -252,8 +272,16 @@ def test_a_report_bucket_removed_mid_run_exits_1_and_the_report_is_kept(
         s3.delete_bucket(Bucket="tdgc")
 
     sim.after("DeregisterTaskDefinition", remove_the_bucket)
-    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", "--report", "s3://tdgc/reports/",
-               "--output", "json", *FAST)  # fmt: skip
+    ran = tdgc(
+        "apply",
+        write_policy(tmp_path, SMALL_POLICY),
+        "--yes",
+        "--report",
+        "s3://tdgc/reports/",
+        "--output",
+        "json",
+        *FAST,
+    )
     assert ran.code == 1, "the account was changed: not 2, which says nothing was"
     assert ran.json()["summary"]["results"] == {"done": 2, "pending": 3, "failed": 0, "skipped": 0}
     said = ran.err.strip()
@@ -305,8 +333,9 @@ OTHER_ACCOUNT = "111111111111"
 REFUSED_BUCKET = "cannot use the bucket (403: Forbidden; denied, or not owned by account 123456789012)"
 
 
-@pytest.mark.parametrize(("option", "location"), [("--archive", "s3://theirs/archive"),
-                                                  ("--report", "s3://theirs/reports/")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "location"), [("--archive", "s3://theirs/archive"), ("--report", "s3://theirs/reports/")]
+)
 def test_a_bucket_another_account_owns_is_refused_before_any_change(
     option: str, location: str, tdgc: Any, sim: Simulator, tmp_path: Path
 ) -> None:
@@ -326,8 +355,20 @@ def test_archive_bucket_owner_names_the_account_that_must_own_the_buckets(
     small_account(sim)  # and the bucket tdgc, the caller's own
     sim.create_bucket("central", account=OTHER_ACCOUNT)  # a log-archive account's, say
     policy = write_policy(tmp_path, SMALL_POLICY)
-    ran = tdgc("apply", policy, "--yes", "--archive", "s3://central/archive", "--report", "s3://central/reports/",
-               "--archive-bucket-owner", OTHER_ACCOUNT, "--output", "json", *FAST)  # fmt: skip
+    ran = tdgc(
+        "apply",
+        policy,
+        "--yes",
+        "--archive",
+        "s3://central/archive",
+        "--report",
+        "s3://central/reports/",
+        "--archive-bucket-owner",
+        OTHER_ACCOUNT,
+        "--output",
+        "json",
+        *FAST,
+    )
     assert ran.code == 0, ran.err
     assert ran.json()["summary"]["results"] == {"done": 2, "pending": 3, "failed": 0, "skipped": 0}
     central = [r for r in sim.s3_requests if r.bucket == "central"]
@@ -335,8 +376,9 @@ def test_archive_bucket_owner_names_the_account_that_must_own_the_buckets(
     assert sim.count("GetCallerIdentity") == 1, "the target's own: the owner was given, not asked for"
 
     # The caller's own bucket is refused too, once another account is named: the owner is checked, not trusted.
-    ran = tdgc("apply", policy, "--yes", "--archive", "s3://tdgc/archive", "--archive-bucket-owner", OTHER_ACCOUNT,
-               *FAST)  # fmt: skip
+    ran = tdgc(
+        "apply", policy, "--yes", "--archive", "s3://tdgc/archive", "--archive-bucket-owner", OTHER_ACCOUNT, *FAST
+    )
     assert ran.code == 2 and f"denied, or not owned by account {OTHER_ACCOUNT})" in ran.err
 
 
@@ -352,12 +394,30 @@ def test_every_object_written_to_s3_is_encrypted_as_asked_with_no_call_more(
         policy += f'[safety]\narchive_kms_key = "{key if kms == "ARN in the policy" else other_key}"\n'
     if kms in ("alias by flag", "flag over the policy"):
         flags = ["--archive-kms-key", "alias/tdgc-archive"]
-    ran = tdgc("apply", write_policy(tmp_path, policy), "--yes", "--archive", "s3://tdgc/archive",
-               "--report", "s3://tdgc/reports/", "--output", "json", *flags, *FAST)  # fmt: skip
+    ran = tdgc(
+        "apply",
+        write_policy(tmp_path, policy),
+        "--yes",
+        "--archive",
+        "s3://tdgc/archive",
+        "--report",
+        "s3://tdgc/reports/",
+        "--output",
+        "json",
+        *flags,
+        *FAST,
+    )
     assert ran.code == 0, ran.err
     asked = ran.json()["policy"]["safety"]["archive_kms_key"]
-    assert asked == {"none": None, "alias by flag": "alias/tdgc-archive", "ARN in the policy": key,
-                     "flag over the policy": "alias/tdgc-archive"}[kms]  # fmt: skip
+    assert (
+        asked
+        == {
+            "none": None,
+            "alias by flag": "alias/tdgc-archive",
+            "ARN in the policy": key,
+            "flag over the policy": "alias/tdgc-archive",
+        }[kms]
+    )
     s3 = boto3.client("s3", region_name=sim.region)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="tdgc")["Contents"])
     archived = [f"archive/123456789012/us-east-1/etl/{n}.json" for n in (1, 2, 3)]
@@ -376,8 +436,16 @@ def test_every_object_written_to_s3_is_encrypted_as_asked_with_no_call_more(
 
 def test_a_kms_key_that_cannot_be_used_is_refused_before_any_change(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     small_account(sim)
-    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--yes", "--archive", "s3://tdgc/archive",
-               "--archive-kms-key", "alias/no-such-key", *FAST)  # fmt: skip
+    ran = tdgc(
+        "apply",
+        write_policy(tmp_path, SMALL_POLICY),
+        "--yes",
+        "--archive",
+        "s3://tdgc/archive",
+        "--archive-kms-key",
+        "alias/no-such-key",
+        *FAST,
+    )
     assert ran.code == 2 and ran.err.count("\n") == 1, ran.err
     assert "--archive s3://tdgc/archive: cannot write there (KMS.NotFoundException: Invalid keyId" in ran.err
     assert sim.mutating_calls() == 0

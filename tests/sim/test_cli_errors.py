@@ -39,8 +39,12 @@ POLICIES = {
 
 def seeded(sim: Simulator) -> None:
     for n in range(12):
-        sim.seed("f", registered_at=NOW - days(400 - n), status="INACTIVE" if n < 6 else "ACTIVE",
-                 deregistered_at=NOW - days(300))  # fmt: skip
+        sim.seed(
+            "f",
+            registered_at=NOW - days(400 - n),
+            status="INACTIVE" if n < 6 else "ACTIVE",
+            deregistered_at=NOW - days(300),
+        )
 
 
 def assert_refused(ran: Ran, fragment: str) -> None:
@@ -111,8 +115,9 @@ def test_a_plan_nested_too_deeply_is_refused(tdgc: Any, sim: Simulator, tmp_path
 
 
 @pytest.mark.parametrize("url", ["not-a-url", "ftp://host", "http://", "https://host:99999", "localhost:4566"])
-def test_an_endpoint_url_of_the_wrong_form_is_refused(url: str, tdgc: Any, sim: Simulator,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_an_endpoint_url_of_the_wrong_form_is_refused(
+    url: str, tdgc: Any, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seeded(sim)
     assert_refused(tdgc("plan", "--output", "json", "--endpoint-url", url), f"--endpoint-url {url!r}: expected http")
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
@@ -157,8 +162,10 @@ def test_unresolvable_region(region: str, tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
     assert_refused(tdgc("apply", "--yes", "--region", region), f"unknown AWS region {region!r}")
     # Before the caller's account is asked for (the S3 buckets' owner) or a destination probed, too.
-    assert_refused(tdgc("apply", "--yes", "--region", region, "--archive", "s3://b/a", "--report", "s3://b/r/"),
-                   f"unknown AWS region {region!r}")  # fmt: skip
+    assert_refused(
+        tdgc("apply", "--yes", "--region", region, "--archive", "s3://b/a", "--report", "s3://b/r/"),
+        f"unknown AWS region {region!r}",
+    )
     assert sim.calls.total() == 0
 
 
@@ -171,10 +178,15 @@ def test_unwritable_report_and_archive(tdgc: Any, sim: Simulator, tmp_path: Path
     assert sim.mutating_calls() == 0
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("--archive", "s3:/bucket/x"), ("--archive", "s3://"), ("--report", "S3:/bucket/r.json"),
-    ("--terraform-state", "s3:/bucket/terraform.tfstate"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--archive", "s3:/bucket/x"),
+        ("--archive", "s3://"),
+        ("--report", "S3:/bucket/r.json"),
+        ("--terraform-state", "s3:/bucket/terraform.tfstate"),
+    ],
+)
 def test_a_mistyped_s3_location_is_refused_not_taken_for_a_folder(
     option: str, value: str, tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,8 +198,12 @@ def test_a_mistyped_s3_location_is_refused_not_taken_for_a_folder(
 
 def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
-    sim.inject("ListTaskDefinitions", "UnrecognizedClientException", times=-1,
-               message="The security token included in the request is invalid.")  # fmt: skip
+    sim.inject(
+        "ListTaskDefinitions",
+        "UnrecognizedClientException",
+        times=-1,
+        message="The security token included in the request is invalid.",
+    )
     ran = tdgc("apply", "--yes", "--output", "json", *FAST)
     assert ran.code == 2
     assert ran.err.strip().splitlines()[-1] == (
@@ -198,14 +214,47 @@ def test_credentials_rejected_by_aws(tdgc: Any, sim: Simulator) -> None:
 
 
 safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
-flag_values = st.sampled_from(["--keep-last", "--deregister-after", "--delete-after", "--protect-tag", "--rate",
-                               "--output", "--family", "--exclude-family", "--log-format", "--time-budget",
-                               "--max-actions", "--skip-reference", "--terraform-state", "--report"])  # fmt: skip
+flag_values = st.sampled_from(
+    [
+        "--keep-last",
+        "--deregister-after",
+        "--delete-after",
+        "--protect-tag",
+        "--rate",
+        "--output",
+        "--family",
+        "--exclude-family",
+        "--log-format",
+        "--time-budget",
+        "--max-actions",
+        "--skip-reference",
+        "--terraform-state",
+        "--report",
+    ]
+)
 # Values at and beyond the edges of every range, and digits that are not ASCII.
-edge_values = st.sampled_from([
-    "0", "-1", "1e-300", "1e300", "nan", "inf", "99999999999", "10000 years", "P99999999Y", "100 years",
-    "36525 days", "\u0663 days", "\u00b2", "read=1e-300", "modify=1e999", "modify=\u0663", "s3:/b/k", "s3://",
-])  # fmt: skip
+edge_values = st.sampled_from(
+    [
+        "0",
+        "-1",
+        "1e-300",
+        "1e300",
+        "nan",
+        "inf",
+        "99999999999",
+        "10000 years",
+        "P99999999Y",
+        "100 years",
+        "36525 days",
+        "\u0663 days",
+        "\u00b2",
+        "read=1e-300",
+        "modify=1e999",
+        "modify=\u0663",
+        "s3:/b/k",
+        "s3://",
+    ]
+)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -229,8 +278,9 @@ def test_python_dash_m_and_version() -> None:
         [sys.executable, "-m", "tdgc", "--version"], capture_output=True, text=True, env=env, check=False
     )
     assert done.returncode == 0 and done.stdout.startswith("tdgc, version ")
-    done = subprocess.run([sys.executable, "-m", "tdgc", "plan", "--keep-last", "x"], capture_output=True, text=True,
-                          env=env, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tdgc", "plan", "--keep-last", "x"], capture_output=True, text=True, env=env, check=False
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 

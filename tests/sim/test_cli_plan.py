@@ -201,8 +201,9 @@ def test_progress_and_logs_stay_off_stdout(tdgc: Any, account: Expected) -> None
     assert events == ["run started", "references found", "run finished"]
 
 
-def test_a_rule_that_never_applies_is_said_on_stderr_and_in_the_report(tdgc: Any, sim: Simulator,
-                                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_a_rule_that_never_applies_is_said_on_stderr_and_in_the_report(
+    tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
     sim.seed("web-api", registered_at=None)
     policy = write_policy(tmp_path, '[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n')
     ran = tdgc("plan", policy, "--output", "json", *FAST)

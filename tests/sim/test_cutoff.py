@@ -45,8 +45,9 @@ def shared() -> Iterator[Simulator]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=rules, family=revisions, old_untimed=st.booleans())
-def test_inferred_decisions_equal_described_ones(shared: Simulator, rule: Rule, family: list[Any],
-                                                 old_untimed: bool) -> None:  # fmt: skip
+def test_inferred_decisions_equal_described_ones(
+    shared: Simulator, rule: Rule, family: list[Any], old_untimed: bool
+) -> None:
     sim = shared
     sim.reset()
     at = NOW - timedelta(days=sum(step for step, _, _ in family) + 1)
@@ -54,16 +55,32 @@ def test_inferred_decisions_equal_described_ones(shared: Simulator, rule: Rule, 
         at += timedelta(days=step)
         untimed = old_untimed and n < 3  # the oldest revisions of some families have no timestamps
         gone = min(at + timedelta(days=deregistered), NOW) if deregistered is not None else None
-        sim.seed("f", registered_at=None if untimed else at, status="INACTIVE" if gone else "ACTIVE",
-                 deregistered_at=gone, tags={"keep": "1"} if tagged else None)  # fmt: skip
+        sim.seed(
+            "f",
+            registered_at=None if untimed else at,
+            status="INACTIVE" if gone else "ACTIVE",
+            deregistered_at=gone,
+            tags={"keep": "1"} if tagged else None,
+        )
     ecs = boto3.client("ecs", region_name=sim.region, aws_access_key_id="testing", aws_secret_access_key="testing")
     lean = [d for page in decide_pages(Scanner(ecs), Policy(defaults=rule), "f", NOW) for d in page]
     described = sim.count("DescribeTaskDefinition")
 
     def full(status: Status) -> list[Revision]:
         tds = sorted(sim.revisions(status.value), key=lambda t: -t.revision)
-        return [Revision(t.arn, "f", t.revision, status, True, t.registered_at, t.deregistered_at,
-                         {x["key"]: x["value"] for x in t.tags}) for t in tds]  # fmt: skip
+        return [
+            Revision(
+                t.arn,
+                "f",
+                t.revision,
+                status,
+                True,
+                t.registered_at,
+                t.deregistered_at,
+                {x["key"]: x["value"] for x in t.tags},
+            )
+            for t in tds
+        ]
 
     truth = decide_family(full(Status.ACTIVE), full(Status.INACTIVE), rule=rule, glob=None, now=NOW)
     assert {d.revision.arn: d.action for d in lean} == {d.revision.arn: d.action for d in truth}

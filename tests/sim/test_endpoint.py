@@ -26,8 +26,13 @@ def tdgc_command() -> list[str]:
 
 def subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # fmt: skip
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     return env
 
 
@@ -71,8 +76,9 @@ def test_plan_and_apply_over_http(sim: Simulator, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finishes(sim: Simulator,
-                                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finishes(
+    sim: Simulator, tmp_path: Path
+) -> None:
     expected = seed_account(sim, datetime.now(UTC), big=60, fillers=3)
     policy = write_policy(tmp_path, POLICY)
     report = tmp_path / "report.json"
@@ -80,8 +86,22 @@ def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finish
     with sim.serve() as url:
         env["AWS_ENDPOINT_URL"] = url
         # Two deregisters a second: the signal comes while there is plenty left to do.
-        command = [sys.executable, "-m", "tdgc", "apply", policy, "--yes", "--report", str(report),
-                   "--archive", str(tmp_path / "archive"), "--output", "json", "--rate", "modify=2"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "tdgc",
+            "apply",
+            policy,
+            "--yes",
+            "--report",
+            str(report),
+            "--archive",
+            str(tmp_path / "archive"),
+            "--output",
+            "json",
+            "--rate",
+            "modify=2",
+        ]
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while sim.count("DeregisterTaskDefinition") < 4 and time.monotonic() < deadline and process.poll() is None:
@@ -98,9 +118,25 @@ def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finish
             "every change made is reported, and none was started after the signal"
         )
 
-        finish = subprocess.run([sys.executable, "-m", "tdgc", "apply", policy, "--yes", "--archive",
-                                 str(tmp_path / "archive"), "--output", "json", *FAST],
-                                capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        finish = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tdgc",
+                "apply",
+                policy,
+                "--yes",
+                "--archive",
+                str(tmp_path / "archive"),
+                "--output",
+                "json",
+                *FAST,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert finish.returncode == 0, finish.stderr
         statuses = sim.statuses()
         assert all(statuses[a] != "ACTIVE" for a in expected.of("deregister")), "the second apply finished the job"
@@ -122,7 +158,8 @@ def test_an_interruption_during_start_up_is_one_line() -> None:
         "from tdgc.__main__ import main\n"
         "main()\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
     assert done.returncode == 143 and done.stdout == ""
     assert done.stderr == "tdgc: interrupted (SIGTERM) while starting; nothing was done\n"

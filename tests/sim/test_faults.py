@@ -41,8 +41,10 @@ def assert_converged(sim: Simulator, expected: Expected, before: dict[str, str],
     assert state == clean_end_state(expected, before)
     if archive is not None:
         deleting = {arn for arn, status in state.items() if status == "deleted"}
-        archived = {f"arn:aws:ecs:us-east-1:123456789012:task-definition/{p.parent.name}:{p.stem}"
-                    for p in archive.rglob("*.json")}  # fmt: skip
+        archived = {
+            f"arn:aws:ecs:us-east-1:123456789012:task-definition/{p.parent.name}:{p.stem}"
+            for p in archive.rglob("*.json")
+        }
         assert deleting <= archived, "nothing deleted that was not archived first"
 
 
@@ -84,8 +86,9 @@ def test_server_errors(
     assert_converged(sim, account, start_state, None)
 
 
-def test_connection_dropped_mid_batch(tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str],
-                                      tmp_path: Path, fast_retries: None) -> None:  # fmt: skip
+def test_connection_dropped_mid_batch(
+    tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str], tmp_path: Path, fast_retries: None
+) -> None:
     sim.drop_connection("DeleteTaskDefinitions", times=3)
     sim.drop_connection("DeregisterTaskDefinition", times=3)
     archive = tmp_path / "archive"
@@ -94,8 +97,14 @@ def test_connection_dropped_mid_batch(tdgc: Any, sim: Simulator, account: Expect
     assert_converged(sim, account, start_state, archive)
 
 
-def test_killed_between_archive_and_delete(tdgc: Any, sim: Simulator, account: Expected, start_state: dict[str, str],
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_killed_between_archive_and_delete(
+    tdgc: Any,
+    sim: Simulator,
+    account: Expected,
+    start_state: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     archive = tmp_path / "archive"
     written = []
     original = archive_module.DirectoryArchive.write

@@ -57,9 +57,16 @@ def apply(tdgc: Any, tmp_path: Path, *args: str, policy: str = POLICY) -> Ran:
     ],
 )
 @pytest.mark.slow
-def test_apply_fails_closed_when_a_source_cannot_be_read(operation: str, code: str, source: str, tdgc: Any,
-                                                        sim: Simulator, account_with_services: Expected,
-                                                        tmp_path: Path, fast_retries: None) -> None:  # fmt: skip
+def test_apply_fails_closed_when_a_source_cannot_be_read(
+    operation: str,
+    code: str,
+    source: str,
+    tdgc: Any,
+    sim: Simulator,
+    account_with_services: Expected,
+    tmp_path: Path,
+    fast_retries: None,
+) -> None:
     sim.inject(operation, code, times=-1, message="not for you")
     ran = apply(tdgc, tmp_path)
     assert ran.code == 3
@@ -92,9 +99,9 @@ def test_accepting_incomplete_references_is_explicit(
 
 
 @pytest.mark.slow
-def test_max_actions_defers_the_rest_and_the_next_run_goes_on(tdgc: Any, sim: Simulator,
-                                                              account_with_services: Expected,
-                                                              tmp_path: Path) -> None:  # fmt: skip
+def test_max_actions_defers_the_rest_and_the_next_run_goes_on(
+    tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path
+) -> None:
     total = len(account_with_services.of("deregister")) + len(account_with_services.of("delete"))
     first = apply(tdgc, tmp_path, "--max-actions", "25")
     assert first.code == 0
@@ -116,28 +123,36 @@ def test_require_archive(tdgc: Any, sim: Simulator, account_with_services: Expec
     policy = POLICY + "[safety]\nrequire_archive = true\n"
     ran = apply(tdgc, tmp_path, policy=policy)
     assert ran.code == 3 and ran.out == ""
-    assert ran.err.strip() == ("tdgc: the policy requires an archive (require_archive = true): "
-                               "pass --archive DIR or s3://...")  # fmt: skip
+    assert ran.err.strip() == (
+        "tdgc: the policy requires an archive (require_archive = true): pass --archive DIR or s3://..."
+    )
     assert sim.calls.total() == 0
     assert apply(tdgc, tmp_path, "--archive", str(tmp_path / "a"), policy=policy).code == 0
 
 
-def test_a_family_is_never_left_without_an_active_revision_unless_allowed(tdgc: Any, sim: Simulator,
-                                                                          tmp_path: Path) -> None:  # fmt: skip
+def test_a_family_is_never_left_without_an_active_revision_unless_allowed(
+    tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
     for family in ("a", "b"):
         for _ in range(3):
             sim.seed(family, registered_at=None)
     policy = '[defaults]\nkeep_last = 0\n[[rules]]\nfamilies = ["b"]\nallow_deregister_all = true\n'
     report = apply(tdgc, tmp_path, policy=policy).json()
     actions = {(d["family"], d["revision"]): d["action"] for d in report["decisions"]}
-    assert actions == {("a", 3): "keep", ("a", 2): "deregister", ("a", 1): "deregister",
-                       ("b", 3): "deregister", ("b", 2): "deregister", ("b", 1): "deregister"}  # fmt: skip
+    assert actions == {
+        ("a", 3): "keep",
+        ("a", 2): "deregister",
+        ("a", 1): "deregister",
+        ("b", 3): "deregister",
+        ("b", 2): "deregister",
+        ("b", 1): "deregister",
+    }
 
 
 @pytest.mark.slow
-def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim: Simulator,
-                                                                 account_with_services: Expected,
-                                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(
+    tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path
+) -> None:
     policy = write_policy(tmp_path, POLICY)
     reviewed = tmp_path / "plan.json"
     with freeze_time(NOW):
@@ -156,8 +171,16 @@ def test_apply_refuses_a_plan_that_differs_from_the_reviewed_one(tdgc: Any, sim:
     assert {o["arn"]: o["action"] for o in applied.json()["outcomes"]} == planned
 
 
-@pytest.mark.parametrize("content", ["", "{}", '{"version": 1, "mode": "apply", "decisions": []}', "[1]",
-                                     '{"version": 1, "mode": "plan", "decisions": [{"arn": "x"}]}'])  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{}",
+        '{"version": 1, "mode": "apply", "decisions": []}',
+        "[1]",
+        '{"version": 1, "mode": "plan", "decisions": [{"arn": "x"}]}',
+    ],
+)
 def test_a_bad_plan_file_is_refused(
     content: str, tdgc: Any, sim: Simulator, account_with_services: Expected, tmp_path: Path
 ) -> None:

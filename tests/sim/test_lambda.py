@@ -70,9 +70,20 @@ def log_lines(err: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    for name in ("TDGC_POLICY", "TDGC_POLICY_PARAMETER", "TDGC_POLICY_FILE", "TDGC_DRY_RUN", "TDGC_REGIONS",
-                 "TDGC_ROLE_ARNS", "TDGC_EXTERNAL_ID", "TDGC_ARCHIVE", "TDGC_REPORT",
-                 "TDGC_EVENT_MAY_WIDEN", "TDGC_ARCHIVE_BUCKET_OWNER", "TDGC_ARCHIVE_KMS_KEY"):  # fmt: skip
+    for name in (
+        "TDGC_POLICY",
+        "TDGC_POLICY_PARAMETER",
+        "TDGC_POLICY_FILE",
+        "TDGC_DRY_RUN",
+        "TDGC_REGIONS",
+        "TDGC_ROLE_ARNS",
+        "TDGC_EXTERNAL_ID",
+        "TDGC_ARCHIVE",
+        "TDGC_REPORT",
+        "TDGC_EVENT_MAY_WIDEN",
+        "TDGC_ARCHIVE_BUCKET_OWNER",
+        "TDGC_ARCHIVE_KMS_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -169,28 +180,39 @@ def test_the_event_narrows_dry_run_regions_and_families(env: pytest.MonkeyPatch,
 
 # Each way an event could ask for more than the function's environment configures. The environment is the
 # fixture's (dry run, the function's region us-east-1) plus the column's.
-@pytest.mark.parametrize(("event", "environment", "message"), [
-    ({"dry_run": False}, {}, "'dry_run': false asks to apply, and TDGC_DRY_RUN is true"),
-    ({"dry_run": False}, {"TDGC_DRY_RUN": "true"}, "'dry_run': false asks to apply"),
-    ({"dry_run": False}, {"TDGC_EVENT_MAY_WIDEN": "regions"}, "'dry_run': false asks to apply"),
-    ({"detail-type": "Scheduled Event", "source": "x", "detail": {"dry_run": False}}, {}, "'dry_run': false"),
-    ({"apply": True}, {}, "'apply' is set by the function's environment (TDGC_DRY_RUN), not by an event"),
-    ({"regions": ["eu-west-1"]}, {}, "'regions' asks for eu-west-1, outside the function's region (us-east-1)"),
-    ({"regions": "all"}, {"TDGC_REGIONS": "us-east-1,eu-west-1"}, "asks for all, outside TDGC_REGIONS (us-east-1, "),
-    ({"regions": ["us-east-1", "ap-south-1"]}, {"TDGC_REGIONS": "us-east-1"}, "asks for ap-south-1, outside"),
-    ({"regions": ["mars-north-9x"]}, {"TDGC_EVENT_MAY_WIDEN": "apply"}, "asks for mars-north-9x, outside"),
-    ({"archive": "s3://elsewhere/a"}, {"TDGC_DRY_RUN": "false"}, "'archive' is set by the function's environment"),
-    ({"report": "s3://elsewhere/r/"}, {}, "'report' is set by the function's environment (TDGC_REPORT)"),
-    ({"policy": "[defaults]\nkeep_last = 0\n"}, {}, "'policy' is set by the function's environment (TDGC_POLICY/"),
-    ({"policy_parameter": "/other"}, {}, "'policy_parameter' is set by the function's environment"),
-    ({"role_arns": ["arn:aws:iam::210987654321:role/x"]}, {}, "'role_arns' is set by the function's environment"),
-    ({"external_id": "guess"}, {}, "'external_id' is set by the function's environment (TDGC_EXTERNAL_ID)"),
-    ({"endpoint_url": "http://127.0.0.1:1"}, {}, "'endpoint_url' is set by the function's environment"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("event", "environment", "message"),
+    [
+        ({"dry_run": False}, {}, "'dry_run': false asks to apply, and TDGC_DRY_RUN is true"),
+        ({"dry_run": False}, {"TDGC_DRY_RUN": "true"}, "'dry_run': false asks to apply"),
+        ({"dry_run": False}, {"TDGC_EVENT_MAY_WIDEN": "regions"}, "'dry_run': false asks to apply"),
+        ({"detail-type": "Scheduled Event", "source": "x", "detail": {"dry_run": False}}, {}, "'dry_run': false"),
+        ({"apply": True}, {}, "'apply' is set by the function's environment (TDGC_DRY_RUN), not by an event"),
+        ({"regions": ["eu-west-1"]}, {}, "'regions' asks for eu-west-1, outside the function's region (us-east-1)"),
+        (
+            {"regions": "all"},
+            {"TDGC_REGIONS": "us-east-1,eu-west-1"},
+            "asks for all, outside TDGC_REGIONS (us-east-1, ",
+        ),
+        ({"regions": ["us-east-1", "ap-south-1"]}, {"TDGC_REGIONS": "us-east-1"}, "asks for ap-south-1, outside"),
+        ({"regions": ["mars-north-9x"]}, {"TDGC_EVENT_MAY_WIDEN": "apply"}, "asks for mars-north-9x, outside"),
+        ({"archive": "s3://elsewhere/a"}, {"TDGC_DRY_RUN": "false"}, "'archive' is set by the function's environment"),
+        ({"report": "s3://elsewhere/r/"}, {}, "'report' is set by the function's environment (TDGC_REPORT)"),
+        ({"policy": "[defaults]\nkeep_last = 0\n"}, {}, "'policy' is set by the function's environment (TDGC_POLICY/"),
+        ({"policy_parameter": "/other"}, {}, "'policy_parameter' is set by the function's environment"),
+        ({"role_arns": ["arn:aws:iam::210987654321:role/x"]}, {}, "'role_arns' is set by the function's environment"),
+        ({"external_id": "guess"}, {}, "'external_id' is set by the function's environment (TDGC_EXTERNAL_ID)"),
+        ({"endpoint_url": "http://127.0.0.1:1"}, {}, "'endpoint_url' is set by the function's environment"),
+    ],
+)
 def test_an_event_that_would_widen_the_run_is_refused_before_any_call(
-    env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str],
-    event: Any, environment: dict[str, str], message: str,
-) -> None:  # fmt: skip
+    env: pytest.MonkeyPatch,
+    sim: Simulator,
+    capsys: pytest.CaptureFixture[str],
+    event: Any,
+    environment: dict[str, str],
+    message: str,
+) -> None:
     seed(sim, "etl", active=10)
     env.setenv("TDGC_POLICY", FAST_POLICY)
     for name, value in environment.items():
@@ -236,27 +258,34 @@ def test_policy_file_relative_to_the_function_root(env: pytest.MonkeyPatch, sim:
     assert handler(None, FakeContext(60))["summary"]["deregister"] == 3
 
 
-@pytest.mark.parametrize(("event", "environment", "message"), [
-    ({"dry_run": "no"}, {}, "'dry_run' must be true or false"),
-    ({"dryrun": True}, {}, "unknown key 'dryrun'"),
-    ({"regions": [3]}, {}, "'regions' must be a list of names"),
-    ({"regions": ["mars-north-9x"]}, {"TDGC_REGIONS": "all"}, "unknown AWS region"),
-    (["not", "an", "object"], {}, "expected a JSON object"),
-    ({}, {"TDGC_DRY_RUN": "maybe"}, "TDGC_DRY_RUN: expected true or false"),
-    ({}, {"TDGC_EVENT_MAY_WIDEN": "archive"}, "TDGC_EVENT_MAY_WIDEN: 'archive' is not one of apply, regions"),
-    ({}, {"TDGC_POLICY": "x", "TDGC_POLICY_FILE": "p.toml"}, "set one of"),
-    ({}, {"TDGC_POLICY": "[defaults]\nkeep_last = -1\n"}, "TDGC_POLICY:2"),
-    ({}, {"TDGC_POLICY_PARAMETER": "/missing"}, "policy parameter /missing: cannot read it (ParameterNotFound"),
-    ({}, {"TDGC_ROLE_ARNS": "arn:aws:iam::1:role/x"}, "is not an IAM role ARN"),
-    ({}, {"TDGC_REPORT": "s3://no-such-bucket/r/"}, "cannot use the bucket"),
-    ({}, {"TDGC_DRY_RUN": "false", "TDGC_ARCHIVE": "s3://no-such-bucket/a"}, "cannot use the bucket"),
-    ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "12345"}, "TDGC_ARCHIVE_BUCKET_OWNER '12345': expected an AWS account id"),
-    ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "\u0661" * 12}, "TDGC_ARCHIVE_BUCKET_OWNER '\u0661"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("event", "environment", "message"),
+    [
+        ({"dry_run": "no"}, {}, "'dry_run' must be true or false"),
+        ({"dryrun": True}, {}, "unknown key 'dryrun'"),
+        ({"regions": [3]}, {}, "'regions' must be a list of names"),
+        ({"regions": ["mars-north-9x"]}, {"TDGC_REGIONS": "all"}, "unknown AWS region"),
+        (["not", "an", "object"], {}, "expected a JSON object"),
+        ({}, {"TDGC_DRY_RUN": "maybe"}, "TDGC_DRY_RUN: expected true or false"),
+        ({}, {"TDGC_EVENT_MAY_WIDEN": "archive"}, "TDGC_EVENT_MAY_WIDEN: 'archive' is not one of apply, regions"),
+        ({}, {"TDGC_POLICY": "x", "TDGC_POLICY_FILE": "p.toml"}, "set one of"),
+        ({}, {"TDGC_POLICY": "[defaults]\nkeep_last = -1\n"}, "TDGC_POLICY:2"),
+        ({}, {"TDGC_POLICY_PARAMETER": "/missing"}, "policy parameter /missing: cannot read it (ParameterNotFound"),
+        ({}, {"TDGC_ROLE_ARNS": "arn:aws:iam::1:role/x"}, "is not an IAM role ARN"),
+        ({}, {"TDGC_REPORT": "s3://no-such-bucket/r/"}, "cannot use the bucket"),
+        ({}, {"TDGC_DRY_RUN": "false", "TDGC_ARCHIVE": "s3://no-such-bucket/a"}, "cannot use the bucket"),
+        ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "12345"}, "TDGC_ARCHIVE_BUCKET_OWNER '12345': expected an AWS account id"),
+        ({}, {"TDGC_ARCHIVE_BUCKET_OWNER": "\u0661" * 12}, "TDGC_ARCHIVE_BUCKET_OWNER '\u0661"),
+    ],
+)
 def test_bad_input_is_refused_before_any_change(
-    env: pytest.MonkeyPatch, sim: Simulator, capsys: pytest.CaptureFixture[str],
-    event: Any, environment: dict[str, str], message: str,
-) -> None:  # fmt: skip
+    env: pytest.MonkeyPatch,
+    sim: Simulator,
+    capsys: pytest.CaptureFixture[str],
+    event: Any,
+    environment: dict[str, str],
+    message: str,
+) -> None:
     seed(sim, "etl", active=10)
     for name, value in environment.items():
         env.setenv(name, value)

@@ -50,12 +50,17 @@ def test_the_deregistration_is_granted_on_star_and_the_delete_on_the_accounts_ta
     DeleteTaskDefinitions the task-definition resource type."""
     by_sid = _by_sid(permissions.policy_document(account=ACCOUNT))
     assert by_sid["ApplyDeregister"] == {
-        "Sid": "ApplyDeregister", "Effect": "Allow", "Action": ["ecs:DeregisterTaskDefinition"], "Resource": "*",
-    }  # fmt: skip
+        "Sid": "ApplyDeregister",
+        "Effect": "Allow",
+        "Action": ["ecs:DeregisterTaskDefinition"],
+        "Resource": "*",
+    }
     assert by_sid["ApplyDelete"] == {
-        "Sid": "ApplyDelete", "Effect": "Allow", "Action": ["ecs:DeleteTaskDefinitions"],
+        "Sid": "ApplyDelete",
+        "Effect": "Allow",
+        "Action": ["ecs:DeleteTaskDefinitions"],
         "Resource": f"arn:aws:ecs:*:{ACCOUNT}:task-definition/*",
-    }  # fmt: skip
+    }
     on_star = {a for st in by_sid.values() if st["Effect"] == "Allow" and st["Resource"] == "*" for a in st["Action"]}
     assert on_star & MUTATIONS == {"ecs:DeregisterTaskDefinition"}
 
@@ -67,9 +72,12 @@ def test_a_protected_revision_cannot_be_deleted_whatever_else_is_granted() -> No
     for apply in (True, False):
         [deny] = [st for st in permissions.policy_document(apply=apply)["Statement"] if st["Effect"] == "Deny"]
         assert deny == {
-            "Sid": "KeepProtected", "Effect": "Deny", "Action": ["ecs:DeleteTaskDefinitions"], "Resource": "*",
+            "Sid": "KeepProtected",
+            "Effect": "Deny",
+            "Action": ["ecs:DeleteTaskDefinitions"],
+            "Resource": "*",
             "Condition": {"StringEquals": {"aws:ResourceTag/tdgc:keep": "true"}},
-        }  # fmt: skip
+        }
 
 
 def test_a_plan_only_policy_allows_no_mutation() -> None:
@@ -77,8 +85,13 @@ def test_a_plan_only_policy_allows_no_mutation() -> None:
     assert _allowed(document) & MUTATIONS == set()
     assert not any(a in ("*", "ecs:*") for a in _allowed(document))
     assert [st["Sid"] for st in document["Statement"]] == [
-        "Scan", "References", "Regions", "KeepProtected", "ArchiveObjects", "ArchiveBucket",
-    ]  # fmt: skip
+        "Scan",
+        "References",
+        "Regions",
+        "KeepProtected",
+        "ArchiveObjects",
+        "ArchiveBucket",
+    ]
     assert _allowed(permissions.policy_document()) & MUTATIONS == MUTATIONS
 
 
@@ -89,8 +102,11 @@ def test_the_policy_document_scopes_the_bucket_to_its_two_prefixes_and_the_roles
     assert by_sid["ArchiveObjects"]["Resource"] == ["arn:aws:s3:::b/tdgc/archive/*", "arn:aws:s3:::b/tdgc/reports/*"]
     # HeadBucket (tdgc.aws.check_bucket) is authorised as s3:ListBucket and carries no prefix: no condition.
     assert by_sid["ArchiveBucket"] == {
-        "Sid": "ArchiveBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::b",
-    }  # fmt: skip
+        "Sid": "ArchiveBucket",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": "arn:aws:s3:::b",
+    }
     assert by_sid["AssumeMemberRoles"]["Resource"] == ["arn:aws:iam::111111111111:role/tdgc"]
     assert "ArchiveKey" not in by_sid
     unused = {*permissions.POLICY_PARAMETER, *permissions.USAGE_READ, *permissions.ARCHIVE_KEY}
@@ -107,8 +123,11 @@ def test_the_archive_key_is_granted_data_keys_and_decrypt_on_that_key_only() -> 
     key = KEY.format(partition="aws")
     by_sid = _by_sid(permissions.policy_document("b", kms_key_arn=key))
     assert by_sid["ArchiveKey"] == {
-        "Sid": "ArchiveKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key,
-    }  # fmt: skip
+        "Sid": "ArchiveKey",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": key,
+    }
     with pytest.raises(ValueError, match="not a KMS key ARN in the aws-cn partition"):
         permissions.policy_document("b", partition="aws-cn", kms_key_arn=key)
 
@@ -117,11 +136,19 @@ def test_the_archive_key_is_granted_data_keys_and_decrypt_on_that_key_only() -> 
 def test_the_policy_document_renders_in_each_partition(partition: str) -> None:
     """Every ARN in the partition's spelling, none in another's; the same statements otherwise."""
     document = permissions.policy_document(
-        "b", ["arn:aws:iam::111111111111:role/tdgc"], ["tf-state"], partition=partition, account=ACCOUNT,
+        "b",
+        ["arn:aws:iam::111111111111:role/tdgc"],
+        ["tf-state"],
+        partition=partition,
+        account=ACCOUNT,
         kms_key_arn=KEY.format(partition=partition),
-    )  # fmt: skip
-    arns = [r for st in document["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str)
-            else st["Resource"]) if r != "*" and st["Sid"] != "AssumeMemberRoles"]  # fmt: skip
+    )
+    arns = [
+        r
+        for st in document["Statement"]
+        for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        if r != "*" and st["Sid"] != "AssumeMemberRoles"
+    ]
     assert arns and all(arn.startswith(f"arn:{partition}:") for arn in arns), arns
     by_sid = _by_sid(document)
     assert by_sid["ApplyDelete"]["Resource"] == f"arn:{partition}:ecs:*:{ACCOUNT}:task-definition/*"
@@ -129,9 +156,12 @@ def test_the_policy_document_renders_in_each_partition(partition: str) -> None:
     assert by_sid["TerraformStateObjects"]["Resource"] == [f"arn:{partition}:s3:::tf-state/*"]
     # Nothing but the partition differs from the aws rendering.
     aws = permissions.policy_document(
-        "b", ["arn:aws:iam::111111111111:role/tdgc"], ["tf-state"], account=ACCOUNT,
+        "b",
+        ["arn:aws:iam::111111111111:role/tdgc"],
+        ["tf-state"],
+        account=ACCOUNT,
         kms_key_arn=KEY.format(partition="aws"),
-    )  # fmt: skip
+    )
     text = json.dumps(aws).replace("arn:aws:", f"arn:{partition}:").replace(f"arn:{partition}:iam:", "arn:aws:iam:")
     assert json.loads(text) == document
     register = permissions.register_policy_document(partition=partition, account=ACCOUNT)
@@ -150,15 +180,19 @@ def test_the_register_policy_tags_only_as_part_of_the_registration() -> None:
     document = permissions.register_policy_document("arn:aws:dynamodb:eu-west-1:111122223333:table/t")
     by_sid = _by_sid(document)
     assert by_sid["TagOnRegister"] == {
-        "Sid": "TagOnRegister", "Effect": "Allow", "Action": ["ecs:TagResource"],
+        "Sid": "TagOnRegister",
+        "Effect": "Allow",
+        "Action": ["ecs:TagResource"],
         "Resource": "arn:aws:ecs:*:*:task-definition/*",
         "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
-    }  # fmt: skip
+    }
     assert by_sid["Register"]["Action"] == ["ecs:RegisterTaskDefinition"]
     assert by_sid["ReadTaskDefinitions"] == {
-        "Sid": "ReadTaskDefinitions", "Effect": "Allow", "Resource": "*",
+        "Sid": "ReadTaskDefinitions",
+        "Effect": "Allow",
+        "Resource": "*",
         "Action": ["ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"],
-    }  # fmt: skip
+    }
     assert by_sid["UsageStore"]["Resource"] == "arn:aws:dynamodb:eu-west-1:111122223333:table/t"
     assert "UsageStore" not in _by_sid(permissions.register_policy_document())
 
@@ -168,13 +202,17 @@ def test_the_policy_document_reads_the_terraform_state_buckets_and_nothing_else(
     doc = permissions.policy_document(state_buckets=["tf-state"])
     by_sid = _by_sid(doc)
     assert by_sid["TerraformStateObjects"] == {
-        "Sid": "TerraformStateObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
+        "Sid": "TerraformStateObjects",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
         "Resource": ["arn:aws:s3:::tf-state/*"],
-    }  # fmt: skip
+    }
     assert by_sid["TerraformStateBucket"] == {
-        "Sid": "TerraformStateBucket", "Effect": "Allow", "Action": ["s3:ListBucket"],
+        "Sid": "TerraformStateBucket",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
         "Resource": ["arn:aws:s3:::tf-state"],
-    }  # fmt: skip
+    }
     # Beside the account's statements, those two alone.
     assert doc["Statement"] == [
         *permissions.policy_document()["Statement"],

@@ -72,30 +72,64 @@ def build(sim: Simulator) -> dict[str, str]:
     events = boto3.client("events", region_name="us-east-1")
     events.create_event_bus(Name="ops")
     events.put_rule(Name="nightly", EventBusName="ops", EventPattern=json.dumps({"source": ["ops.deploys"]}))
-    events.put_targets(Rule="nightly", EventBusName="ops", Targets=[
-        {"Id": "1", "Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(5)}}])  # fmt: skip
+    events.put_targets(
+        Rule="nightly",
+        EventBusName="ops",
+        Targets=[{"Id": "1", "Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(5)}}],
+    )
     events.put_rule(Name="latest", ScheduleExpression="rate(1 hour)")
-    events.put_targets(Rule="latest", Targets=[{"Id": "1", "Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {
-        "TaskDefinitionArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/web"}}])  # fmt: skip
+    events.put_targets(
+        Rule="latest",
+        Targets=[
+            {
+                "Id": "1",
+                "Arn": CLUSTER,
+                "RoleArn": ROLE,
+                "EcsParameters": {"TaskDefinitionArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/web"},
+            }
+        ],
+    )
 
     scheduler = boto3.client("scheduler", region_name="us-east-1")
     scheduler.create_schedule_group(Name="reports")
     target = {"Arn": CLUSTER, "RoleArn": ROLE, "EcsParameters": {"TaskDefinitionArn": td(6)}}
-    scheduler.create_schedule(Name="weekly", GroupName="reports", ScheduleExpression="rate(7 days)",
-                              FlexibleTimeWindow={"Mode": "OFF"}, Target=target)  # fmt: skip
+    scheduler.create_schedule(
+        Name="weekly",
+        GroupName="reports",
+        ScheduleExpression="rate(7 days)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target=target,
+    )
     # The universal target: Scheduler calls RunTask itself, with the request as the target's Input.
-    universal = {"Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask", "RoleArn": ROLE,
-                 "Input": json.dumps({"Cluster": CLUSTER, "TaskDefinition": td(11), "Count": 1})}  # fmt: skip
-    scheduler.create_schedule(Name="sdk-nightly", ScheduleExpression="cron(0 2 * * ? *)",
-                              FlexibleTimeWindow={"Mode": "OFF"}, Target=universal)  # fmt: skip
+    universal = {
+        "Arn": "arn:aws:scheduler:::aws-sdk:ecs:runTask",
+        "RoleArn": ROLE,
+        "Input": json.dumps({"Cluster": CLUSTER, "TaskDefinition": td(11), "Count": 1}),
+    }
+    scheduler.create_schedule(
+        Name="sdk-nightly", ScheduleExpression="cron(0 2 * * ? *)", FlexibleTimeWindow={"Mode": "OFF"}, Target=universal
+    )
     # A rule whose target (an orchestrator's Lambda) is handed the revision to run in its Input.
     events.put_rule(Name="adhoc", ScheduleExpression="rate(1 day)")
-    events.put_targets(Rule="adhoc", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:run",
-                                               "Input": json.dumps({"taskDefinitionArn": td(13)})}])  # fmt: skip
+    events.put_targets(
+        Rule="adhoc",
+        Targets=[
+            {
+                "Id": "1",
+                "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:run",
+                "Input": json.dumps({"taskDefinitionArn": td(13)}),
+            }
+        ],
+    )
 
     pipes = boto3.client("pipes", region_name="us-east-1")
-    pipes.create_pipe(Name="orders", Source=f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders", Target=CLUSTER, RoleArn=ROLE,
-                      TargetParameters={"EcsTaskParameters": {"TaskDefinitionArn": td(14)}})  # fmt: skip
+    pipes.create_pipe(
+        Name="orders",
+        Source=f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders",
+        Target=CLUSTER,
+        RoleArn=ROLE,
+        TargetParameters={"EcsTaskParameters": {"TaskDefinitionArn": td(14)}},
+    )
     pipes.create_pipe(
         Name="audit",
         Source=f"arn:aws:sqs:us-east-1:{ACCOUNT}:audit",
@@ -106,20 +140,38 @@ def build(sim: Simulator) -> dict[str, str]:
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
 
     def definition(reference: str) -> str:
-        state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
-                 "Parameters": {"Cluster": CLUSTER, "TaskDefinition": reference}}  # fmt: skip
+        state = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask.sync",
+            "End": True,
+            "Parameters": {"Cluster": CLUSTER, "TaskDefinition": reference},
+        }
         return json.dumps({"StartAt": "Run", "States": {"Run": state}})
 
     machine = sfn.create_state_machine(name="etl", definition=definition("web:8"), roleArn=ROLE, publish=True)
     sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition(td(7)))
-    sdk = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ecs:runTask", "End": True,
-           "Parameters": {"Cluster": CLUSTER, "TaskDefinition": td(12)}}  # fmt: skip
-    sfn.create_state_machine(name="etl-sdk", definition=json.dumps({"StartAt": "Run", "States": {"Run": sdk}}),
-                             roleArn=ROLE)  # fmt: skip
+    sdk = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:ecs:runTask",
+        "End": True,
+        "Parameters": {"Cluster": CLUSTER, "TaskDefinition": td(12)},
+    }
+    sfn.create_state_machine(
+        name="etl-sdk", definition=json.dumps({"StartAt": "Run", "States": {"Run": sdk}}), roleArn=ROLE
+    )
 
     cfn = boto3.client("cloudformation", region_name="us-east-1")
-    template = {"Resources": {"TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
-        "Family": "stackfam", "ContainerDefinitions": [{"Name": "a", "Image": "b", "Memory": 64}]}}}}  # fmt: skip
+    template = {
+        "Resources": {
+            "TD": {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "Family": "stackfam",
+                    "ContainerDefinitions": [{"Name": "a", "Image": "b", "Memory": 64}],
+                },
+            }
+        }
+    }
     cfn.create_stack(StackName="app-stack", TemplateBody=json.dumps(template))
     ecs.register_task_definition(family="stackfam", containerDefinitions=CONTAINERS)  # stackfam:1 is beyond keep_last
 
@@ -163,12 +215,15 @@ def build(sim: Simulator) -> dict[str, str]:
 def appspec(reference: str, *, yaml: bool = False) -> str:
     """An ECS AppSpec, as CodeDeploy keeps it: JSON, or YAML."""
     if yaml:
-        return (f"version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n"
-                f'        TaskDefinition: "{reference}"  # the revision to shift traffic to\n'
-                f"        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: 80\n")  # fmt: skip
+        return (
+            f"version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n"
+            f'        TaskDefinition: "{reference}"  # the revision to shift traffic to\n'
+            f"        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: 80\n"
+        )
     properties = {"TaskDefinition": reference, "LoadBalancerInfo": {"ContainerName": "app", "ContainerPort": 80}}
-    return json.dumps({"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service",
-                                                                          "Properties": properties}}]})  # fmt: skip
+    return json.dumps(
+        {"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": properties}}]}
+    )
 
 
 def build_codedeploy(sim: Simulator) -> dict[str, str]:
@@ -182,12 +237,19 @@ def build_codedeploy(sim: Simulator) -> dict[str, str]:
     role = f"arn:aws:iam::{ACCOUNT}:role/codedeploy"
     for app, platform in (("bg-app", "ECS"), ("s3-app", "ECS"), ("ec2-app", "Server")):
         cd.create_application(applicationName=app, computePlatform=platform)
-        cd.create_deployment_group(applicationName=app, deploymentGroupName="blue-green", serviceRoleArn=role,
-                                   ecsServices=[{"serviceName": "web-svc", "clusterName": "prod"}])  # fmt: skip
+        cd.create_deployment_group(
+            applicationName=app,
+            deploymentGroupName="blue-green",
+            serviceRoleArn=role,
+            ecsServices=[{"serviceName": "web-svc", "clusterName": "prod"}],
+        )
 
     def deploy(app: str, revision: dict[str, Any]) -> str:
-        return str(cd.create_deployment(applicationName=app, deploymentGroupName="blue-green",
-                                        revision=revision)["deploymentId"])  # fmt: skip
+        return str(
+            cd.create_deployment(applicationName=app, deploymentGroupName="blue-green", revision=revision)[
+                "deploymentId"
+            ]
+        )
 
     def inline(content: str) -> dict[str, Any]:
         return {"revisionType": "AppSpecContent", "appSpecContent": {"content": content}}
@@ -197,8 +259,9 @@ def build_codedeploy(sim: Simulator) -> dict[str, str]:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="appspecs")
     s3.put_object(Bucket="appspecs", Key="bgs.yaml", Body=appspec(td(1, "bgs"), yaml=True).encode())
-    from_s3 = deploy("s3-app", {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bgs.yaml",
-                                                                       "bundleType": "YAML"}})  # fmt: skip
+    from_s3 = deploy(
+        "s3-app", {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bgs.yaml", "bundleType": "YAML"}}
+    )
     sim.deployments_complete = False
     flying = deploy("bg-app", inline(appspec(td(3, "bg"))))
     deploy(
@@ -217,8 +280,17 @@ STATE = ("--terraform-state", "s3://tf-state/prod/")
 
 
 def terraform_state(resources: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"version": 4, "terraform_version": "1.9.5", "serial": 7, "lineage": "4b1c",
-                       "outputs": {}, "resources": resources, "check_results": None}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "version": 4,
+            "terraform_version": "1.9.5",
+            "serial": 7,
+            "lineage": "4b1c",
+            "outputs": {},
+            "resources": resources,
+            "check_results": None,
+        }
+    ).encode()
 
 
 def build_terraform_states() -> dict[str, str]:
@@ -229,22 +301,63 @@ def build_terraform_states() -> dict[str, str]:
         ecs.register_task_definition(family="tf", containerDefinitions=CONTAINERS)
     provider = 'provider["registry.terraform.io/hashicorp/aws"]'
     service_arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/tf-web"
-    prod = terraform_state([
-        {"module": "module.app", "mode": "managed", "type": "aws_ecs_task_definition", "name": "web",
-         "provider": provider, "instances": [{"schema_version": 1, "attributes": {
-             "arn": td(1, "tf"), "arn_without_revision": td(1, "tf").rsplit(":", 1)[0], "family": "tf",
-             "revision": 1, "container_definitions": json.dumps(CONTAINERS)}}]},
-        {"module": "module.app", "mode": "managed", "type": "aws_ecs_service", "name": "web", "provider": provider,
-         "instances": [{"schema_version": 0, "attributes": {"id": service_arn, "cluster": CLUSTER,
-                                                             "task_definition": "tf:2"}}]},
-        {"mode": "managed", "type": "aws_ecs_service", "name": "elsewhere", "provider": provider,
-         "instances": [{"attributes": {"id": f"arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/x",
-                                       "task_definition": "tf:3"}}]},  # another region's tf:3
-    ])  # fmt: skip
-    staging = terraform_state([
-        {"module": "module.app", "mode": "managed", "type": "aws_ecs_service", "name": "web", "provider": provider,
-         "instances": [{"index_key": "blue", "attributes": {"id": service_arn, "task_definition": td(3, "tf")}}]},
-    ])  # fmt: skip
+    prod = terraform_state(
+        [
+            {
+                "module": "module.app",
+                "mode": "managed",
+                "type": "aws_ecs_task_definition",
+                "name": "web",
+                "provider": provider,
+                "instances": [
+                    {
+                        "schema_version": 1,
+                        "attributes": {
+                            "arn": td(1, "tf"),
+                            "arn_without_revision": td(1, "tf").rsplit(":", 1)[0],
+                            "family": "tf",
+                            "revision": 1,
+                            "container_definitions": json.dumps(CONTAINERS),
+                        },
+                    }
+                ],
+            },
+            {
+                "module": "module.app",
+                "mode": "managed",
+                "type": "aws_ecs_service",
+                "name": "web",
+                "provider": provider,
+                "instances": [
+                    {
+                        "schema_version": 0,
+                        "attributes": {"id": service_arn, "cluster": CLUSTER, "task_definition": "tf:2"},
+                    }
+                ],
+            },
+            {
+                "mode": "managed",
+                "type": "aws_ecs_service",
+                "name": "elsewhere",
+                "provider": provider,
+                "instances": [
+                    {"attributes": {"id": f"arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/x", "task_definition": "tf:3"}}
+                ],
+            },  # another region's tf:3
+        ]
+    )
+    staging = terraform_state(
+        [
+            {
+                "module": "module.app",
+                "mode": "managed",
+                "type": "aws_ecs_service",
+                "name": "web",
+                "provider": provider,
+                "instances": [{"index_key": "blue", "attributes": {"id": service_arn, "task_definition": td(3, "tf")}}],
+            },
+        ]
+    )
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="tf-state")
     s3.put_object(Bucket="tf-state", Key="prod/terraform.tfstate", Body=prod)
@@ -267,8 +380,9 @@ def used(sim: Simulator) -> dict[str, str]:
 
 
 @EVERY_BEHAVIOUR
-def test_plan_keeps_every_referenced_revision_and_names_the_reference(tdgc: Any, sim: Simulator, used: dict[str, str],
-                                                                      tmp_path: Path) -> None:  # fmt: skip
+def test_plan_keeps_every_referenced_revision_and_names_the_reference(
+    tdgc: Any, sim: Simulator, used: dict[str, str], tmp_path: Path
+) -> None:
     setup_mutations = sim.mutating_calls()
     ran = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *STATE, *FAST)
     assert ran.code == 0, ran.err
@@ -301,19 +415,31 @@ def test_apply_touches_no_referenced_revision(tdgc: Any, sim: Simulator, used: d
     assert not {json.dumps(t) for t in touched} & {json.dumps(a) for a in used}
 
 
-@pytest.mark.parametrize(("source", "freed"), [
-    ("services", [td(1), td(3)]), ("rollback", [td(2), td(16)]), ("tasks", [td(4)]), ("rules", [td(5), td(13)]),
-    ("schedules", [td(6), td(11)]), ("pipes", [td(14)]), ("state_machines", [td(7), td(8), td(12)]),
-    ("stacks", [td(1, "stackfam")]), ("express_services", [td(1, "express")]),
-    ("codedeploy", [td(1, "bg"), td(2, "bg"), td(3, "bg"), td(1, "bgs")]),
-    ("terraform", [td(1, "tf"), td(2, "tf"), td(3, "tf")]),
-])  # fmt: skip
-def test_each_source_can_be_switched_off(source: str, freed: list[str], tdgc: Any, used: dict[str, str],
-                                         tmp_path: Path) -> None:  # fmt: skip
-    by_flag = tdgc("plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *STATE,
-                   *FAST)  # fmt: skip
-    in_policy = tdgc("plan", write_policy(tmp_path, POLICY + f"[references]\n{source} = false\n"),
-                     "--output", "json", *STATE, *FAST)  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "freed"),
+    [
+        ("services", [td(1), td(3)]),
+        ("rollback", [td(2), td(16)]),
+        ("tasks", [td(4)]),
+        ("rules", [td(5), td(13)]),
+        ("schedules", [td(6), td(11)]),
+        ("pipes", [td(14)]),
+        ("state_machines", [td(7), td(8), td(12)]),
+        ("stacks", [td(1, "stackfam")]),
+        ("express_services", [td(1, "express")]),
+        ("codedeploy", [td(1, "bg"), td(2, "bg"), td(3, "bg"), td(1, "bgs")]),
+        ("terraform", [td(1, "tf"), td(2, "tf"), td(3, "tf")]),
+    ],
+)
+def test_each_source_can_be_switched_off(
+    source: str, freed: list[str], tdgc: Any, used: dict[str, str], tmp_path: Path
+) -> None:
+    by_flag = tdgc(
+        "plan", write_policy(tmp_path, POLICY), "--skip-reference", source, "--output", "json", *STATE, *FAST
+    )
+    in_policy = tdgc(
+        "plan", write_policy(tmp_path, POLICY + f"[references]\n{source} = false\n"), "--output", "json", *STATE, *FAST
+    )
     for ran in (by_flag, in_policy):
         actions = {d["arn"]: d["action"] for d in ran.json()["decisions"]}
         assert {arn: actions[arn] for arn in freed} == dict.fromkeys(freed, "deregister")
@@ -331,8 +457,12 @@ def test_skip_all_references(tdgc: Any, sim: Simulator, used: dict[str, str], tm
 def test_a_dynamic_state_machine_reference_is_reported(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     sim.seed("job", registered_at=None)
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask", "End": True,
-             "Parameters": {"TaskDefinition.$": "$.taskdef"}}  # fmt: skip
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::ecs:runTask",
+        "End": True,
+        "Parameters": {"TaskDefinition.$": "$.taskdef"},
+    }
     sfn.create_state_machine(name="dyn", roleArn=ROLE, definition=json.dumps({"StartAt": "R", "States": {"R": state}}))
     report = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST).json()
     assert (
@@ -360,14 +490,19 @@ def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> No
 
 @EVERY_BEHAVIOUR
 @pytest.mark.parametrize(("max_age", "web_10"), [(0.0, "ACTIVE"), (3600.0, "INACTIVE")])
-def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: str, sim: Simulator,
-                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_references_are_read_again_during_a_long_apply(
+    max_age: float, web_10: str, sim: Simulator, tmp_path: Path
+) -> None:
     for _ in range(150):
         sim.seed("web", registered_at=None)
     sim.backend().create_cluster("prod")
     # Right after tdgc's first deregister, someone rolls a service back to web:10 (deregistered much later).
-    sim.after("DeregisterTaskDefinition", lambda: boto3.client("ecs", region_name="us-east-1").create_service(
-        cluster="prod", serviceName="rollback", taskDefinition=td(10), desiredCount=1))  # fmt: skip
+    sim.after(
+        "DeregisterTaskDefinition",
+        lambda: boto3.client("ecs", region_name="us-east-1").create_service(
+            cluster="prod", serviceName="rollback", taskDefinition=td(10), desiredCount=1
+        ),
+    )
     policy = replace(load_policy(write_policy(tmp_path, POLICY)), rates={})
     out = io.StringIO()
     run(RunOptions(policy=policy, apply=True, references_max_age=max_age), [JsonWriter(out)])
@@ -388,8 +523,9 @@ def test_references_are_read_again_during_a_long_apply(max_age: float, web_10: s
 def test_rollback_depth_decides_how_far_back_rollback_targets_are_kept(
     depth: int, kept: list[int], freed: list[int], tdgc: Any, used: dict[str, str], tmp_path: Path
 ) -> None:
-    ran = tdgc("plan", write_policy(tmp_path, POLICY + f"[references]\nrollback_depth = {depth}\n"), "--output",
-               "json", *FAST)  # fmt: skip
+    ran = tdgc(
+        "plan", write_policy(tmp_path, POLICY + f"[references]\nrollback_depth = {depth}\n"), "--output", "json", *FAST
+    )
     decisions = {d["arn"]: d for d in ran.json()["decisions"]}
     assert all(decisions[td(n)]["in_use_by"][0].startswith("rollback target of service prod/") for n in kept)
     assert all(decisions[td(n)]["action"] == "deregister" for n in freed)
@@ -414,17 +550,34 @@ def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Si
     assert ("web", 17) in third.by_revision and ("web", 16) not in third.by_revision
 
 
-@pytest.mark.parametrize(("revision", "problem"), [
-    ({"revisionType": "AppSpecContent", "appSpecContent": {
-        "content": "Resources:\n  - TargetService:\n      Properties:\n        TaskDefinition: >-\n          web:1\n"}},
-     "an AppSpec names a TaskDefinition in a form tdgc cannot read"),
-    ({"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bundle.zip", "bundleType": "zip"}},
-     "an AppSpec bundled as zip cannot be read"),
-    ({"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "missing.yaml", "bundleType": "YAML"}},
-     "NoSuchKey"),
-])  # fmt: skip
-def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(revision: dict[str, Any], problem: str,
-                                                                        sim: Simulator) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("revision", "problem"),
+    [
+        (
+            {
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {
+                    "content": (
+                        "Resources:\n  - TargetService:\n      Properties:\n"
+                        "        TaskDefinition: >-\n          web:1\n"
+                    )
+                },
+            },
+            "an AppSpec names a TaskDefinition in a form tdgc cannot read",
+        ),
+        (
+            {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bundle.zip", "bundleType": "zip"}},
+            "an AppSpec bundled as zip cannot be read",
+        ),
+        (
+            {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "missing.yaml", "bundleType": "YAML"}},
+            "NoSuchKey",
+        ),
+    ],
+)
+def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(
+    revision: dict[str, Any], problem: str, sim: Simulator
+) -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appspecs")
     cd = boto3.client("codedeploy", region_name="us-east-1")
     cd.create_application(applicationName="app", computePlatform="ECS")
@@ -439,14 +592,17 @@ def test_a_document_nested_too_deeply_to_read_fails_its_source_closed(sim: Simul
     deep = "[" * 100_000 + "]" * 100_000
     events = boto3.client("events", region_name="us-east-1")
     events.put_rule(Name="deep", ScheduleExpression="rate(1 day)")
-    events.put_targets(Rule="deep", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
-                                              "Input": deep}])  # fmt: skip
+    events.put_targets(
+        Rule="deep", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f", "Input": deep}]
+    )
     # Deep, but within what json reads: walked without recursion.
     nested: Any = {"TaskDefinition": td(3)}
     for _ in range(900):
         nested = [nested]
     events.put_rule(Name="nested", ScheduleExpression="rate(1 day)")
-    events.put_targets(Rule="nested", Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
-                                                "Input": json.dumps(nested)}])  # fmt: skip
+    events.put_targets(
+        Rule="nested",
+        Targets=[{"Id": "1", "Arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f", "Input": json.dumps(nested)}],
+    )
     refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["rules"], Pacer({}))
     assert refs.failed == {"rules": "rule default/deep (input): JSON nested too deeply to read"}

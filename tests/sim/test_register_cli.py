@@ -66,8 +66,11 @@ def test_a_deregistered_revision_is_not_reused(tdgc: Any, sim: Simulator, tmp_pa
 def test_a_copied_hash_tag_is_registered_past_and_named(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     first = tdgc("register", taskdef(tmp_path), "--store", "tags")
     ecs = boto3.client("ecs", region_name="us-east-1")
-    digest = next(t["value"] for t in ecs.list_tags_for_resource(resourceArn=first.out.strip())["tags"]
-                  if t["key"] == "tdgc:content-hash")  # fmt: skip
+    digest = next(
+        t["value"]
+        for t in ecs.list_tags_for_resource(resourceArn=first.out.strip())["tags"]
+        if t["key"] == "tdgc:content-hash"
+    )
     evil = ecs.register_task_definition(
         family="nightly-etl",
         containerDefinitions=[{"name": "etl", "image": "attacker/etl:evil", "memory": 512}],
@@ -144,14 +147,19 @@ def test_usage_of_a_missing_table_changes_nothing(tdgc: Any, sim: Simulator) -> 
     assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not JSON"),
-    ('["a list"]', "not a task definition"),
-    ('{"containerDefinitions": [{"name": "x", "image": "y"}]}', "family is missing"),
-    ('{"family": "f"}', "containerDefinitions must be a non-empty list"),
-    ('{"family": "f", "containerDefinitions": [{"name": "x", "image": "y"}], "imagee": 1}',
-     "not a task-definition field: imagee"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not JSON"),
+        ('["a list"]', "not a task definition"),
+        ('{"containerDefinitions": [{"name": "x", "image": "y"}]}', "family is missing"),
+        ('{"family": "f"}', "containerDefinitions must be a non-empty list"),
+        (
+            '{"family": "f", "containerDefinitions": [{"name": "x", "image": "y"}], "imagee": 1}',
+            "not a task-definition field: imagee",
+        ),
+    ],
+)
 def test_bad_task_definitions_are_one_line_and_exit_2(
     tdgc: Any, sim: Simulator, tmp_path: Path, content: str, message: str
 ) -> None:
@@ -184,8 +192,12 @@ store = "dynamodb://tdgc-usage"
 
 def registered_on(tdgc: Any, tmp_path: Path, image: str, when: Any) -> str:
     with freeze_time(when):
-        ran = tdgc("register", taskdef(tmp_path, image=image, name=f"{image.replace('/', '_')}.json"), "--store",
-                   "dynamodb://tdgc-usage")  # fmt: skip
+        ran = tdgc(
+            "register",
+            taskdef(tmp_path, image=image, name=f"{image.replace('/', '_')}.json"),
+            "--store",
+            "dynamodb://tdgc-usage",
+        )
     assert ran.code == 0, ran.err
     return str(ran.out.strip())
 
@@ -225,20 +237,35 @@ def test_unused_for_needs_a_store_and_a_readable_one(tdgc: Any, sim: Simulator, 
     assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
 
 
-@pytest.mark.parametrize(("changes", "fragments"), [
-    ({"cpu": "²"}, ["cpu", "ASCII"]),
-    ({"cpu": "\u0661 vCPU"}, ["cpu", "ASCII"]),
-    ({"cpu": 256}, ["ECS would refuse it: Invalid type for parameter cpu"]),
-    ({"containerDefinitions": [{"name": "x", "image": "y", "memory": "512"}]},
-     ["Invalid type for parameter containerDefinitions[0].memory"]),
-    ({"containerDefinitions": [{"name": "x", "image": "y", "portMappings": [{"containerPort": 80, "hostPrt": 1}]}]},
-     ['Unknown parameter in containerDefinitions[0].portMappings[0]: "hostPrt"']),
-    ({"containerDefinitions": [{"name": "x", "image": "y", "dockerLabels": {"\udc80": "v"}}]},
-     ["containerDefinitions[0].dockerLabels", "not valid Unicode"]),
-    ({"tags": [{"key": "", "value": "data"}]}, ["Invalid length for parameter tags[0].key", "valid min length: 1"]),
-    ({"containerDefinitions": [{"name": "x", "image": "y", "memory": "64"}], "cpu": 256},
-     ["Invalid type for parameter containerDefinitions[0].memory", "valid types: <class 'int'> (and 1 more)"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"cpu": "²"}, ["cpu", "ASCII"]),
+        ({"cpu": "\u0661 vCPU"}, ["cpu", "ASCII"]),
+        ({"cpu": 256}, ["ECS would refuse it: Invalid type for parameter cpu"]),
+        (
+            {"containerDefinitions": [{"name": "x", "image": "y", "memory": "512"}]},
+            ["Invalid type for parameter containerDefinitions[0].memory"],
+        ),
+        (
+            {
+                "containerDefinitions": [
+                    {"name": "x", "image": "y", "portMappings": [{"containerPort": 80, "hostPrt": 1}]}
+                ]
+            },
+            ['Unknown parameter in containerDefinitions[0].portMappings[0]: "hostPrt"'],
+        ),
+        (
+            {"containerDefinitions": [{"name": "x", "image": "y", "dockerLabels": {"\udc80": "v"}}]},
+            ["containerDefinitions[0].dockerLabels", "not valid Unicode"],
+        ),
+        ({"tags": [{"key": "", "value": "data"}]}, ["Invalid length for parameter tags[0].key", "valid min length: 1"]),
+        (
+            {"containerDefinitions": [{"name": "x", "image": "y", "memory": "64"}], "cpu": 256},
+            ["Invalid type for parameter containerDefinitions[0].memory", "valid types: <class 'int'> (and 1 more)"],
+        ),
+    ],
+)
 @pytest.mark.parametrize("store", ["tags", "dynamodb://tdgc-usage"])
 def test_what_botocore_or_tdgc_would_refuse_is_one_line_and_exit_2(
     tdgc: Any, sim: Simulator, tmp_path: Path, changes: dict[str, Any], fragments: list[str], store: str
@@ -265,8 +292,9 @@ def test_what_ecs_refuses_is_one_line_and_exit_2(tdgc: Any, sim: Simulator, tmp_
     assert revisions(sim) == []
 
 
-def test_a_revision_handed_out_after_the_run_began_is_not_deregistered(tdgc: Any, sim: Simulator,
-                                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_a_revision_handed_out_after_the_run_began_is_not_deregistered(
+    tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
     stale = registered_on(tdgc, tmp_path, "repo/etl:1", NOW - days(200))
     newest = registered_on(tdgc, tmp_path, "repo/etl:3", NOW - days(1))
     store = DynamoStore(boto3.client("dynamodb", region_name="us-east-1"), "tdgc-usage")

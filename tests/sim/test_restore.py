@@ -25,14 +25,19 @@ RICH = {
     "requiresCompatibilities": ["FARGATE"],
     "cpu": "512",
     "memory": "1024",
-    "containerDefinitions": [{
-        "name": "etl", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/etl:2026-11-01", "essential": True,
-        "environment": [{"name": "STAGE", "value": "prod"}], "command": ["python", "-m", "etl"],
-        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/etl"}},
-    }],
+    "containerDefinitions": [
+        {
+            "name": "etl",
+            "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/etl:2026-11-01",
+            "essential": True,
+            "environment": [{"name": "STAGE", "value": "prod"}],
+            "command": ["python", "-m", "etl"],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/etl"}},
+        }
+    ],
     "volumes": [{"name": "scratch"}],
     "tags": [{"key": "team", "value": "data"}, {"key": "cost-center", "value": "42"}],
-}  # fmt: skip
+}
 POLICY = '[defaults]\nkeep_last = 1\ndelete_after = "0 days"\nprotect_tags = {}\n'
 
 
@@ -73,8 +78,14 @@ def test_round_trip(where: str, tdgc: Any, sim: Simulator, tmp_path: Path) -> No
 
 def test_restore_checks_every_file_before_registering_any(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     good = tmp_path / "good.json"
-    good.write_text(json.dumps({"taskDefinition": {"family": "a", "containerDefinitions": [
-        {"name": "a", "image": "b", "memory": 64}]}, "tags": []}))  # fmt: skip
+    good.write_text(
+        json.dumps(
+            {
+                "taskDefinition": {"family": "a", "containerDefinitions": [{"name": "a", "image": "b", "memory": 64}]},
+                "tags": [],
+            }
+        )
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     ran = tdgc("restore", str(good), str(bad), "--region", "us-east-1")
@@ -105,11 +116,18 @@ def test_malformed_archives(content: bytes, fragment: str, tdgc: Any, sim: Simul
     assert sim.mutating_calls() == 0
 
 
-@pytest.mark.parametrize(("source", "fragment"), [("missing.json", "no such file"), (".", "is a directory"),
-                                                  ("s3://no-such-bucket/x.json", "cannot read"),
-                                                  ("s3://bucket-only", "expected s3://BUCKET/KEY")])  # fmt: skip
-def test_unreadable_archives(source: str, fragment: str, tdgc: Any, sim: Simulator, tmp_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("missing.json", "no such file"),
+        (".", "is a directory"),
+        ("s3://no-such-bucket/x.json", "cannot read"),
+        ("s3://bucket-only", "expected s3://BUCKET/KEY"),
+    ],
+)
+def test_unreadable_archives(
+    source: str, fragment: str, tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     ran = tdgc("restore", source, "--region", "us-east-1")
     assert ran.code == 2 and fragment in ran.err and len(ran.err.strip().splitlines()) == 1
@@ -122,10 +140,13 @@ json_values = st.recursive(
     max_leaves=12,
 )
 archive_like = st.fixed_dictionaries(
-    {"taskDefinition": st.fixed_dictionaries({}, optional={"family": json_values | st.just("fam"),
-                                                           "containerDefinitions": json_values})},
+    {
+        "taskDefinition": st.fixed_dictionaries(
+            {}, optional={"family": json_values | st.just("fam"), "containerDefinitions": json_values}
+        )
+    },
     optional={"tags": json_values, "tdgc": json_values},
-)  # fmt: skip
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -144,12 +165,19 @@ def test_any_json_is_an_archive_or_a_usage_error(doc: Any) -> None:
 OTHER_ACCOUNT = "111111111111"
 
 
-def archive_file(tmp_path: Path, name: str, *, account: str = "123456789012", region: str = "us-east-1",
-                 **changes: Any) -> str:  # fmt: skip
+def archive_file(
+    tmp_path: Path, name: str, *, account: str = "123456789012", region: str = "us-east-1", **changes: Any
+) -> str:
     """An archive as tdgc writes one (tdgc.collect.archive.document), of a revision of family `name`."""
     arn = f"arn:aws:ecs:{region}:{account}:task-definition/{name}:1"
-    td = {"family": name, "taskDefinitionArn": arn, "revision": 1, "status": "INACTIVE",
-          "containerDefinitions": [{"name": name, "image": "repo/app:1", "memory": 64}], **changes}  # fmt: skip
+    td = {
+        "family": name,
+        "taskDefinitionArn": arn,
+        "revision": 1,
+        "status": "INACTIVE",
+        "containerDefinitions": [{"name": name, "image": "repo/app:1", "memory": 64}],
+        **changes,
+    }
     path = tmp_path / f"{name}.json"
     path.write_bytes(document(arn, {"taskDefinition": td, "tags": []}, region))
     return str(path)
@@ -171,15 +199,21 @@ def refused(ran: Any, sim: Simulator, *fragments: str) -> None:
         ({"cpu": "²"}, ["cpu", "ASCII"]),
         ({"memory": "\u0661\u0660\u0662\u0664"}, ["memory", "ASCII"]),
         ({"memory": "1\u00a0GB"}, ["memory", "ASCII"]),
-        ({"containerDefinitions": [{"name": "b", "image": "x", "memory": True}]},
-         ["containerDefinitions[0].memory", "value: True"]),
-        ({"containerDefinitions": [{"name": "b", "image": "x", "memry": 64}]}, ['Unknown parameter', '"memry"']),
-        ({"containerDefinitions": [{"name": "b", "image": "x", "environment": [{"name": "A", "value": "\ud800"}]}]},
-         ["containerDefinitions[0].environment[0].value", "not valid Unicode"]),
-        ({"containerDefinitions": [{"name": "b", "image": "x", "command": ["a\nb"], "memory": "64"}]},
-         ["containerDefinitions[0].memory"]),
+        (
+            {"containerDefinitions": [{"name": "b", "image": "x", "memory": True}]},
+            ["containerDefinitions[0].memory", "value: True"],
+        ),
+        ({"containerDefinitions": [{"name": "b", "image": "x", "memry": 64}]}, ["Unknown parameter", '"memry"']),
+        (
+            {"containerDefinitions": [{"name": "b", "image": "x", "environment": [{"name": "A", "value": "\ud800"}]}]},
+            ["containerDefinitions[0].environment[0].value", "not valid Unicode"],
+        ),
+        (
+            {"containerDefinitions": [{"name": "b", "image": "x", "command": ["a\nb"], "memory": "64"}]},
+            ["containerDefinitions[0].memory"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_second_archive_registers_nothing(
     changes: dict[str, Any], fragments: list[str], tdgc: Any, sim: Simulator, tmp_path: Path
 ) -> None:
@@ -217,8 +251,14 @@ def test_a_bad_arn_in_the_header_is_refused(tdgc: Any, sim: Simulator, tmp_path:
 
 def test_another_accounts_archive_needs_a_flag(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     ours, theirs = archive_file(tmp_path, "a"), archive_file(tmp_path, "b", account=OTHER_ACCOUNT)
-    refused(tdgc("restore", ours, theirs), sim, f"tdgc: {theirs}: ", f"account {OTHER_ACCOUNT}",
-            "account 123456789012", "--into-another-account")  # fmt: skip
+    refused(
+        tdgc("restore", ours, theirs),
+        sim,
+        f"tdgc: {theirs}: ",
+        f"account {OTHER_ACCOUNT}",
+        "account 123456789012",
+        "--into-another-account",
+    )
     assert sim.count("GetCallerIdentity") == 1
 
     ran = tdgc("restore", ours, theirs, "--into-another-account")
@@ -226,12 +266,13 @@ def test_another_accounts_archive_needs_a_flag(tdgc: Any, sim: Simulator, tmp_pa
     assert ran.out.splitlines() == [f"arn:aws:ecs:us-east-1:123456789012:task-definition/{f}:1" for f in "ab"]
     lines = ran.err.strip().splitlines()
     assert lines[0] == f"restored {ours} as arn:aws:ecs:us-east-1:123456789012:task-definition/a:1"
-    assert lines[1] == (f"restored {theirs} as arn:aws:ecs:us-east-1:123456789012:task-definition/b:1 "
-                        f"(archived in account {OTHER_ACCOUNT})")  # fmt: skip
+    assert lines[1] == (
+        f"restored {theirs} as arn:aws:ecs:us-east-1:123456789012:task-definition/b:1 "
+        f"(archived in account {OTHER_ACCOUNT})"
+    )
 
 
-def test_another_regions_archive_is_restored_where_asked_and_says_so(tdgc: Any, sim: Simulator,
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+def test_another_regions_archive_is_restored_where_asked_and_says_so(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
     path = archive_file(tmp_path, "a", region="eu-west-1")
     ran = tdgc("restore", path, "--region", "us-east-1")
     assert ran.code == 0, ran.err
@@ -246,11 +287,14 @@ def test_another_regions_archive_is_restored_where_asked_and_says_so(tdgc: Any, 
     assert "archived in" not in home.err
 
 
-def test_ecs_refusing_a_later_archive_exits_1_and_says_what_was_restored(tdgc: Any, sim: Simulator,
-                                                                         tmp_path: Path) -> None:  # fmt: skip
+def test_ecs_refusing_a_later_archive_exits_1_and_says_what_was_restored(
+    tdgc: Any, sim: Simulator, tmp_path: Path
+) -> None:
     a, b, c = (archive_file(tmp_path, name) for name in "abc")
-    sim.after("RegisterTaskDefinition", lambda: sim.inject("RegisterTaskDefinition", "ClientException",
-                                                           message="Invalid setting"))  # fmt: skip
+    sim.after(
+        "RegisterTaskDefinition",
+        lambda: sim.inject("RegisterTaskDefinition", "ClientException", message="Invalid setting"),
+    )
     ran = tdgc("restore", a, b, c)
     assert ran.code == 1
     assert ran.out.splitlines() == ["arn:aws:ecs:us-east-1:123456789012:task-definition/a:1"]

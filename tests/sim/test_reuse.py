@@ -43,11 +43,16 @@ ETL = "arn:aws:ecs:us-east-1:123456789012:task-definition/etl"
 
 BASE: dict[str, Any] = {
     "family": "etl",
-    "containerDefinitions": [{
-        "name": "etl", "image": "repo/etl:1", "memory": 512, "command": ["python", "-m", "etl"],
-        "environment": [{"name": "STAGE", "value": "prod"}, {"name": "LEVEL", "value": "info"}],
-    }],
-}  # fmt: skip
+    "containerDefinitions": [
+        {
+            "name": "etl",
+            "image": "repo/etl:1",
+            "memory": 512,
+            "command": ["python", "-m", "etl"],
+            "environment": [{"name": "STAGE", "value": "prod"}, {"name": "LEVEL", "value": "info"}],
+        }
+    ],
+}
 # A Fargate request as a user writes it: units, no defaults, sets in any order.
 WEB: dict[str, Any] = {
     "family": "web",
@@ -56,42 +61,66 @@ WEB: dict[str, Any] = {
     "cpu": "0.25 vCPU",
     "memory": "0.5 GB",
     "executionRoleArn": "arn:aws:iam::123456789012:role/web-exec",
-    "containerDefinitions": [{
-        "name": "web", "image": "public.ecr.aws/nginx/nginx:1.27",
-        "portMappings": [{"containerPort": 80}],
-        "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}],
-        "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/token"}],
-        "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]},
-        "logConfiguration": {"logDriver": "awslogs",
-                             "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1"}},
-    }],
+    "containerDefinitions": [
+        {
+            "name": "web",
+            "image": "public.ecr.aws/nginx/nginx:1.27",
+            "portMappings": [{"containerPort": 80}],
+            "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}],
+            "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/token"}],
+            "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]},
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1"},
+            },
+        }
+    ],
     "volumes": [{"name": "shared", "efsVolumeConfiguration": {"fileSystemId": "fs-12345678"}}],
     "tags": [{"key": "team", "value": "web"}],
-}  # fmt: skip
+}
 # What ECS answers DescribeTaskDefinition with for WEB: units converted, defaults filled in, empty lists, and
 # the read-only fields (the shape of a real answer, not moto's).
 WEB_DESCRIBED: dict[str, Any] = {
     "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7",
-    "containerDefinitions": [{
-        "name": "web", "image": "public.ecr.aws/nginx/nginx:1.27", "cpu": 0,
-        "portMappings": [{"containerPort": 80, "hostPort": 80, "protocol": "tcp"}],
-        "essential": True,
-        "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-        "mountPoints": [], "volumesFrom": [],
-        "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/token"}],
-        "logConfiguration": {"logDriver": "awslogs",
-                             "options": {"awslogs-region": "us-east-1", "awslogs-group": "/ecs/web"},
-                             "secretOptions": []},
-        "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"], "interval": 30, "timeout": 5,
-                        "retries": 3},
-        "systemControls": [],
-    }],
+    "containerDefinitions": [
+        {
+            "name": "web",
+            "image": "public.ecr.aws/nginx/nginx:1.27",
+            "cpu": 0,
+            "portMappings": [{"containerPort": 80, "hostPort": 80, "protocol": "tcp"}],
+            "essential": True,
+            "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            "mountPoints": [],
+            "volumesFrom": [],
+            "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/token"}],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-region": "us-east-1", "awslogs-group": "/ecs/web"},
+                "secretOptions": [],
+            },
+            "healthCheck": {
+                "command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                "interval": 30,
+                "timeout": 5,
+                "retries": 3,
+            },
+            "systemControls": [],
+        }
+    ],
     "family": "web",
     "executionRoleArn": "arn:aws:iam::123456789012:role/web-exec",
     "networkMode": "awsvpc",
     "revision": 7,
-    "volumes": [{"name": "shared", "efsVolumeConfiguration": {"fileSystemId": "fs-12345678", "rootDirectory": "/",
-                                                              "transitEncryption": "DISABLED"}}],
+    "volumes": [
+        {
+            "name": "shared",
+            "efsVolumeConfiguration": {
+                "fileSystemId": "fs-12345678",
+                "rootDirectory": "/",
+                "transitEncryption": "DISABLED",
+            },
+        }
+    ],
     "status": "ACTIVE",
     "requiresAttributes": [{"name": "ecs.capability.task-eni"}, {"name": "ecs.capability.container-health-check"}],
     "placementConstraints": [],
@@ -101,7 +130,7 @@ WEB_DESCRIBED: dict[str, Any] = {
     "memory": "512",
     "registeredAt": datetime(2026, 6, 1, tzinfo=UTC),
     "registeredBy": "arn:aws:sts::123456789012:assumed-role/deployer/ci",
-}  # fmt: skip
+}
 
 
 def with_image(args: dict[str, Any], image: str) -> dict[str, Any]:
@@ -164,24 +193,30 @@ def test_defaults_ecs_fills_in_hash_as_omitted() -> None:
     assert content_hash(dynamic) == content_hash(bridge)
 
 
-@pytest.mark.parametrize(("given_", "stored"), [
-    ({"cpu": "1 vCPU", "memory": "2 GB"}, {"cpu": "1024", "memory": "2048"}),
-    ({"cpu": ".5 vcpu", "memory": "1GB"}, {"cpu": "512", "memory": "1024"}),
-    ({"cpu": " 256 ", "memory": "512"}, {"cpu": "256", "memory": "512"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("given_", "stored"),
+    [
+        ({"cpu": "1 vCPU", "memory": "2 GB"}, {"cpu": "1024", "memory": "2048"}),
+        ({"cpu": ".5 vcpu", "memory": "1GB"}, {"cpu": "512", "memory": "1024"}),
+        ({"cpu": " 256 ", "memory": "512"}, {"cpu": "256", "memory": "512"}),
+    ],
+)
 def test_task_cpu_and_memory_hash_as_ecs_stores_them(given_: dict[str, str], stored: dict[str, str]) -> None:
     assert content_hash({**WEB, **given_}) == content_hash({**WEB, **stored})
 
 
-@pytest.mark.parametrize("change", [
-    lambda a: a["containerDefinitions"][0].update(image="repo/etl:2"),
-    lambda a: a["containerDefinitions"][0]["environment"][0].update(value="dev"),
-    lambda a: a["containerDefinitions"][0].update(essential=False),
-    lambda a: a["containerDefinitions"][0].update(command=["python", "-m", "etl", "--full"]),
-    lambda a: a["containerDefinitions"][0].update(command=["-m", "python", "etl"]),  # order of a command matters
-    lambda a: a.update(family="etl2"),
-    lambda a: a.update(networkMode="host"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a["containerDefinitions"][0].update(image="repo/etl:2"),
+        lambda a: a["containerDefinitions"][0]["environment"][0].update(value="dev"),
+        lambda a: a["containerDefinitions"][0].update(essential=False),
+        lambda a: a["containerDefinitions"][0].update(command=["python", "-m", "etl", "--full"]),
+        lambda a: a["containerDefinitions"][0].update(command=["-m", "python", "etl"]),  # order of a command matters
+        lambda a: a.update(family="etl2"),
+        lambda a: a.update(networkMode="host"),
+    ],
+)
 def test_a_change_of_content_changes_the_hash(change: Any) -> None:
     changed = copy.deepcopy(BASE)
     change(changed)
@@ -288,43 +323,100 @@ def _unique(items: Any, key: str, most: int = 3) -> Any:
     return st.lists(items, max_size=most, unique_by=lambda item: item[key])
 
 
-CONTAINER = st.fixed_dictionaries({"name": IDENT, "image": IDENT, "memory": st.integers(6, 4096)}, optional={
-    "cpu": st.integers(0, 4096), "essential": st.booleans(),
-    "command": st.lists(WORD, max_size=3), "entryPoint": st.lists(WORD, max_size=2), "workingDirectory": WORD,
-    "user": WORD, "readonlyRootFilesystem": st.booleans(),
-    "environment": _unique(st.fixed_dictionaries({"name": IDENT, "value": WORD}), "name"),
-    "secrets": _unique(SECRET, "name"),
-    "portMappings": st.lists(st.fixed_dictionaries({"containerPort": st.integers(1, 65535)}, optional={
-        "hostPort": st.integers(0, 65535), "protocol": st.sampled_from(["tcp", "udp"])}), max_size=2),
-    "mountPoints": st.lists(st.fixed_dictionaries({"sourceVolume": IDENT, "containerPath": WORD},
-                                                  optional={"readOnly": st.booleans()}), max_size=2),
-    "volumesFrom": st.lists(st.fixed_dictionaries({"sourceContainer": IDENT}, optional={"readOnly": st.booleans()}),
-                            max_size=1),
-    "dockerLabels": st.dictionaries(IDENT, WORD, max_size=3),
-    "logConfiguration": st.fixed_dictionaries({"logDriver": st.sampled_from(["awslogs", "json-file", "fluentd"])},
-                                              optional={"options": st.dictionaries(IDENT, WORD, max_size=2),
-                                                        "secretOptions": _unique(SECRET, "name", 1)}),
-    "healthCheck": st.fixed_dictionaries({"command": st.lists(WORD, min_size=1, max_size=3)}, optional={
-        "interval": st.integers(5, 300), "timeout": st.integers(2, 60), "retries": st.integers(1, 10),
-        "startPeriod": st.integers(0, 300)}),
-    "linuxParameters": st.fixed_dictionaries({}, optional={
-        "initProcessEnabled": st.booleans(),
-        "capabilities": st.fixed_dictionaries({}, optional={"add": st.lists(IDENT, unique=True, max_size=2),
-                                                            "drop": st.lists(IDENT, unique=True, max_size=2)})}),
-    "ulimits": _unique(st.fixed_dictionaries({"name": st.sampled_from(["nofile", "nproc", "core"]),
-                                              "softLimit": st.integers(0, 9999), "hardLimit": st.integers(0, 9999)}),
-                       "name"),
-    "systemControls": _unique(st.fixed_dictionaries({"namespace": IDENT, "value": WORD}), "namespace", 2),
-})  # fmt: skip
+CONTAINER = st.fixed_dictionaries(
+    {"name": IDENT, "image": IDENT, "memory": st.integers(6, 4096)},
+    optional={
+        "cpu": st.integers(0, 4096),
+        "essential": st.booleans(),
+        "command": st.lists(WORD, max_size=3),
+        "entryPoint": st.lists(WORD, max_size=2),
+        "workingDirectory": WORD,
+        "user": WORD,
+        "readonlyRootFilesystem": st.booleans(),
+        "environment": _unique(st.fixed_dictionaries({"name": IDENT, "value": WORD}), "name"),
+        "secrets": _unique(SECRET, "name"),
+        "portMappings": st.lists(
+            st.fixed_dictionaries(
+                {"containerPort": st.integers(1, 65535)},
+                optional={"hostPort": st.integers(0, 65535), "protocol": st.sampled_from(["tcp", "udp"])},
+            ),
+            max_size=2,
+        ),
+        "mountPoints": st.lists(
+            st.fixed_dictionaries({"sourceVolume": IDENT, "containerPath": WORD}, optional={"readOnly": st.booleans()}),
+            max_size=2,
+        ),
+        "volumesFrom": st.lists(
+            st.fixed_dictionaries({"sourceContainer": IDENT}, optional={"readOnly": st.booleans()}), max_size=1
+        ),
+        "dockerLabels": st.dictionaries(IDENT, WORD, max_size=3),
+        "logConfiguration": st.fixed_dictionaries(
+            {"logDriver": st.sampled_from(["awslogs", "json-file", "fluentd"])},
+            optional={"options": st.dictionaries(IDENT, WORD, max_size=2), "secretOptions": _unique(SECRET, "name", 1)},
+        ),
+        "healthCheck": st.fixed_dictionaries(
+            {"command": st.lists(WORD, min_size=1, max_size=3)},
+            optional={
+                "interval": st.integers(5, 300),
+                "timeout": st.integers(2, 60),
+                "retries": st.integers(1, 10),
+                "startPeriod": st.integers(0, 300),
+            },
+        ),
+        "linuxParameters": st.fixed_dictionaries(
+            {},
+            optional={
+                "initProcessEnabled": st.booleans(),
+                "capabilities": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "add": st.lists(IDENT, unique=True, max_size=2),
+                        "drop": st.lists(IDENT, unique=True, max_size=2),
+                    },
+                ),
+            },
+        ),
+        "ulimits": _unique(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["nofile", "nproc", "core"]),
+                    "softLimit": st.integers(0, 9999),
+                    "hardLimit": st.integers(0, 9999),
+                }
+            ),
+            "name",
+        ),
+        "systemControls": _unique(st.fixed_dictionaries({"namespace": IDENT, "value": WORD}), "namespace", 2),
+    },
+)
 VOLUME = st.one_of(
     st.fixed_dictionaries({"name": IDENT}),
     st.fixed_dictionaries({"name": IDENT, "host": st.fixed_dictionaries({}, optional={"sourcePath": WORD})}),
-    st.fixed_dictionaries({"name": IDENT, "dockerVolumeConfiguration": st.fixed_dictionaries({}, optional={
-        "scope": st.sampled_from(["task", "shared"]), "autoprovision": st.booleans(), "driver": IDENT,
-        "driverOpts": st.dictionaries(IDENT, WORD, max_size=2), "labels": st.dictionaries(IDENT, WORD, max_size=2)})}),
-    st.fixed_dictionaries({"name": IDENT, "efsVolumeConfiguration": st.fixed_dictionaries({"fileSystemId": IDENT},
-        optional={"rootDirectory": WORD, "transitEncryption": st.sampled_from(["ENABLED", "DISABLED"])})}),
-)  # fmt: skip
+    st.fixed_dictionaries(
+        {
+            "name": IDENT,
+            "dockerVolumeConfiguration": st.fixed_dictionaries(
+                {},
+                optional={
+                    "scope": st.sampled_from(["task", "shared"]),
+                    "autoprovision": st.booleans(),
+                    "driver": IDENT,
+                    "driverOpts": st.dictionaries(IDENT, WORD, max_size=2),
+                    "labels": st.dictionaries(IDENT, WORD, max_size=2),
+                },
+            ),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "name": IDENT,
+            "efsVolumeConfiguration": st.fixed_dictionaries(
+                {"fileSystemId": IDENT},
+                optional={"rootDirectory": WORD, "transitEncryption": st.sampled_from(["ENABLED", "DISABLED"])},
+            ),
+        }
+    ),
+)
 
 
 def _as_fargate_takes_it(doc: dict[str, Any]) -> dict[str, Any]:
@@ -340,17 +432,19 @@ CONTAINERS = st.lists(CONTAINER, min_size=1, max_size=2, unique_by=lambda c: c["
 DOCUMENT = st.fixed_dictionaries(
     {"family": IDENT, "containerDefinitions": CONTAINERS},
     optional={
-        "taskRoleArn": IDENT, "executionRoleArn": IDENT,
+        "taskRoleArn": IDENT,
+        "executionRoleArn": IDENT,
         "networkMode": st.sampled_from(["bridge", "host", "awsvpc", "none"]),
         "cpu": st.sampled_from(["256", "512", "1024", "1 vCPU", "0.5 vcpu"]),
         "memory": st.sampled_from(["512", "2048", "1 GB", "2 GB"]),
         "requiresCompatibilities": st.lists(st.sampled_from(["EC2", "FARGATE"]), unique=True, max_size=2),
         "volumes": _unique(VOLUME, "name", 2),
         "placementConstraints": _unique(
-            st.fixed_dictionaries({"type": st.just("memberOf"), "expression": IDENT}), "expression", 2),
+            st.fixed_dictionaries({"type": st.just("memberOf"), "expression": IDENT}), "expression", 2
+        ),
         "pidMode": st.sampled_from(["host", "task"]),
     },
-).map(_as_fargate_takes_it)  # fmt: skip
+).map(_as_fargate_takes_it)
 
 
 def _level(path: tuple[Any, ...]) -> str | None:
@@ -451,13 +545,19 @@ def test_botocores_example_of_a_registration_hashes_as_its_answer() -> None:
     assert content_hash(example["output"]["taskDefinition"]) == content_hash(example["input"])
 
 
-@pytest.mark.parametrize(("one", "other"), [
-    ({"dockerLabels": {"flag": ""}}, {}),
-    ({"dockerLabels": {"flag": ""}}, {"dockerLabels": {}}),
-    ({"environment": [{"name": "FLAG", "value": ""}]}, {"environment": [{"name": "FLAG"}]}),
-    ({"logConfiguration": {"logDriver": "awslogs", "options": {"mode": ""}}},
-     {"logConfiguration": {"logDriver": "awslogs"}}),
-], ids=["label-vs-none", "label-vs-no-labels", "empty-value-vs-none", "option"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"dockerLabels": {"flag": ""}}, {}),
+        ({"dockerLabels": {"flag": ""}}, {"dockerLabels": {}}),
+        ({"environment": [{"name": "FLAG", "value": ""}]}, {"environment": [{"name": "FLAG"}]}),
+        (
+            {"logConfiguration": {"logDriver": "awslogs", "options": {"mode": ""}}},
+            {"logConfiguration": {"logDriver": "awslogs"}},
+        ),
+    ],
+    ids=["label-vs-none", "label-vs-no-labels", "empty-value-vs-none", "option"],
+)
 def test_an_empty_value_in_a_container_is_content(one: dict[str, Any], other: dict[str, Any]) -> None:
     def container(extra: dict[str, Any]) -> dict[str, Any]:
         args = copy.deepcopy(BASE)
@@ -467,11 +567,15 @@ def test_an_empty_value_in_a_container_is_content(one: dict[str, Any], other: di
     assert content_hash(container(one)) != content_hash(container(other))
 
 
-@pytest.mark.parametrize(("one", "other"), [
-    ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data", "host": {}}),
-    ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data"}),
-    ({"name": "data", "host": {"sourcePath": ""}}, {"name": "data", "host": {}}),
-], ids=["docker-vs-bind", "docker-vs-plain", "empty-path-vs-none"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data", "host": {}}),
+        ({"name": "data", "dockerVolumeConfiguration": {}}, {"name": "data"}),
+        ({"name": "data", "host": {"sourcePath": ""}}, {"name": "data", "host": {}}),
+    ],
+    ids=["docker-vs-bind", "docker-vs-plain", "empty-path-vs-none"],
+)
 def test_a_volume_configuration_is_content_even_empty(one: dict[str, Any], other: dict[str, Any]) -> None:
     assert content_hash({**BASE, "volumes": [one]}) != content_hash({**BASE, "volumes": [other]})
 
@@ -617,10 +721,17 @@ def test_a_replaced_revision_repairs_the_record(store: DynamoStore, ecs: Any) ->
 def test_a_record_pointing_at_other_content_is_not_trusted(store: DynamoStore, dynamo: Any, ecs: Any) -> None:
     other = register_or_reuse(ecs, with_image(BASE, "repo/etl:2"), store)
     digest = content_hash(BASE)
-    dynamo.put_item(TableName=TABLE, Item={
-        "pk": {"S": f"content#{digest}"}, "sk": {"S": "record"}, "family": {"S": "etl"},
-        "arn": {"S": other.arn}, "revision": {"N": str(other.revision)}, "use_count": {"N": "5"},
-    })  # fmt: skip
+    dynamo.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"content#{digest}"},
+            "sk": {"S": "record"},
+            "family": {"S": "etl"},
+            "arn": {"S": other.arn},
+            "revision": {"N": str(other.revision)},
+            "use_count": {"N": "5"},
+        },
+    )
     got = register_or_reuse(ecs, BASE, store)
     assert got.arn != other.arn and got.how == "replaced"
 
@@ -636,10 +747,16 @@ def test_records_lists_what_the_store_knows(store: DynamoStore, dynamo: Any, ecs
 
 def test_a_crashed_claim_is_taken_over(store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any) -> None:
     store.create()
-    dynamo.put_item(TableName=TABLE, Item={
-        "pk": {"S": f"content#{content_hash(BASE)}"}, "sk": {"S": "record"}, "family": {"S": "etl"},
-        "owner": {"S": "a-caller-that-crashed"}, "lease_until": {"N": str(time.time() - 1)},
-    })  # fmt: skip
+    dynamo.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"content#{content_hash(BASE)}"},
+            "sk": {"S": "record"},
+            "family": {"S": "etl"},
+            "owner": {"S": "a-caller-that-crashed"},
+            "lease_until": {"N": str(time.time() - 1)},
+        },
+    )
     got = register_or_reuse(ecs, BASE, store)
     assert (got.how, got.revision) == ("registered", 1) and sim.count("RegisterTaskDefinition") == 1
     assert record_of(store, BASE).arn == got.arn
@@ -819,17 +936,19 @@ def test_a_copied_hash_tag_is_not_trusted(sim: Simulator, ecs: Any) -> None:
 
 
 @pytest.mark.parametrize("tag", [None, "copied"], ids=["untagged", "copied-tag"])
-def test_an_edited_record_is_not_trusted(tag: str | None, store: DynamoStore, dynamo: Any, sim: Simulator,
-                                         ecs: Any) -> None:  # fmt: skip
+def test_an_edited_record_is_not_trusted(
+    tag: str | None, store: DynamoStore, dynamo: Any, sim: Simulator, ecs: Any
+) -> None:
     first = register_or_reuse(ecs, BASE, store, now=NOW)
     tags = [{"key": HASH_TAG, "value": first.hash}] if tag else []
     evil = ecs.register_task_definition(**with_image(BASE, EVIL), tags=tags)["taskDefinition"]
     dynamo.update_item(
-        TableName=TABLE, Key={"pk": {"S": f"content#{first.hash}"}, "sk": {"S": "record"}},
+        TableName=TABLE,
+        Key={"pk": {"S": f"content#{first.hash}"}, "sk": {"S": "record"}},
         UpdateExpression="SET #arn = :arn, #revision = :revision",
         ExpressionAttributeNames={"#arn": "arn", "#revision": "revision"},
         ExpressionAttributeValues={":arn": {"S": evil["taskDefinitionArn"]}, ":revision": {"N": str(evil["revision"])}},
-    )  # fmt: skip
+    )
     sim.calls.clear()
     with capture_logs() as logs:
         got = register_or_reuse(ecs, BASE, store, now=NEXT_DAY)
@@ -865,8 +984,9 @@ def test_a_registration_that_won_the_claim_with_other_content_is_not_joined(
 
 
 @pytest.mark.parametrize("labels", [{"flag": ""}, {}], ids=["empty-label", "no-labels"])
-def test_an_empty_label_is_not_reused_for_none(labels: dict[str, str], any_store: Any, sim: Simulator,
-                                               ecs: Any) -> None:  # fmt: skip
+def test_an_empty_label_is_not_reused_for_none(
+    labels: dict[str, str], any_store: Any, sim: Simulator, ecs: Any
+) -> None:
     labelled = copy.deepcopy(BASE)
     labelled["containerDefinitions"][0]["dockerLabels"] = labels
     first = register_or_reuse(ecs, labelled, any_store)

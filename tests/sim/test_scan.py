@@ -38,8 +38,10 @@ def test_a_listing_stopped_early_gives_the_families_listed_so_far(sim: Any) -> N
     ecs = boto3.client("ecs", region_name=sim.region)
     pages = iter(range(100))
     scanner = Scanner(ecs)
-    part = {f: {s: list(lists[s].numbers) for s in STATUSES} for f, lists in scanner.revision_lists(
-        stop=lambda: next(pages) == 2)}  # fmt: skip
+    part = {
+        f: {s: list(lists[s].numbers) for s in STATUSES}
+        for f, lists in scanner.revision_lists(stop=lambda: next(pages) == 2)
+    }
     assert scanner.truncated and sim.count("ListTaskDefinitions") == 3
     assert sorted(part) == [f"svc-{f:02d}" for f in range(14)]  # 22 or 23 ACTIVE a family: 300 end in svc-13
     assert sum(len(lists[Status.ACTIVE]) for lists in part.values()) == 300

@@ -25,8 +25,12 @@ def register(ecs: Any, family: str) -> dict[str, Any]:
 
 def test_list_task_definitions_pages_sorts_and_filters(sim: Simulator, ecs: Any) -> None:
     for n in range(250):
-        sim.seed("big", registered_at=NOW - days(300 - n), status="INACTIVE" if n % 2 else "ACTIVE",
-                 deregistered_at=NOW - days(10))  # fmt: skip
+        sim.seed(
+            "big",
+            registered_at=NOW - days(300 - n),
+            status="INACTIVE" if n % 2 else "ACTIVE",
+            deregistered_at=NOW - days(10),
+        )
     sim.seed("other", registered_at=NOW)
     first = ecs.list_task_definitions(familyPrefix="big", status="INACTIVE", sort="DESC", maxResults=100)
     assert len(first["taskDefinitionArns"]) == 100 and "nextToken" in first
@@ -49,17 +53,27 @@ def test_account_wide_pages_list_every_family_in_order(sim: Simulator, ecs: Any,
     shape = {"a": 5, "b-1": 0, "b": 12, "c": 7, "d": 1}  # family -> revisions; every third one INACTIVE
     for family, count in shape.items():
         for n in range(count):
-            sim.seed(family, registered_at=NOW - days(50 - n), status="INACTIVE" if n % 3 == 2 else "ACTIVE",
-                     deregistered_at=NOW - days(5))  # fmt: skip
+            sim.seed(
+                family,
+                registered_at=NOW - days(50 - n),
+                status="INACTIVE" if n % 3 == 2 else "ACTIVE",
+                deregistered_at=NOW - days(5),
+            )
     for status in ("ACTIVE", "INACTIVE"):
         inactive = status == "INACTIVE"
         expected = [(f, n) for f in sorted(shape) for n in range(1, shape[f] + 1) if (n % 3 == 0) == inactive]
         if sort == "DESC":
             expected.reverse()
-        pages = list(ecs.get_paginator("list_task_definitions").paginate(
-            status=status, sort=sort, PaginationConfig={"PageSize": size}))  # fmt: skip
-        listed = [(a.rsplit("/", 1)[1].rsplit(":", 1)[0], int(a.rsplit(":", 1)[1]))
-                  for p in pages for a in p["taskDefinitionArns"]]  # fmt: skip
+        pages = list(
+            ecs.get_paginator("list_task_definitions").paginate(
+                status=status, sort=sort, PaginationConfig={"PageSize": size}
+            )
+        )
+        listed = [
+            (a.rsplit("/", 1)[1].rsplit(":", 1)[0], int(a.rsplit(":", 1)[1]))
+            for p in pages
+            for a in p["taskDefinitionArns"]
+        ]
         assert listed == expected
         assert all(len(p["taskDefinitionArns"]) == size for p in pages[:-1])
 
@@ -120,8 +134,9 @@ def test_the_inactive_listing_with_or_without_deletes_in_progress(included: bool
 def test_a_repeated_delete(answer: Refusal, finish: Finish) -> None:
     with Simulator(behaviour=Behaviour(repeat_delete=answer, deletes_finish=finish)) as sim:
         ecs = boto3.client("ecs", region_name=sim.region)
-        first, other = (sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW)
-                        for _ in range(2))  # fmt: skip
+        first, other = (
+            sim.seed("f", registered_at=NOW - days(9), status="INACTIVE", deregistered_at=NOW) for _ in range(2)
+        )
         accepted = ecs.delete_task_definitions(taskDefinitions=[first])["taskDefinitions"]
         assert [(t["taskDefinitionArn"], t["status"]) for t in accepted] == [(first, "DELETE_IN_PROGRESS")]
         assert sim.statuses()[first] == ("GONE" if finish is Finish.AT_ONCE else "DELETE_IN_PROGRESS")
@@ -199,8 +214,7 @@ def test_answers_that_do_not_fit_botocore_s_model_are_caught() -> None:
 
 def test_family_status_filter_and_paging(sim: Simulator, ecs: Any) -> None:
     for n in range(130):
-        sim.seed(f"fam-{n:03d}", registered_at=NOW, status="INACTIVE" if n % 3 == 0 else "ACTIVE",
-                 deregistered_at=NOW)  # fmt: skip
+        sim.seed(f"fam-{n:03d}", registered_at=NOW, status="INACTIVE" if n % 3 == 0 else "ACTIVE", deregistered_at=NOW)
     paginator = ecs.get_paginator("list_task_definition_families")
     every = [f for p in paginator.paginate(status="ALL") for f in p["families"]]
     active = [f for p in paginator.paginate(status="ACTIVE") for f in p["families"]]
@@ -282,10 +296,12 @@ def test_s3_object_calls_are_counted_and_take_faults_but_are_not_mutations(opera
     s3 = boto3.client("s3", region_name=sim.region, config=Config(retries={"max_attempts": 1}))
     s3.create_bucket(Bucket="bucket")
     s3.put_object(Bucket="bucket", Key="k", Body=b"x")
-    call = {"PutObject": lambda: s3.put_object(Bucket="bucket", Key="k", Body=b"y"),
-            "GetObject": lambda: s3.get_object(Bucket="bucket", Key="k"),
-            "HeadObject": lambda: s3.head_object(Bucket="bucket", Key="k"),
-            "DeleteObject": lambda: s3.delete_object(Bucket="bucket", Key="k")}[operation]  # fmt: skip
+    call = {
+        "PutObject": lambda: s3.put_object(Bucket="bucket", Key="k", Body=b"y"),
+        "GetObject": lambda: s3.get_object(Bucket="bucket", Key="k"),
+        "HeadObject": lambda: s3.head_object(Bucket="bucket", Key="k"),
+        "DeleteObject": lambda: s3.delete_object(Bucket="bucket", Key="k"),
+    }[operation]
     sim.inject(operation, "AccessDenied", message="Access Denied", times=1)
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         call()
@@ -298,22 +314,25 @@ def test_s3_object_calls_are_counted_and_take_faults_but_are_not_mutations(opera
 OTHER_ACCOUNT = "111111111111"
 
 
-@pytest.mark.parametrize("operation", ["HeadBucket", "PutObject", "GetObject", "HeadObject", "ListObjectsV2",
-                                       "CreateMultipartUpload"])  # fmt: skip
+@pytest.mark.parametrize(
+    "operation", ["HeadBucket", "PutObject", "GetObject", "HeadObject", "ListObjectsV2", "CreateMultipartUpload"]
+)
 def test_s3_refuses_a_caller_expecting_another_owner_as_aws_does(operation: str, sim: Simulator) -> None:
     """moto ignores ExpectedBucketOwner: the simulator answers 403 when the bucket's account is not the one
     expected (a HEAD's 403 has no body, so no code but the status), and goes on as before otherwise."""
     sim.create_bucket("theirs", account=OTHER_ACCOUNT)
     s3 = boto3.client("s3", region_name=sim.region, config=Config(retries={"max_attempts": 1}))
     s3.put_object(Bucket="theirs", Key="k", Body=b"x")  # S3 names are global: moto lets any account in
-    call = {"HeadBucket": lambda owner: s3.head_bucket(Bucket="theirs", ExpectedBucketOwner=owner),
-            "PutObject": lambda owner: s3.put_object(Bucket="theirs", Key="k", Body=b"y", ExpectedBucketOwner=owner),
-            "GetObject": lambda owner: s3.get_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
-            "HeadObject": lambda owner: s3.head_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
-            "ListObjectsV2": lambda owner: s3.list_objects_v2(Bucket="theirs", ExpectedBucketOwner=owner),
-            "CreateMultipartUpload": lambda owner: s3.create_multipart_upload(Bucket="theirs", Key="m",
-                                                                               ExpectedBucketOwner=owner),
-            }[operation]  # fmt: skip
+    call = {
+        "HeadBucket": lambda owner: s3.head_bucket(Bucket="theirs", ExpectedBucketOwner=owner),
+        "PutObject": lambda owner: s3.put_object(Bucket="theirs", Key="k", Body=b"y", ExpectedBucketOwner=owner),
+        "GetObject": lambda owner: s3.get_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
+        "HeadObject": lambda owner: s3.head_object(Bucket="theirs", Key="k", ExpectedBucketOwner=owner),
+        "ListObjectsV2": lambda owner: s3.list_objects_v2(Bucket="theirs", ExpectedBucketOwner=owner),
+        "CreateMultipartUpload": lambda owner: s3.create_multipart_upload(
+            Bucket="theirs", Key="m", ExpectedBucketOwner=owner
+        ),
+    }[operation]
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         call(sim.account_id)
     error = refused.value.response["Error"]
@@ -398,11 +417,14 @@ def test_services_keep_their_revisions_and_deployments(tokens: Tokens) -> None:
         ecs.update_service(cluster="prod", service="api", taskDefinition="web:3")
         service = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
         assert [(d["status"], d["taskDefinition"].rsplit("/", 1)[1]) for d in service["deployments"]] == [
-            ("PRIMARY", "web:3"), ("ACTIVE", "web:2")]  # fmt: skip
+            ("PRIMARY", "web:3"),
+            ("ACTIVE", "web:2"),
+        ]
         listed, token = [], None
         while True:  # a page of one at a time, newest first
-            page = ecs.list_service_deployments(cluster="prod", service="api", maxResults=1,
-                                                **({"nextToken": token} if token else {}))  # fmt: skip
+            page = ecs.list_service_deployments(
+                cluster="prod", service="api", maxResults=1, **({"nextToken": token} if token else {})
+            )
             listed += page["serviceDeployments"]
             token = page.get("nextToken")
             if not token:

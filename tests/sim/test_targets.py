@@ -46,8 +46,9 @@ def test_table_has_a_section_per_target(tdgc: Any, sim: Simulator) -> None:
     old_family(sim, "east", 5)
     old_family(sim, "west", 7, region="eu-west-1")
     with freeze_time(NOW):
-        ran = tdgc("plan", "--keep-last", "2", "--output", "table", *FAST, "--region", "us-east-1", "--region",
-                   "eu-west-1")  # fmt: skip
+        ran = tdgc(
+            "plan", "--keep-last", "2", "--output", "table", *FAST, "--region", "us-east-1", "--region", "eu-west-1"
+        )
     assert ran.code == 0, ran.err
     assert "== us-east-1\n" in ran.out and "== eu-west-1\n" in ran.out
     assert ran.out.index("== us-east-1") < ran.out.index("east:1") < ran.out.index("== eu-west-1")
@@ -77,8 +78,9 @@ def test_roles_are_assumed_with_the_external_id_and_a_session_name_naming_tdgc(
     assert ran.code == 0, ran.err
     report = ran.json()
     assert [(t["target"], t["account"]) for t in report["targets"]] == [
-        (f"{ALPHA} us-east-1", ALPHA), (f"{BETA} us-east-1", BETA)
-    ]  # fmt: skip
+        (f"{ALPHA} us-east-1", ALPHA),
+        (f"{BETA} us-east-1", BETA),
+    ]
     by_account = {t["account"]: t["summary"]["deregister"] for t in report["targets"]}
     assert by_account == {ALPHA: 4, BETA: 1}
     assert {d["arn"].split(":")[4] for d in report["decisions"]} == {ALPHA, BETA}
@@ -106,8 +108,19 @@ def test_a_failing_target_does_not_stop_the_others_and_exits_1(tdgc: Any, sim: S
     # The first target's scan is refused once and for all; the second region goes on and is applied.
     sim.inject("ListTaskDefinitions", "AccessDeniedException", times=1, message="not allowed here")
     with freeze_time(NOW):
-        ran = tdgc("apply", "--yes", "--keep-last", "2", "--output", "json", *FAST,
-                   "--region", "us-east-1", "--region", "eu-west-1")  # fmt: skip
+        ran = tdgc(
+            "apply",
+            "--yes",
+            "--keep-last",
+            "2",
+            "--output",
+            "json",
+            *FAST,
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+        )
     assert ran.code == 1, ran.err
     report = ran.json()
     first, second = report["targets"]
@@ -138,15 +151,18 @@ def test_an_unassumable_role_fails_only_its_account(tdgc: Any, sim: Simulator) -
     assert "sts:AssumeRole" in ran.err
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--role-arn", "arn:aws:iam::12:role/x"], "is not an IAM role ARN"),
-    (["--role-arn", "not-an-arn"], "is not an IAM role ARN"),
-    (["--role-arn", ROLE_A, "--role-arn", ROLE_A], "the same role is given twice"),
-    (["--external-id", "x"], "--external-id: 2 to 1224"),
-    (["--external-id", "good-id"], "--external-id needs --role-arn or --role-file"),
-    (["--role-file", "/nonexistent/roles"], "--role-file /nonexistent/roles: cannot read"),
-    (["--all-regions", "--region", "eu-west-1"], "give --region or --all-regions, not both"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role-arn", "arn:aws:iam::12:role/x"], "is not an IAM role ARN"),
+        (["--role-arn", "not-an-arn"], "is not an IAM role ARN"),
+        (["--role-arn", ROLE_A, "--role-arn", ROLE_A], "the same role is given twice"),
+        (["--external-id", "x"], "--external-id: 2 to 1224"),
+        (["--external-id", "good-id"], "--external-id needs --role-arn or --role-file"),
+        (["--role-file", "/nonexistent/roles"], "--role-file /nonexistent/roles: cannot read"),
+        (["--all-regions", "--region", "eu-west-1"], "give --region or --all-regions, not both"),
+    ],
+)
 def test_bad_target_options_are_one_line_and_exit_2(tdgc: Any, sim: Simulator, args: list[str], message: str) -> None:
     ran = tdgc("apply", "--yes", *args, *FAST)
     assert ran.code == 2 and ran.out == ""
@@ -154,11 +170,14 @@ def test_bad_target_options_are_one_line_and_exit_2(tdgc: Any, sim: Simulator, a
     assert sim.mutating_calls() == 0 and not sim.sessions
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    (f"{BETA} {ROLE_A}", f"account {BETA} does not match the role's account {ALPHA}"),
-    (f"{ROLE_A} id-1 extra", "expected [ACCOUNT_ID] ROLE_ARN [EXTERNAL_ID]"),
-    ("# only a comment", "no roles in it"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"{BETA} {ROLE_A}", f"account {BETA} does not match the role's account {ALPHA}"),
+        (f"{ROLE_A} id-1 extra", "expected [ACCOUNT_ID] ROLE_ARN [EXTERNAL_ID]"),
+        ("# only a comment", "no roles in it"),
+    ],
+)
 def test_bad_role_files_name_the_line(tdgc: Any, sim: Simulator, tmp_path: Path, line: str, message: str) -> None:
     roles = tmp_path / "roles.txt"
     roles.write_text(line + "\n")

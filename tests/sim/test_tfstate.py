@@ -28,14 +28,27 @@ def arn(family: str, revision: int, region: str = "us-east-1") -> str:
 
 
 def state(*resources: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"version": 4, "terraform_version": "1.10.0", "serial": 1, "lineage": "x", "outputs": {},
-            "resources": list(resources), **extra}  # fmt: skip
+    return {
+        "version": 4,
+        "terraform_version": "1.10.0",
+        "serial": 1,
+        "lineage": "x",
+        "outputs": {},
+        "resources": list(resources),
+        **extra,
+    }
 
 
-def resource(kind: str, name: str, *instances: dict[str, Any], module: str | None = None,
-             mode: str = "managed") -> dict[str, Any]:  # fmt: skip
-    found = {"mode": mode, "type": kind, "name": name, "provider": "provider[\"registry.opentofu.org/hashicorp/aws\"]",
-             "instances": list(instances)}  # fmt: skip
+def resource(
+    kind: str, name: str, *instances: dict[str, Any], module: str | None = None, mode: str = "managed"
+) -> dict[str, Any]:
+    found = {
+        "mode": mode,
+        "type": kind,
+        "name": name,
+        "provider": 'provider["registry.opentofu.org/hashicorp/aws"]',
+        "instances": list(instances),
+    }
     return {**found, "module": module} if module else found
 
 
@@ -94,9 +107,16 @@ _JSON = st.recursive(
 )
 
 
-@given(modules=st.lists(_NAME, max_size=4), kind=_NAME, name=_NAME, family=_FAMILY,
-       revision=st.integers(1, 1_000_000), filler=_JSON, path=st.lists(_NAME, min_size=1, max_size=4),
-       index=st.none() | st.integers(0, 9) | _NAME)  # fmt: skip
+@given(
+    modules=st.lists(_NAME, max_size=4),
+    kind=_NAME,
+    name=_NAME,
+    family=_FAMILY,
+    revision=st.integers(1, 1_000_000),
+    filler=_JSON,
+    path=st.lists(_NAME, min_size=1, max_size=4),
+    index=st.none() | st.integers(0, 9) | _NAME,
+)
 def test_an_arn_anywhere_in_any_resource_at_any_depth_is_found(
     modules: list[str],
     kind: str,
@@ -113,19 +133,23 @@ def test_an_arn_anywhere_in_any_resource_at_any_depth_is_found(
     module = ".".join(f"module.{m}" for m in modules) or None
     instance = {"attributes": attributes, **({"index_key": index} if index is not None else {})}
     found = names_in(state(resource(f"x_{kind}", name, instance, module=module)), "s")
-    address = ".".join(p for p in (module, f"x_{kind}", name) if p) + (f"[{json.dumps(index)}]" if index is not None
-                                                                          else "")  # fmt: skip
+    address = ".".join(p for p in (module, f"x_{kind}", name) if p) + (
+        f"[{json.dumps(index)}]" if index is not None else ""
+    )
     assert Named(arn(family, revision), address, None) in found
 
 
-@pytest.mark.parametrize(("document", "problem"), [
-    ([], "not a Terraform state"),
-    ({"version": 3, "modules": []}, "state format version 3, tdgc reads version 4"),
-    ({"encryption_version": "v0", "encrypted_data": "AAAA", "meta": {}}, "encrypted (OpenTofu state encryption)"),
-    ({"version": 4, "resources": {}}, "`resources` is not a list"),
-    ({"version": 4, "resources": [{"type": "aws_ecs_service", "instances": {}}]}, "not in the version 4 shape"),
-    ({"version": 4, "resources": [{"type": "aws_ecs_service", "instances": ["x"]}]}, "not in the version 4 shape"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ([], "not a Terraform state"),
+        ({"version": 3, "modules": []}, "state format version 3, tdgc reads version 4"),
+        ({"encryption_version": "v0", "encrypted_data": "AAAA", "meta": {}}, "encrypted (OpenTofu state encryption)"),
+        ({"version": 4, "resources": {}}, "`resources` is not a list"),
+        ({"version": 4, "resources": [{"type": "aws_ecs_service", "instances": {}}]}, "not in the version 4 shape"),
+        ({"version": 4, "resources": [{"type": "aws_ecs_service", "instances": ["x"]}]}, "not in the version 4 shape"),
+    ],
+)
 def test_a_state_tdgc_cannot_understand_is_an_error(document: Any, problem: str) -> None:
     with pytest.raises(StateError, match="^s.tfstate: .*" + problem.replace("(", r"\(").replace(")", r"\)")):
         names_in(document, "s.tfstate")
@@ -133,14 +157,17 @@ def test_a_state_tdgc_cannot_understand_is_an_error(document: Any, problem: str)
 
 def test_local_files_and_directories(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "terraform.tfstate").write_text(json.dumps(state(resource(
-        "aws_ecs_service", "s", {"attributes": {"task_definition": arn("web", 2)}}))))  # fmt: skip
+    (tmp_path / "a" / "terraform.tfstate").write_text(
+        json.dumps(state(resource("aws_ecs_service", "s", {"attributes": {"task_definition": arn("web", 2)}})))
+    )
     (tmp_path / "a" / "terraform.tfstate.backup").write_text("not read")
     one = tmp_path / "one.json"
     one.write_text(json.dumps(state(resource("aws_ecs_task_definition", "t", {"attributes": {"arn": arn("web", 3)}}))))
     read = States([str(tmp_path), str(one)]).read()
     assert [(n.reference, where) for n, where in read] == [
-        (arn("web", 2), str(tmp_path / "a" / "terraform.tfstate")), (arn("web", 3), str(one))]  # fmt: skip
+        (arn("web", 2), str(tmp_path / "a" / "terraform.tfstate")),
+        (arn("web", 3), str(one)),
+    ]
     (tmp_path / "a" / "broken.tfstate").write_text('{"version": 4, "resources": [')
     with pytest.raises(StateError, match=re.escape("broken.tfstate: not JSON")):
         States([str(tmp_path)]).read()
@@ -164,19 +191,30 @@ def _service_state(revision: int) -> bytes:
 def test_a_prefix_reads_its_states_and_their_workspaces_and_a_refresh_downloads_only_what_changed(
     sim: Simulator,
 ) -> None:
-    _bucket(**{"team/prod.tfstate": _service_state(2), "env:/staging/team/prod.tfstate": _service_state(3),
-               "env:/staging/other/x.tfstate": _service_state(4), "team/notes.txt": b"x"})  # fmt: skip
+    _bucket(
+        **{
+            "team/prod.tfstate": _service_state(2),
+            "env:/staging/team/prod.tfstate": _service_state(3),
+            "env:/staging/other/x.tfstate": _service_state(4),
+            "team/notes.txt": b"x",
+        }
+    )
     caller = Connection(boto3.Session(region_name="us-east-1"), "us-east-1")
     states = States(["s3://tf-state/team/"], caller)
     first = {(n.reference, where) for n, where in states.read()}
-    assert first == {("web:2", "s3://tf-state/team/prod.tfstate"),
-                     ("web:3", "s3://tf-state/env:/staging/team/prod.tfstate")}  # fmt: skip
-    boto3.client("s3", region_name="us-east-1").put_object(Bucket="tf-state", Key="team/prod.tfstate",
-                                                           Body=_service_state(5))  # fmt: skip
+    assert first == {
+        ("web:2", "s3://tf-state/team/prod.tfstate"),
+        ("web:3", "s3://tf-state/env:/staging/team/prod.tfstate"),
+    }
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket="tf-state", Key="team/prod.tfstate", Body=_service_state(5)
+    )
     seen = dict(states._seen)
     second = {(n.reference, where) for n, where in states.read()}
-    assert second == {("web:5", "s3://tf-state/team/prod.tfstate"),
-                      ("web:3", "s3://tf-state/env:/staging/team/prod.tfstate")}  # fmt: skip
+    assert second == {
+        ("web:5", "s3://tf-state/team/prod.tfstate"),
+        ("web:3", "s3://tf-state/env:/staging/team/prod.tfstate"),
+    }
     staging = ("tf-state", "env:/staging/team/prod.tfstate")
     assert states._seen[staging] is seen[staging], "not modified (304): the names already read are kept"
     # A state names a FAMILY:REVISION for its own region only; ARNs say their region themselves.
@@ -189,17 +227,26 @@ def _apply(tdgc: Any, tmp_path: Path, *args: str) -> Ran:
     return ran
 
 
-@pytest.mark.parametrize(("location", "objects", "error"), [
-    ("s3://no-such-bucket/prod.tfstate", None, "NoSuchBucket"),
-    ("s3://tf-state/prod.tfstate", {}, "NoSuchKey"),
-    ("s3://tf-state/prod/", {"dev/a.tfstate": b"{}"}, "s3://tf-state/prod/: no *.tfstate there"),
-    ("s3://tf-state/prod.tfstate", {"prod.tfstate": b"<html>"}, "s3://tf-state/prod.tfstate: not JSON"),
-    ("s3://tf-state/prod.tfstate", {"prod.tfstate": json.dumps({"version": 3}).encode()}, "format version 3"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("location", "objects", "error"),
+    [
+        ("s3://no-such-bucket/prod.tfstate", None, "NoSuchBucket"),
+        ("s3://tf-state/prod.tfstate", {}, "NoSuchKey"),
+        ("s3://tf-state/prod/", {"dev/a.tfstate": b"{}"}, "s3://tf-state/prod/: no *.tfstate there"),
+        ("s3://tf-state/prod.tfstate", {"prod.tfstate": b"<html>"}, "s3://tf-state/prod.tfstate: not JSON"),
+        ("s3://tf-state/prod.tfstate", {"prod.tfstate": json.dumps({"version": 3}).encode()}, "format version 3"),
+    ],
+)
 @pytest.mark.slow
-def test_a_state_that_cannot_be_read_makes_apply_change_nothing(location: str, objects: dict[str, bytes] | None,
-                                                               error: str, tdgc: Any, sim: Simulator,
-                                                               account: Expected, tmp_path: Path) -> None:  # fmt: skip
+def test_a_state_that_cannot_be_read_makes_apply_change_nothing(
+    location: str,
+    objects: dict[str, bytes] | None,
+    error: str,
+    tdgc: Any,
+    sim: Simulator,
+    account: Expected,
+    tmp_path: Path,
+) -> None:
     if objects is not None:
         _bucket(**objects)
     before = sim.statuses()
@@ -214,8 +261,9 @@ def test_a_state_that_cannot_be_read_makes_apply_change_nothing(location: str, o
     assert plan.json()["summary"]["delete"] == len(account.of("delete")), "the plan is still made, marked"
 
 
-def test_access_denied_to_the_state_fails_closed(tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path,
-                                                 fast_retries: None) -> None:  # fmt: skip
+def test_access_denied_to_the_state_fails_closed(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path, fast_retries: None
+) -> None:
     _bucket(**{"prod.tfstate": _service_state(2)})
     sim.inject("GetObject", "AccessDenied", times=-1, message="Access Denied")
     ran = _apply(tdgc, tmp_path, "--terraform-state", "s3://tf-state/prod.tfstate")
@@ -223,13 +271,20 @@ def test_access_denied_to_the_state_fails_closed(tdgc: Any, sim: Simulator, acco
     assert "terraform: s3://tf-state/prod.tfstate: AccessDenied: Access Denied" in ran.json()["incomplete"][0]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--terraform-state", "missing/terraform.tfstate"], "terraform state 'missing/terraform.tfstate': no such file"),
-    (["--terraform-state", "s3:/tf-state/prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
-    (["--terraform-state", "s3:///prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
-])  # fmt: skip
-def test_a_bad_location_is_refused_before_any_call(args: list[str], message: str, tdgc: Any, sim: Simulator,
-                                                   account: Expected, tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--terraform-state", "missing/terraform.tfstate"],
+            "terraform state 'missing/terraform.tfstate': no such file",
+        ),
+        (["--terraform-state", "s3:/tf-state/prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
+        (["--terraform-state", "s3:///prod.tfstate"], "expected s3://BUCKET/KEY or s3://BUCKET/PREFIX/"),
+    ],
+)
+def test_a_bad_location_is_refused_before_any_call(
+    args: list[str], message: str, tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
     calls = sum(sim.calls.values())
     ran = _apply(tdgc, tmp_path, *args)
     assert ran.code == 2 and message in ran.err and len(ran.err.strip().splitlines()) == 1, ran.err

@@ -23,8 +23,9 @@ def test_reserve() -> None:
     assert (reserve_for(5), reserve_for(120), reserve_for(900), reserve_for(3600)) == (2.0, 12.0, 60.0, 60.0)
 
 
-def test_a_budget_too_short_for_anything_still_ends_cleanly(tdgc: Any, sim: Simulator, account: Expected,
-                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_a_budget_too_short_for_anything_still_ends_cleanly(
+    tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path
+) -> None:
     ran = tdgc("apply", write_policy(tmp_path, POLICY), "--yes", "--time-budget", "1s", "--output", "json", *FAST)
     assert ran.code == 0
     report = ran.json()
@@ -44,8 +45,13 @@ def test_repeated_short_runs_converge_to_the_full_result(sim: Simulator, account
     for _ in range(12):
         out = io.StringIO()
         started = clock()
-        result = run(options, [JsonWriter(out)], now=NOW, clock=clock,
-                     pacer_factory=lambda rates: Pacer(rates, clock=clock, sleep=clock.sleep))  # fmt: skip
+        result = run(
+            options,
+            [JsonWriter(out)],
+            now=NOW,
+            clock=clock,
+            pacer_factory=lambda rates: Pacer(rates, clock=clock, sleep=clock.sleep),
+        )
         report = json.loads(out.getvalue())
         assert result.exit_code == 0
         assert clock() - started <= 60.0, "each run ends within its budget"

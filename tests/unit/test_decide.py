@@ -15,15 +15,25 @@ from tests.helpers import NOW
 from tests.oracle import decide_family
 
 
-def rev(n: int, status: Status = Status.ACTIVE, *, registered: float | None = None, deregistered: float | None = None,
-        tags: dict[str, str] | None = None, family: str = "web") -> Revision:  # fmt: skip
+def rev(
+    n: int,
+    status: Status = Status.ACTIVE,
+    *,
+    registered: float | None = None,
+    deregistered: float | None = None,
+    tags: dict[str, str] | None = None,
+    family: str = "web",
+) -> Revision:
     return Revision(
-        arn=f"arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{n}", family=family, revision=n,
-        status=status, described=True,
+        arn=f"arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{n}",
+        family=family,
+        revision=n,
+        status=status,
+        described=True,
         registered_at=NOW - timedelta(days=registered) if registered is not None else None,
         deregistered_at=NOW - timedelta(days=deregistered) if deregistered is not None else None,
         tags=tags or {},
-    )  # fmt: skip
+    )
 
 
 def one(
@@ -41,19 +51,31 @@ def test_reasons_people_can_read() -> None:
     assert one(rev(9), rule, rank=5) == (Action.KEEP, "no registration time known; kept")
     inactive = Status.INACTIVE
     assert one(rev(3, inactive, registered=300, deregistered=212), rule) == (
-        Action.DELETE, "deregistered 212 days ago > 180 days")  # fmt: skip
+        Action.DELETE,
+        "deregistered 212 days ago > 180 days",
+    )
     assert one(rev(3, inactive, registered=30, deregistered=20), rule) == (
-        Action.KEEP, "deregistered 20 days ago < 180 days")  # fmt: skip
+        Action.KEEP,
+        "deregistered 20 days ago < 180 days",
+    )
     assert one(rev(3, inactive, registered=None), rule) == (Action.KEEP, "no deregistration time known; kept")
     assert one(rev(3, inactive, deregistered=400, tags={"tdgc:keep": "true"}), rule) == (
-        Action.KEEP, "protected by tag tdgc:keep=true")  # fmt: skip
+        Action.KEEP,
+        "protected by tag tdgc:keep=true",
+    )
     assert one(rev(3, inactive, deregistered=400), Rule(exclude=True), glob="prod-*") == (
-        Action.KEEP, "family excluded by rule prod-*")  # fmt: skip
+        Action.KEEP,
+        "family excluded by rule prod-*",
+    )
     assert one(rev(3, inactive, deregistered=400), Rule(delete_after=None)) == (
-        Action.KEEP, "deletion disabled (delete_after = never)")  # fmt: skip
+        Action.KEEP,
+        "deletion disabled (delete_after = never)",
+    )
     assert one(rev(9, registered=99), Rule(keep_last=2), rank=2) == (Action.DEREGISTER, "not among the newest 2 ACTIVE")
     assert one(rev(9, registered=400), rule, rank=7, refs=("service prod/web (deployment)", "task b/1")) == (
-        Action.KEEP, "in use by service prod/web (deployment) (+1 more)")  # fmt: skip
+        Action.KEEP,
+        "in use by service prod/web (deployment) (+1 more)",
+    )
 
 
 def test_age_boundary_is_inclusive() -> None:

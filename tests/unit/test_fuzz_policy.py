@@ -14,23 +14,62 @@ from tdgc.aws.pacing import AWS_BUCKETS
 from tdgc.errors import PolicyError
 from tdgc.policy import RATE_FLOOR, Policy, load_policy
 
-KEYS = ["keep_last", "deregister_after", "delete_after", "protect_tags", "families", "exclude", "name",
-        "allow_deregister_all", "require_archive", "max_actions", "accept_incomplete_references", "services",
-        "stacks", "read", "modify", "delete", "unused_for", "rollback_depth", "terraform_state", "kep_last",
-        "archive_kms_key", "x"]  # fmt: skip
+KEYS = [
+    "keep_last",
+    "deregister_after",
+    "delete_after",
+    "protect_tags",
+    "families",
+    "exclude",
+    "name",
+    "allow_deregister_all",
+    "require_archive",
+    "max_actions",
+    "accept_incomplete_references",
+    "services",
+    "stacks",
+    "read",
+    "modify",
+    "delete",
+    "unused_for",
+    "rollback_depth",
+    "terraform_state",
+    "kep_last",
+    "archive_kms_key",
+    "x",
+]
 TABLES = ["defaults", "rules", "rate", "references", "safety", "defualts"]
 scalars = st.one_of(
-    st.integers(-5, 10**6), st.booleans(), st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-5, 10**6),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(["6 months", "90 days", "P6M", "never", "12h", "5 m", "soon", "", "*", "dbt-*"]),
     # at and beyond the edges of every range, and digits that are not ASCII
-    st.sampled_from(["100 years", "36525 days", "101 years", "10000 years", "P99999999Y", "99999999999 days",
-                     "\u0663 days", "\u00b2 days", "PT99999999999999999999S", "s3:/b/k", "s3://b/", "dynamodb://t",
-                     "alias/tdgc", "alias/", "mrk-0123456789abcdef0123456789abcdef"]),
+    st.sampled_from(
+        [
+            "100 years",
+            "36525 days",
+            "101 years",
+            "10000 years",
+            "P99999999Y",
+            "99999999999 days",
+            "\u0663 days",
+            "\u00b2 days",
+            "PT99999999999999999999S",
+            "s3:/b/k",
+            "s3://b/",
+            "dynamodb://t",
+            "alias/tdgc",
+            "alias/",
+            "mrk-0123456789abcdef0123456789abcdef",
+        ]
+    ),
     st.sampled_from([0.001, 0.0009, 1e-300, 1e300, 20, 20.5, 50, 51, 2**63, -(2**63)]),
     st.text(max_size=10),
-)  # fmt: skip
-values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(min_size=1, max_size=5), scalars,
-                                                                           max_size=2))  # fmt: skip
+)
+values = st.one_of(
+    scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(min_size=1, max_size=5), scalars, max_size=2)
+)
 
 
 def toml_value(value: Any) -> str:

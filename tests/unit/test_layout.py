@@ -11,8 +11,15 @@ import pytest
 import tdgc
 
 PACKAGE = Path(tdgc.__file__).parent
-ENTRY_POINTS = {"tdgc.cli", "tdgc.lambda_handler", "tdgc.job", "tdgc.airflow_operator", "tdgc.package",
-                "tdgc.permissions", "tdgc.__main__"}  # fmt: skip
+ENTRY_POINTS = {
+    "tdgc.cli",
+    "tdgc.lambda_handler",
+    "tdgc.job",
+    "tdgc.airflow_operator",
+    "tdgc.package",
+    "tdgc.permissions",
+    "tdgc.__main__",
+}
 # What each layer may import from tdgc, besides itself and the foundation modules (model, errors, policy, ...).
 MAY_IMPORT = {
     "tdgc.aws": set(),

@@ -72,9 +72,15 @@ def test_rule_tags_add_to_the_defaults(tmp_path: Path) -> None:
 
 
 def test_flags_override_the_file_everywhere(tmp_path: Path) -> None:
-    flags = Overrides(keep_last=10, delete_after=None, deregister_after=Duration(days=3),
-                      protect_tags=("pin", "owner=ops"), exclude_families=("legacy-*",), families=("dbt-*",),
-                      rates=("modify=0.25",))  # fmt: skip
+    flags = Overrides(
+        keep_last=10,
+        delete_after=None,
+        deregister_after=Duration(days=3),
+        protect_tags=("pin", "owner=ops"),
+        exclude_families=("legacy-*",),
+        families=("dbt-*",),
+        rates=("modify=0.25",),
+    )
     policy = load(tmp_path, DESIGN_EXAMPLE, flags)
     for family in ("dbt-x", "web"):
         rule = policy.rule_for(family)[0]
@@ -170,8 +176,17 @@ KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_ARN = f"arn:aws:kms:eu-west-1:111122223333:key/{KEY_ID}"
 
 
-@pytest.mark.parametrize("key", [KEY_ID, KEY_ARN, "mrk-1234abcd12ab34cd56ef1234567890ab", "alias/tdgc-archive",
-                                 "alias/aws/s3", "arn:aws:kms:eu-west-1:111122223333:alias/tdgc/archive"])  # fmt: skip
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY_ID,
+        KEY_ARN,
+        "mrk-1234abcd12ab34cd56ef1234567890ab",
+        "alias/tdgc-archive",
+        "alias/aws/s3",
+        "arn:aws:kms:eu-west-1:111122223333:alias/tdgc/archive",
+    ],
+)
 def test_the_archive_kms_key_is_a_key_id_arn_or_alias_and_the_flag_wins(key: str) -> None:
     from_file = parse_policy(f'[safety]\narchive_kms_key = "{key}"\n', "p.toml")
     assert from_file.safety.archive_kms_key == key and from_file.to_dict()["safety"]["archive_kms_key"] == key
@@ -180,10 +195,19 @@ def test_the_archive_kms_key_is_a_key_id_arn_or_alias_and_the_flag_wins(key: str
     assert load_policy(None).safety.archive_kms_key is None, "none: SSE-S3"
 
 
-@pytest.mark.parametrize("key", [
-    "tdgc-archive", "alias/", "key/" + KEY_ID, KEY_ID.upper(), f"{KEY_ID}\n", KEY_ARN.replace("111122223333", "1111"),
-    "arn:aws:s3:::bucket", "alias/a b",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "key",
+    [
+        "tdgc-archive",
+        "alias/",
+        "key/" + KEY_ID,
+        KEY_ID.upper(),
+        f"{KEY_ID}\n",
+        KEY_ARN.replace("111122223333", "1111"),
+        "arn:aws:s3:::bucket",
+        "alias/a b",
+    ],
+)
 def test_a_kms_key_of_another_form_is_refused_in_the_file_and_the_flag(key: str) -> None:
     with pytest.raises(PolicyError, match=r"^p.toml:2, key 'safety.archive_kms_key': expected a KMS key ARN"):
         parse_policy(f"[safety]\narchive_kms_key = {json.dumps(key)}\n", "p.toml")
@@ -191,23 +215,34 @@ def test_a_kms_key_of_another_form_is_refused_in_the_file_and_the_flag(key: str)
         load_policy(None, Overrides(archive_kms_key=key))
 
 
-@pytest.mark.parametrize(("rules", "warned"), [
-    ('[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n',
-     ["rule web never applies: * before it already covers its families"]),
-    ('[[rules]]\nfamilies = ["web*"]\n[[rules]]\nfamilies = ["web-api", "web-[ab]*"]\n',
-     ["rule web-api never applies: web* before it already covers its families"]),
-    ('[[rules]]\nfamilies = ["a*"]\n[[rules]]\nfamilies = ["b*"]\n[[rules]]\nfamilies = ["a1", "b1"]\n',
-     ["rule a1 never applies: a*, b* before it already covers its families"]),
-    ('[[rules]]\nfamilies = ["web?"]\n[[rules]]\nfamilies = ["web*"]\n', []),  # web? does not cover web-api
-    ('[[rules]]\nfamilies = ["web-*"]\n[[rules]]\nfamilies = ["web*"]\n', []),
-    ('[[rules]]\nfamilies = ["w[e]b*"]\n[[rules]]\nfamilies = ["web-1"]\n', []),  # not sure: no warning
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rules", "warned"),
+    [
+        (
+            '[[rules]]\nfamilies = ["*"]\n[[rules]]\nfamilies = ["web-*"]\nname = "web"\n',
+            ["rule web never applies: * before it already covers its families"],
+        ),
+        (
+            '[[rules]]\nfamilies = ["web*"]\n[[rules]]\nfamilies = ["web-api", "web-[ab]*"]\n',
+            ["rule web-api never applies: web* before it already covers its families"],
+        ),
+        (
+            '[[rules]]\nfamilies = ["a*"]\n[[rules]]\nfamilies = ["b*"]\n[[rules]]\nfamilies = ["a1", "b1"]\n',
+            ["rule a1 never applies: a*, b* before it already covers its families"],
+        ),
+        ('[[rules]]\nfamilies = ["web?"]\n[[rules]]\nfamilies = ["web*"]\n', []),  # web? does not cover web-api
+        ('[[rules]]\nfamilies = ["web-*"]\n[[rules]]\nfamilies = ["web*"]\n', []),
+        ('[[rules]]\nfamilies = ["w[e]b*"]\n[[rules]]\nfamilies = ["web-1"]\n', []),  # not sure: no warning
+    ],
+)
 def test_a_rule_that_can_never_apply_is_a_warning(rules: str, warned: list[str]) -> None:
     assert parse_policy(rules, "p.toml").warnings == tuple(f"p.toml: {w}" for w in warned)
 
 
-@given(st.lists(st.lists(st.from_regex(r"[ab*?]{1,4}", fullmatch=True), min_size=1, max_size=2), min_size=2,
-                max_size=4), st.from_regex(r"[ab]{0,5}", fullmatch=True))  # fmt: skip
+@given(
+    st.lists(st.lists(st.from_regex(r"[ab*?]{1,4}", fullmatch=True), min_size=1, max_size=2), min_size=2, max_size=4),
+    st.from_regex(r"[ab]{0,5}", fullmatch=True),
+)
 def test_a_rule_called_unreachable_never_matches_a_family_first(globs: list[list[str]], family: str) -> None:
     text = "".join(f'[[rules]]\nfamilies = {json.dumps(g)}\nname = "r{i}"\n' for i, g in enumerate(globs))
     policy = parse_policy(text, "p.toml")

@@ -44,8 +44,12 @@ def answer(ecs: Any, operation: str, name: str) -> dict[str, Any]:
 
 
 def test_every_fixture_is_wire_json_that_fits_the_model(ecs: Any) -> None:
-    operations = {"list": "ListTaskDefinitions", "describe": "DescribeTaskDefinition",
-                  "delete": "DeleteTaskDefinitions", "deregister": "DeregisterTaskDefinition"}  # fmt: skip
+    operations = {
+        "list": "ListTaskDefinitions",
+        "describe": "DescribeTaskDefinition",
+        "delete": "DeleteTaskDefinitions",
+        "deregister": "DeregisterTaskDefinition",
+    }
     files = sorted(FIXTURES.glob("*.json"))
     assert len(files) == 7
     for path in files:
@@ -103,14 +107,19 @@ def _delete(number: int) -> Decision:
 def test_a_delete_answer_with_failures_is_settled_by_the_revisions_state(ecs: Any) -> None:
     batch = [_delete(3), _delete(2), _delete(1)]
     with Stubber(ecs) as stubber:
-        stubber.add_response("delete_task_definitions", answer(ecs, "DeleteTaskDefinitions", "delete_mixed.json"),
-                             {"taskDefinitions": [d.revision.arn for d in batch]})  # fmt: skip
+        stubber.add_response(
+            "delete_task_definitions",
+            answer(ecs, "DeleteTaskDefinitions", "delete_mixed.json"),
+            {"taskDefinitions": [d.revision.arn for d in batch]},
+        )
         # Each failure is read back: 2 is being deleted (pending), 1 is gone (ECS finished: done).
-        stubber.add_response("describe_task_definition", deleting(ecs), {"taskDefinition": f"{ARN}etl-daily:2",
-                                                                         "include": ["TAGS"]})  # fmt: skip
+        stubber.add_response(
+            "describe_task_definition", deleting(ecs), {"taskDefinition": f"{ARN}etl-daily:2", "include": ["TAGS"]}
+        )
         gone = {"taskDefinition": f"{ARN}etl-daily:1", "include": ["TAGS"]}
-        stubber.add_client_error("describe_task_definition", "ClientException", "Unable to describe task definition.",
-                                 expected_params=gone)  # fmt: skip
+        stubber.add_client_error(
+            "describe_task_definition", "ClientException", "Unable to describe task definition.", expected_params=gone
+        )
         outcomes = act(ecs, batch)
         stubber.assert_no_pending_responses()
     assert outcomes == [
@@ -123,9 +132,11 @@ def test_a_delete_answer_with_failures_is_settled_by_the_revisions_state(ecs: An
 def test_a_deregister_answer_without_its_time_is_done(ecs: Any) -> None:
     rev = Revision(f"{ARN}web:3", "web", 3, Status.ACTIVE)
     with Stubber(ecs) as stubber:
-        stubber.add_response("deregister_task_definition",
-                             answer(ecs, "DeregisterTaskDefinition", "deregister_without_time.json"),
-                             {"taskDefinition": rev.arn})  # fmt: skip
+        stubber.add_response(
+            "deregister_task_definition",
+            answer(ecs, "DeregisterTaskDefinition", "deregister_without_time.json"),
+            {"taskDefinition": rev.arn},
+        )
         outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
         stubber.assert_no_pending_responses()
     assert outcomes == [Outcome(rev.arn, Action.DEREGISTER, Result.DONE)]
@@ -134,8 +145,11 @@ def test_a_deregister_answer_without_its_time_is_done(ecs: Any) -> None:
 def test_a_deregister_refused_for_a_revision_being_deleted_is_pending(ecs: Any) -> None:
     rev = Revision(f"{ARN}etl-daily:2", "etl-daily", 2, Status.ACTIVE)
     with Stubber(ecs) as stubber:
-        stubber.add_client_error("deregister_task_definition", "ClientException",
-                                 "The specified task definition is in the process of being deleted.")  # fmt: skip
+        stubber.add_client_error(
+            "deregister_task_definition",
+            "ClientException",
+            "The specified task definition is in the process of being deleted.",
+        )
         stubber.add_response("describe_task_definition", deleting(ecs), {"taskDefinition": rev.arn, "include": ANY})
         outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
         stubber.assert_no_pending_responses()

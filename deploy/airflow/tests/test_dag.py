@@ -137,8 +137,11 @@ def test_targets_are_accounts_by_regions() -> None:
     a, b = f"arn:aws:iam::{SELF}:role/tdgc", f"arn:aws:iam::{OTHER}:role/ops/tdgc"
     found = m.make_targets([a, b], ["us-east-1", "eu-west-1"])
     assert [t["label"] for t in found] == [
-        f"{SELF}/us-east-1", f"{SELF}/eu-west-1", f"{OTHER}/us-east-1", f"{OTHER}/eu-west-1",
-    ]  # fmt: skip
+        f"{SELF}/us-east-1",
+        f"{SELF}/eu-west-1",
+        f"{OTHER}/us-east-1",
+        f"{OTHER}/eu-west-1",
+    ]
     assert found[3] == {"role_arn": b, "region": "eu-west-1", "label": f"{OTHER}/eu-west-1"}
     assert m.make_targets([], []) == [{"role_arn": None, "region": None, "label": "self/default-region"}]
     assert [t["region"] for t in m.make_targets([], ["all"])] == ["all"]
@@ -174,17 +177,26 @@ def test_apply_needs_both_the_param_and_the_variable(param: object, variable: st
 
 
 VARIABLES = {
-    m.POLICY_VARIABLE: POLICY, m.ROLES_VARIABLE: json.dumps([ROLE_SELF, ROLE_OTHER]), m.EXTERNAL_ID_VARIABLE: " ext ",
-    m.REGIONS_VARIABLE: "us-east-1, eu-west-1", m.ARCHIVE_VARIABLE: "s3://archive/tdgc", m.REPORT_VARIABLE: "",
-}  # fmt: skip
+    m.POLICY_VARIABLE: POLICY,
+    m.ROLES_VARIABLE: json.dumps([ROLE_SELF, ROLE_OTHER]),
+    m.EXTERNAL_ID_VARIABLE: " ext ",
+    m.REGIONS_VARIABLE: "us-east-1, eu-west-1",
+    m.ARCHIVE_VARIABLE: "s3://archive/tdgc",
+    m.REPORT_VARIABLE: "",
+}
 
 
 def test_settings_are_the_variables_and_params_only_narrow_them() -> None:
     got = m.settings({"apply": False, "accounts": [], "regions": [], "families": []}, [], VARIABLES, "us-east-1")
     assert got == m.Settings(
-        policy=POLICY, archive="s3://archive/tdgc", report=None, external_id="ext",
-        accounts=(ROLE_SELF, ROLE_OTHER), regions=("us-east-1", "eu-west-1"), families=(),
-    )  # fmt: skip
+        policy=POLICY,
+        archive="s3://archive/tdgc",
+        report=None,
+        external_id="ext",
+        accounts=(ROLE_SELF, ROLE_OTHER),
+        regions=("us-east-1", "eu-west-1"),
+        families=(),
+    )
     params = {"apply": True, "accounts": [ROLE_OTHER], "regions": ["eu-west-1"], "families": ["etl-*"]}
     narrowed = m.settings(params, params, VARIABLES, "us-east-1")
     assert (narrowed.accounts, narrowed.regions, narrowed.families) == ((ROLE_OTHER,), ("eu-west-1",), ("etl-*",))
@@ -202,11 +214,19 @@ def test_settings_are_the_variables_and_params_only_narrow_them() -> None:
 @pytest.mark.parametrize(
     ("params", "given", "variables", "message"),
     [
-        ({"accounts": [f"arn:aws:iam::{SELF}:role/other"]}, [], VARIABLES,
-         f"param 'accounts': arn:aws:iam::{SELF}:role/other is not in Variable tdgc_role_arns; "),
+        (
+            {"accounts": [f"arn:aws:iam::{SELF}:role/other"]},
+            [],
+            VARIABLES,
+            f"param 'accounts': arn:aws:iam::{SELF}:role/other is not in Variable tdgc_role_arns; ",
+        ),
         ({"accounts": [ROLE_SELF]}, [], {}, "is not in Variable tdgc_role_arns (not set: the worker's account); "),
-        ({"regions": ["ap-south-1"]}, [], VARIABLES,
-         "param 'regions': ap-south-1 is outside Variable tdgc_regions (us-east-1, eu-west-1); "),
+        (
+            {"regions": ["ap-south-1"]},
+            [],
+            VARIABLES,
+            "param 'regions': ap-south-1 is outside Variable tdgc_regions (us-east-1, eu-west-1); ",
+        ),
         ({"regions": ["all"]}, [], VARIABLES, "param 'regions': all is outside Variable tdgc_regions"),
         ({"regions": ["eu-west-1"]}, [], {}, "eu-west-1 is outside the worker's default region, us-east-1 (Variable"),
         ({}, ["policy"], VARIABLES, "param 'policy': set by the operator, as Variable tdgc_policy; "),
@@ -214,7 +234,7 @@ def test_settings_are_the_variables_and_params_only_narrow_them() -> None:
         ({}, ["report"], VARIABLES, "param 'report': set by the operator, as Variable tdgc_report; "),
         ({}, ["external_id"], VARIABLES, "param 'external_id': set by the operator, as Variable tdgc_external_id; "),
     ],
-)  # fmt: skip
+)
 def test_params_that_would_widen_the_run_are_refused(
     params: dict[str, Any], given: list[str], variables: dict[str, str], message: str
 ) -> None:
@@ -298,11 +318,14 @@ def test_plan_only_by_default_changes_nothing(dag: Any, sim: Simulator, tmp_path
 
     plans = xcoms(dr.run_id, "plan")
     assert {i: (p["mode"], p["exit_code"], p["target"]["region"]) for i, p in plans.items()} == {
-        0: ("plan", 0, "us-east-1"), 1: ("plan", 0, "eu-west-1"),
-    }  # fmt: skip
+        0: ("plan", 0, "us-east-1"),
+        1: ("plan", 0, "eu-west-1"),
+    }
     assert {k: plans[0]["summary"][k] for k in ("deregister", "delete", "protected")} == {
-        "deregister": 4, "delete": 5, "protected": 1,
-    }  # fmt: skip
+        "deregister": 4,
+        "delete": 5,
+        "protected": 1,
+    }
     assert plans[1]["summary"]["deregister"] == 3
     assert plans[1]["summary"]["delete"] == 0
 
@@ -311,8 +334,12 @@ def test_plan_only_by_default_changes_nothing(dag: Any, sim: Simulator, tmp_path
     assert total["targets"] == 2
     assert total["failed"] == []
     assert {k: total["summary"][k] for k in ("families", "revisions", "deregister", "delete", "protected")} == {
-        "families": 4, "revisions": 22, "deregister": 7, "delete": 5, "protected": 1,
-    }  # fmt: skip
+        "families": 4,
+        "revisions": 22,
+        "deregister": 7,
+        "delete": 5,
+        "protected": 1,
+    }
     assert total["summary"]["results"] == {"done": 0, "pending": 0, "failed": 0, "skipped": 0}
     assert [row["target"] for row in total["by_target"]] == ["self/us-east-1", "self/eu-west-1"]
 

@@ -104,8 +104,11 @@ def registrations(sim: Simulator) -> int:
 def every_task_ran(arns: set[str]) -> dict[str, int]:
     """taskDefinitionArn -> how many of the cluster's tasks ran it."""
     ecs = boto3.client("ecs")
-    tasks = [t for page in ecs.get_paginator("list_tasks").paginate(cluster="jobs", desiredStatus="STOPPED")
-             for t in page["taskArns"]]  # fmt: skip
+    tasks = [
+        t
+        for page in ecs.get_paginator("list_tasks").paginate(cluster="jobs", desiredStatus="STOPPED")
+        for t in page["taskArns"]
+    ]
     found: dict[str, int] = {}
     for i in range(0, len(tasks), 100):
         for task in ecs.describe_tasks(cluster="jobs", tasks=tasks[i : i + 100])["tasks"]:
@@ -164,8 +167,13 @@ def test_bad_input_fails_the_task_without_retries(
     from tdgc import airflow_operator
 
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # the simulator's
-    arguments = {"family": "f", "container_definitions": [{"name": "a", "image": "x"}], "aws_conn_id": None,
-                 "region_name": "us-east-1", **changes}  # fmt: skip
+    arguments = {
+        "family": "f",
+        "container_definitions": [{"name": "a", "image": "x"}],
+        "aws_conn_id": None,
+        "region_name": "us-east-1",
+        **changes,
+    }
     operator = TdgcRegisterTaskDefinitionOperator(task_id="register", **arguments)
     with pytest.raises(airflow_operator.AirflowFailException, match=message):
         operator.execute({"ti": None})
