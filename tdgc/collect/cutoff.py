@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from tdgc.aws.ecs import PAGE_SIZE
 from tdgc.collect.decide import decide, needs_description, ranks_kept
 from tdgc.collect.references import References
-from tdgc.collect.scan import PAGE_SIZE, STATUSES, RevisionList, Scanner
+from tdgc.collect.scan import STATUSES, RevisionList, Scanner
 from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Policy, Rule
 

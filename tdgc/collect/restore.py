@@ -32,6 +32,7 @@ from botocore.model import Shape
 from botocore.validate import ParamValidator, ValidationErrors
 
 from tdgc.aws.connection import Connection, connect
+from tdgc.aws.ecs import TaskDefinitions
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import Pacer
 from tdgc.aws.s3url import is_s3, s3_location
@@ -165,14 +166,14 @@ def note(archived: Archived, target: Connection, caller: str | None) -> str:
 
 def register(archived: Archived, target: Connection, pacer: Pacer) -> str:
     """Register the archived content; return the new revision's ARN."""
-    ecs = target.ecs(pacer)
+    definitions = TaskDefinitions(target.ecs(pacer))
     try:
-        answer = ecs.register_task_definition(**archived.arguments)
+        registered = definitions.register(archived.arguments)
     except botocore.exceptions.ParamValidationError as exc:
         raise UsageError(f"{archived.source}: ECS would refuse it: {str(exc).splitlines()[-1].strip()}") from None
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"{archived.source}: register failed: {error_text(exc)}") from None
-    return str(answer["taskDefinition"]["taskDefinitionArn"])
+    return str(registered["taskDefinitionArn"])
 
 
 class _Validator(ParamValidator):

@@ -22,21 +22,17 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
-from tdgc.aws.errors import error_code
+from tdgc.aws.ecs import TaskDefinitions
 from tdgc.model import Revision, Status, parse_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
-PAGE_SIZE = 100  # the most ECS returns in one page
 STATUSES = (Status.INACTIVE, Status.ACTIVE)  # what is decided; DELETE_IN_PROGRESS is ECS's to finish
 # What is listed: DELETE_IN_PROGRESS too, since a listing of INACTIVE may include those (docs/design.md §8)
 # and deciding them again would describe each one; a page per 100 of them is cheaper.
 LISTED = (Status.ACTIVE, Status.INACTIVE, Status.DELETE_IN_PROGRESS)
 
-_GONE = ("ClientException", "InvalidParameterException")
 Stop = Callable[[], bool]  # asked between pages: whether to stop listing
 
 
@@ -50,7 +46,7 @@ def literal_prefix(glob: str) -> str:
 
 class Scanner:
     def __init__(self, ecs: ECSClient, only_families: Iterable[str] = ()) -> None:
-        self._ecs = ecs
+        self._ecs = TaskDefinitions(ecs)
         self._globs = tuple(only_families)
         # Set when a `stop` cut the account-wide listing short: what was given is a part of the account.
         self.truncated = False
@@ -62,11 +58,8 @@ class Scanner:
         prefixes = [p for n, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:n])]
         names: set[str] = set()
         for prefix in prefixes:
-            kwargs: dict[str, Any] = {"status": "ALL", "PaginationConfig": {"PageSize": PAGE_SIZE}}
-            if prefix:
-                kwargs["familyPrefix"] = prefix
-            for page in self._ecs.get_paginator("list_task_definition_families").paginate(**kwargs):
-                names.update(page.get("families", []))
+            for page in self._ecs.family_pages("ALL", prefix):
+                names.update(page)
         return sorted(names)
 
     def revision_lists(self, stop: Stop | None = None) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
@@ -97,10 +90,9 @@ class Scanner:
     def _list_account(self, stop: Stop) -> dict[str, tuple[str, dict[Status, array[int]]]]:
         """family -> (ARN prefix, numbers by listed status, as listed)."""
         found: dict[str, tuple[str, dict[Status, array[int]]]] = {}
-        paginator = self._ecs.get_paginator("list_task_definitions")
         for status in LISTED:
-            for page in paginator.paginate(status=status.value, PaginationConfig={"PageSize": PAGE_SIZE}):
-                for arn in page.get("taskDefinitionArns", []):
+            for page in self._ecs.arn_pages(status.value):
+                for arn in page:
                     head, _, number = arn.rpartition(":")
                     family = head.rsplit("/", 1)[-1]
                     if family not in found:
@@ -127,11 +119,7 @@ class Scanner:
 
     def pages(self, family: str, status: Status) -> Iterator[list[str]]:
         """The family's revision ARNs with `status`, newest first, a page at a time."""
-        paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(
-            familyPrefix=family, status=status.value, sort="DESC", PaginationConfig={"PageSize": PAGE_SIZE}
-        ):
-            arns = page.get("taskDefinitionArns", [])
+        for arns in self._ecs.arn_pages(status.value, family=family, newest_first=True):
             if arns:
                 yield arns
 
@@ -140,13 +128,9 @@ class Scanner:
         family, number = parse_arn(arn)
         if not describe:
             return Revision(arn=arn, family=family, revision=number, status=status)
-        try:
-            answer = self._ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in _GONE:
-                return None
-            raise
-        answer.pop("ResponseMetadata", None)  # type: ignore[misc]
+        answer = self._ecs.describe(arn)
+        if answer is None:
+            return None
         td: dict[str, Any] = dict(answer["taskDefinition"])
         return Revision(
             arn=arn,

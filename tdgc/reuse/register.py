@@ -53,9 +53,9 @@ from typing import Any
 import botocore.exceptions
 import structlog
 
-from tdgc.aws.errors import error_code
+from tdgc.aws.ecs import TaskDefinitions
 from tdgc.reuse.content import PROTECT_TAGS, Verdict, _Wanted, register_fields
-from tdgc.reuse.store import HASH_TAG, Backoff, Claim, Record, Store
+from tdgc.reuse.store import HASH_TAG, Backoff, Claim, Coordinating, Record, Store
 
 log = structlog.get_logger("tdgc.reuse")
 
@@ -142,7 +142,7 @@ def register_or_reuse(
             if verdict is not Verdict.GONE:  # a copied tag, an edited record: never handed out
                 log.warning("reuse.mismatch", arn=record.arn, hash=digest, verdict=verdict.name, reason=verdict.value)
             stale = record.arn
-        outcome = store.claim(digest, family, stale_arn=stale)
+        outcome = _claim(store, digest, family, stale)
         if isinstance(outcome, Record):  # someone else registered it while this caller waited
             record, joined = outcome, True
             continue
@@ -151,6 +151,13 @@ def register_or_reuse(
             return registered
         record, joined = registered, True  # another registration finished first: checked as any other
     raise ReuseError(f"{family} {digest}: no stable revision after {_ROUNDS} rounds")
+
+
+def _claim(store: Store, digest: str, family: str, stale: str | None) -> Claim | Record:
+    """The right to register: asked of a store that makes callers agree; any other has nobody to ask."""
+    if isinstance(store, Coordinating):
+        return store.claim(digest, family, stale_arn=stale)
+    return Claim(digest, family, owner="", lease_until=float("inf"))
 
 
 def _register_claimed(
@@ -167,9 +174,12 @@ def _register_claimed(
     try:
         arn, revision = register(ecs, args, claim.hash, backoff)
     except BaseException:
-        store.release(claim)
+        if isinstance(store, Coordinating):
+            store.release(claim)
         raise
     how = How.REPLACED if stale else How.REGISTERED
+    if not isinstance(store, Coordinating):  # the tag on the revision is the record
+        return Reused(arn, claim.family, revision, claim.hash, False, how)
     record = store.fill(claim, arn, revision, now=now, who=who, how=how)
     if record.arn != arn:  # our lease was taken over and the other registration finished first: use theirs
         log.warning("reuse.duplicate", arn=arn, kept=record.arn, reason="claim taken over while registering")
@@ -185,7 +195,7 @@ def register(ecs: Any, args: Mapping[str, Any], digest: str, backoff: Backoff) -
     attempt = 0
     while True:
         try:
-            td = ecs.register_task_definition(**request)["taskDefinition"]
+            td = TaskDefinitions(ecs).register(request)
             return str(td["taskDefinitionArn"]), int(td["revision"])
         except botocore.exceptions.ClientError as exc:
             if not _too_many(exc) or attempt + 1 >= backoff.attempts:
@@ -201,12 +211,9 @@ def _too_many(exc: botocore.exceptions.ClientError) -> bool:
 
 def _described(ecs: Any, arn: str) -> dict[str, Any] | None:
     """The revision's DescribeTaskDefinition answer with its tags; None if it no longer exists."""
-    try:
-        answer = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ClientException":  # deleted: "Unable to describe ..."
-            return None
-        raise
+    answer = TaskDefinitions(ecs).describe(arn)
+    if answer is None:
+        return None
     return {"taskDefinition": answer["taskDefinition"], "tags": answer.get("tags", [])}
 
 

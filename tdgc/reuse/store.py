@@ -1,8 +1,9 @@
 """Where register-or-reuse (tdgc.reuse.register) finds a content hash's revision again, and counts its uses.
 
-Two stores, one protocol (`Store`). A store only points: a `tdgc:content-hash` tag can be copied onto any
-revision and a table item edited, so tdgc.reuse.register checks the revision a store names against its own description
-before handing it out, and replaces the store's answer when it does not hold the content.
+Two stores: both point (`Store`); only the table makes concurrent callers agree (`Coordinating`). A store
+only points: a `tdgc:content-hash` tag can be copied onto any revision and a table item edited, so
+tdgc.reuse.register checks the revision a store names against its own description before handing it out, and
+replaces the store's answer when it does not hold the content.
 
 `DynamoStore(dynamodb_client, table)`: a DynamoDB table, created on first use if it is missing (on-demand
 billing, PAY_PER_REQUEST; time to live enabled on `expires_at`). Its schema:
@@ -56,7 +57,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 HASH_TAG = "tdgc:content-hash"
 RECORD = "record"
@@ -106,9 +107,25 @@ class StoreBusy(Exception):
 
 
 class Store(Protocol):
+    """Where a content's revision is found again. Every store can point; only some can make callers agree."""
+
     def lookup(self, digest: str, family: str) -> Record | None:
         """The revision last recorded for this content (it may have been deregistered since), or None."""
         ...
+
+    def record_use(self, record: Record, *, now: datetime, who: str, how: str) -> Record:
+        """Count one use of the record's revision (a store that counts nothing returns the record)."""
+        ...
+
+    def records(self) -> Iterator[Record]:
+        """Every content the store knows, with its revision (in no particular order)."""
+        ...
+
+
+@runtime_checkable
+class Coordinating(Store, Protocol):
+    """A store that makes concurrent callers agree: one of them registers a new content, the others wait for
+    its revision (DynamoStore). With any other store, callers that miss at once each register."""
 
     def claim(self, digest: str, family: str, *, stale_arn: str | None = None) -> Claim | Record:
         """The right to register this content, or the record another caller filled in meanwhile.
@@ -122,14 +139,6 @@ class Store(Protocol):
 
     def release(self, claim: Claim) -> None:
         """Give a claim up (its registration failed), so that the next caller need not wait for its lease."""
-        ...
-
-    def record_use(self, record: Record, *, now: datetime, who: str, how: str) -> Record:
-        """Count one use of the record's revision."""
-        ...
-
-    def records(self) -> Iterator[Record]:
-        """Every content the store knows, with its revision (in no particular order)."""
         ...
 
 
