@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 
@@ -33,15 +34,41 @@ def test_demo_plans_a_believable_account(tdgc: Any) -> None:
     assert "Simulated account (no AWS account, no network)" in ran.err
 
 
-def test_demo_table_reads_in_80_columns(tdgc: Any) -> None:
-    ran = tdgc("demo")
+def test_demo_full_table_reads_in_80_columns(tdgc: Any) -> None:
+    ran = tdgc("demo", "--full")
     assert ran.code == 0
     lines = ran.out.splitlines()
     assert lines[0].startswith("tdgc plan · us-east-1 · policy: ")
     assert max(map(len, lines)) <= 80
     assert any(line.startswith("TOTAL (") for line in lines)
     assert any(line.startswith("  web-api:150                  service prod/web-api, ") for line in lines)
-    assert lines[-1] == "Nothing was changed. `tdgc apply` with the same policy carries it out."
+    assert "Legend" in lines
+    assert lines[-1] == "Nothing was changed. Try plan, apply and restore on it: `tdgc demo --serve`."
+
+
+def test_the_short_demo_fits_a_terminal_and_shows_the_families_with_the_most_actions(tdgc: Any) -> None:
+    ran = tdgc("demo")
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
+    assert len(ran.err.splitlines()) + len(lines) <= 50 and max(map(len, lines)) <= 80
+    assert lines[2].startswith("FAMILY (10 with the most actions)")
+    shown = {}
+    for line in lines[3:13]:
+        name, _revs, _keep, dereg, delete, _prot = line.split()
+        shown[name] = int(dereg) + int(delete)
+    assert list(shown.values()) == sorted(shown.values(), reverse=True)
+    assert lines[13] == "… 35 more families with fewer actions" and lines[14].startswith("TOTAL (45 families)")
+    every = Counter(d["family"] for d in tdgc("demo", "--output", "json").json()["decisions"] if d["action"] != "keep")
+    assert min(shown.values()) >= max(n for family, n in every.items() if family not in shown)
+    assert {name: every[name] for name in shown} == shown
+    actions = lines[lines.index("Actions: one of each family above (all 2,054: --full)") + 1 :][:10]
+    assert [line.split()[1].split(":")[0] for line in actions] == list(shown)
+    legend = ran.out[ran.out.index("\nLegend\n") :]
+    explained = [line.split()[0] for line in legend.splitlines()[2:] if line.startswith("  ") and line[2] != " "]
+    assert explained == ["REVS", "KEEP", "DEREG", "DELETE", "ACTIVE"]
+    assert "PROT: " in legend and "INACTIVE: " in legend
+    assert "tdgc apply" not in ran.out and "In use, kept" not in ran.out
+    assert lines[-1] == "Nothing was changed. Try plan, apply and restore on it: `tdgc demo --serve`."
 
 
 def test_the_demo_never_leaves_its_simulated_account(tdgc: Any, monkeypatch: Any) -> None:
