@@ -235,7 +235,7 @@ def serve_demo(seed: int, port: int, out: IO[str], err: IO[str], wait: Callable[
             raise UsageError(f"--serve needs moto's server ({exc}): pip install 'tdgc[demo]'") from None
         except OSError as exc:
             raise UsageError(
-                f"--port {port}: cannot listen there ({exc.strerror or exc}); --port 0 takes any"
+                f"--port {port}: cannot listen there ({exc.strerror or exc}); --port 0 takes any free one"
             ) from None
         _demo_account(sim, datetime.now(UTC).replace(microsecond=0), seed, err)
         out.write(_instructions(url, sim.region, sim.account_id))
