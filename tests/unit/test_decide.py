@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -237,3 +238,13 @@ def test_unused_for_reasons() -> None:
         (Action.KEEP, "last used 3 days ago < 90 days"),
         (Action.DEREGISTER, "registered 400 days ago ≥ 30 days"),  # never seen by the store: the age rule
     ]
+
+
+def test_known_only_to_be_registered_after_a_moment_says_less_than_only_when_it_is() -> None:
+    rule = Rule(keep_last=1, deregister_after=Duration(days=30))
+    bare = Revision(rev(5).arn, "web", 5, Status.ACTIVE)
+    after = replace(bare, registered_after=NOW - timedelta(days=29))
+    assert one(after, rule, rank=3) == (Action.KEEP, "registered less than 30 days ago")
+    # At the cut-off itself it may be exactly 30 days old: old enough, so not "less than"; unknown, so kept.
+    at_cutoff = replace(bare, registered_after=NOW - timedelta(days=30))
+    assert one(at_cutoff, rule, rank=3) == (Action.KEEP, "no registration time known; kept")
