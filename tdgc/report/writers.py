@@ -40,7 +40,7 @@ APPLY_NEXT = "`tdgc apply` with the same policy carries it out."
 # What the table's abbreviations and the two statuses mean, for a reader who has not read the docs.
 LEGEND = (
     ("REVS", "revisions held, ACTIVE and INACTIVE (both count toward the quota)"),
-    ("KEEP", "left as they are; PROT: of those, kept by a protecting tag or a use"),
+    ("KEEP", "left as they are; PROT: of those, kept by a protecting tag or in use"),
     ("DEREG", "ACTIVE revisions to deregister: INACTIVE from then on, for good"),
     ("DELETE", "INACTIVE revisions to delete: gone for good once nothing uses them"),
     ("ACTIVE", "new tasks, services and schedules may use it; INACTIVE: what already"),
@@ -278,7 +278,8 @@ class TableWriter(Writer):
         self._family_table(section.families, summary, largest)
         if largest is not None:
             acting = [(name, _FamilyRow(actions=section.families[name].actions[:1])) for name in largest]
-            title = f"Actions: one of each family above (all {summary.deregister + summary.delete:,}: --full)"
+            every = summary.deregister + summary.delete
+            title = f"Actions: one of each family above (more: --full; all {every:,}: --output json)"
         else:
             acting = [(name, row) for name, row in section.families.items() if row.actions]
             title = "Actions"

@@ -74,7 +74,8 @@ def test_the_short_demo_fits_a_terminal_and_shows_the_families_with_the_most_act
     every = Counter(d["family"] for d in tdgc("demo", "--output", "json").json()["decisions"] if d["action"] != "keep")
     assert min(shown.values()) >= max(n for family, n in every.items() if family not in shown)
     assert {name: every[name] for name in shown} == shown
-    actions = lines[lines.index("Actions: one of each family above (all 2,054: --full)") + 1 :][:10]
+    heading = lines.index("Actions: one of each family above (more: --full; all 2,054: --output json)")
+    actions = lines[heading + 1 : heading + 11]
     assert [line.split()[1].split(":")[0] for line in actions] == list(shown)
     legend = ran.out[ran.out.index("\nLegend\n") :]
     explained = [line.split()[0] for line in legend.splitlines()[2:] if line.startswith("  ") and line[2] != " "]
