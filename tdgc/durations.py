@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,6 +81,11 @@ class Duration:
         """The moment this long before `moment`: a revision at or before it is old enough."""
         return moment - self.delta
 
+    @property
+    def fixed(self) -> bool:
+        """Whether it is always as long: no months or years, whose length depends on the calendar."""
+        return not (self.years or self.months)
+
     def seconds_from(self, moment: datetime) -> float:
         """How many seconds this is, counted from `moment` (a month is not always as long)."""
         return ((moment + self.delta) - moment).total_seconds()
@@ -136,15 +142,35 @@ def _in_range(duration: Duration, text: str) -> Duration:
     return duration
 
 
-def humanize_age(age: timedelta) -> str:
-    """An elapsed time for reasons: "212 days", "5 hours", "3 minutes"."""
-    seconds = int(age.total_seconds())
-    if seconds >= 10 * 86400:
-        return f"{seconds // 86400} days"
-    if seconds >= 2 * 86400:  # near a "7 days" limit, whole days would read "7 days ago > 7 days"
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds // 3600} hours"
-    if seconds >= 120:
-        return f"{seconds // 60} minutes"
-    return f"{max(seconds, 0)} seconds"
+_UNIT_SECONDS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))
+
+
+def humanize_age(age: timedelta, at_least: timedelta | None = None) -> str:
+    """An elapsed time for reasons, in whole units and never rounded up: "212 days", "5 hours", "3 minutes".
+
+    With `at_least` (a length the age is known to reach), the unit is fine enough that the figure reaches it
+    too: a floored "7 days" for 7.04 days, but "36 hours" rather than "1 day" for 36 hours against 36 hours.
+    """
+    seconds = max(math.floor(age.total_seconds()), 0)
+    for unit, size in _UNIT_SECONDS:
+        n = seconds // size
+        if (n >= 2 or size == 1) and (at_least is None or n * size >= at_least.total_seconds()):
+            return f"{n} {unit[:-1] if n == 1 else unit}"
+    raise AssertionError("unreachable: seconds always fit")  # pragma: no cover
+
+
+def age_against(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:
+    """Whether `moment` is at least `limit` before `now` (the age rules' test), and the phrase that says so,
+    true of the figures it shows: "212 days ago ≥ 180 days", "12 days ago < 30 days". The age is floored (a
+    "≥" in a unit fine enough to stay true); a limit in months or years, whose length depends on the calendar,
+    is given in days (or finer) too: "190 days ago ≥ 6 months (181 days)"."""
+    cutoff = limit.before(now)
+    old = moment <= cutoff
+    length = now - cutoff
+    shown = limit.text if limit.fixed else f"{limit.text} ({humanize_age(length, at_least=length)})"
+    if moment > now:  # a clock ahead of this one's: rounded up, so that it stays below any limit
+        ahead = timedelta(seconds=math.ceil((moment - now).total_seconds()))
+        return old, f"{humanize_age(ahead)} from now < {shown}"
+    if old:
+        return old, f"{humanize_age(now - moment, at_least=length)} ago ≥ {shown}"
+    return old, f"{humanize_age(now - moment)} ago < {shown}"

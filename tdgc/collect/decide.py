@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from tdgc.durations import Duration, humanize_age
+from tdgc.durations import Duration, age_against
 from tdgc.model import Action, Decision, Revision, Status, Why
 from tdgc.policy import Rule
 
@@ -83,7 +83,8 @@ def _decide_active(rev: Revision, rank: int | None, rule: Rule, now: datetime, l
     if limit is None:
         return Decision(rev, Action.DEREGISTER, f"not among the newest {rule.keep_last} ACTIVE", why=Why.NOT_NEWEST)
     if rev.registered_at is None:
-        if rev.registered_after is not None and rev.registered_after >= limit.before(now):
+        # Strictly after the cut-off: one registered at it would be old enough, and not "less than" the limit.
+        if rev.registered_after is not None and rev.registered_after > limit.before(now):
             return Decision(rev, Action.KEEP, f"registered less than {limit.text} ago")
         if rev.registered_before is not None:
             old, text = _age(rev.registered_before, limit, now)
@@ -130,9 +131,7 @@ def _tag_protection(rev: Revision, rule: Rule) -> Decision | None:
 
 def _age(moment: datetime, limit: Duration, now: datetime) -> tuple[bool, str]:
     """Whether `moment` is at least `limit` before `now`, and the phrase that says so."""
-    old = moment <= limit.before(now)
-    sign = (">" if moment < limit.before(now) else ">=") if old else "<"
-    return old, f"{humanize_age(now - moment)} ago {sign} {limit.text}"
+    return age_against(moment, limit, now)
 
 
 def _more(items: Sequence[str]) -> str:

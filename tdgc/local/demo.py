@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -11,11 +14,13 @@ from typing import IO, Any
 
 import boto3
 
-from tdgc.aws.pacing import unpaced
+from tdgc.aws.pacing import AWS_BUCKETS, unpaced
 from tdgc.collect.run import RunOptions, run
+from tdgc.errors import EXIT_OK, UsageError
 from tdgc.local.simulator import Simulator
 from tdgc.policy import Overrides, load_policy
-from tdgc.report.writers import make_writer
+from tdgc.report.model import Writer
+from tdgc.report.writers import TableWriter, make_writer
 
 TWO_YEARS = timedelta(days=730)
 
@@ -187,18 +192,74 @@ def demo_policy_path() -> Path:
     return Path(str(resources.files("tdgc.local") / "demo_policy.toml"))
 
 
-def run_demo(output: str, seed: int, out: IO[str], err: IO[str]) -> int:
+SHORT_TOP = 10  # families in the short report: with its notes and legend it fits a 50-line terminal
+SERVE_NEXT = "Try plan, apply and restore on it: `tdgc demo --serve`."
+ENDPOINT_LINE = "export AWS_ENDPOINT_URL="
+
+
+def _demo_account(sim: Simulator, now: datetime, seed: int, err: IO[str]) -> None:
+    seed_demo_account(sim, now, random.Random(seed))
+    wire_references(sim)
+    revisions = sum(1 for _ in sim.revisions())
+    families = len({td.family for td in sim.revisions()})
+    err.write(
+        f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions\n"
+        f"registered over two years. Policy: {demo_policy_path()}\n\n"
+    )
+
+
+def run_demo(output: str, seed: int, out: IO[str], err: IO[str], *, full: bool = False) -> int:
+    """Plan the demo account with the demo policy. A table is the short form (see `SHORT_TOP`) unless `full`;
+    the machine formats are always whole."""
     now = datetime.now(UTC).replace(microsecond=0)
+    if output in ("table", "markdown"):
+        top = None if full else SHORT_TOP
+        writer: Writer = TableWriter(out, markdown=output == "markdown", top=top, legend=True, next_step=SERVE_NEXT)
+    else:
+        writer = make_writer(output, out)
     with Simulator() as sim:
-        seed_demo_account(sim, now, random.Random(seed))
-        wire_references(sim)
-        revisions = sum(1 for _ in sim.revisions())
-        families = len({td.family for td in sim.revisions()})
-        err.write(
-            f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions "
-            f"registered over two years.\nPolicy: {demo_policy_path()}\n\n"
-        )
+        _demo_account(sim, now, seed, err)
         policy = load_policy(str(demo_policy_path()), Overrides(terraform_state=(TERRAFORM_STATE,)))
         # The simulated account has no throttling, so the demo does not pace itself.
-        result = run(RunOptions(policy=policy), [make_writer(output, out)], now=now, pacer_factory=lambda _: unpaced())
+        result = run(RunOptions(policy=policy), [writer], now=now, pacer_factory=lambda _: unpaced())
     return result.exit_code
+
+
+def serve_demo(seed: int, port: int, out: IO[str], err: IO[str], wait: Callable[[], object] | None = None) -> int:
+    """The demo account over HTTP on loopback until Ctrl-C or SIGTERM (or `wait` returns), with the lines to
+    paste into another shell to plan, apply and restore against it."""
+    with Simulator() as sim, contextlib.ExitStack() as serving:
+        try:  # before the account is built: a port that cannot be had is said at once
+            url = serving.enter_context(sim.serve(port))
+        except ImportError as exc:
+            raise UsageError(f"--serve needs moto's server ({exc}): pip install 'tdgc[demo]'") from None
+        except OSError as exc:
+            raise UsageError(
+                f"--port {port}: cannot listen there ({exc.strerror or exc}); --port 0 takes any free one"
+            ) from None
+        _demo_account(sim, datetime.now(UTC).replace(microsecond=0), seed, err)
+        out.write(_instructions(url, sim.region, sim.account_id))
+        out.flush()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM by tdgc.signals: as asked
+            (wait or threading.Event().wait)()
+    err.write("\nStopped serving; the simulated account is gone. Bye.\n")
+    return EXIT_OK
+
+
+def _instructions(url: str, region: str, account: str) -> str:
+    # The simulator does not throttle: the highest rates tdgc accepts (AWS's bursts) make a plan take a minute,
+    # not the default's several.
+    rates = " ".join(f"--rate {c}={AWS_BUCKETS[c][0]:g}" for c in ("read", "modify", "delete"))
+    policy = f"{demo_policy_path()} --terraform-state {TERRAFORM_STATE} {rates}"
+    return (
+        f"Serving the simulated account at {url} until Ctrl-C. In another shell, paste:\n\n"
+        f"{ENDPOINT_LINE}{url}\n"
+        "export AWS_ACCESS_KEY_ID=testing\n"
+        "export AWS_SECRET_ACCESS_KEY=testing\n"
+        f"export AWS_DEFAULT_REGION={region}\n\n"
+        "then try these (the demo's policy and Terraform state; the rates are the highest, as nothing throttles):\n\n"
+        f"tdgc plan {policy}\n"
+        f"tdgc apply {policy} --archive ./archive\n"
+        f"tdgc restore ./archive/{account}/{region}/airflow-dbt-daily/1.json\n"
+        "aws ecs list-task-definitions --family-prefix airflow-dbt-daily\n\n"
+    )

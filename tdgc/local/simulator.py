@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import warnings
@@ -242,18 +243,29 @@ def without_real_aws(empty_dir: str | os.PathLike[str]) -> dict[str, str | None]
 
 
 @contextmanager
-def serve() -> Iterator[str]:
-    """moto's backends over HTTP on loopback (for a subprocess, Terraform); yields the endpoint URL."""
-    from moto.server import ThreadedMotoServer  # needs moto[server]
+def serve(port: int = 0) -> Iterator[str]:
+    """moto's backends over HTTP on loopback (for a subprocess, Terraform, `tdgc demo --serve`); yields the
+    endpoint URL. `port` 0 is any free port; a port that cannot be had is an OSError."""
+    from moto.server import ThreadedMotoServer  # needs moto[server] (Flask): the demo and test extras have it
 
+    if port:
+        _check_port(port)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _check_port(port: int) -> None:
+    """OSError unless `port` can be bound on loopback: moto's server binds in its thread, and would wait
+    forever for a port it cannot have."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket does
+        probe.bind(("127.0.0.1", port))
 
 
 class Simulator:
@@ -314,9 +326,9 @@ class Simulator:
             self._stack.close()
             self._stack = None
 
-    def serve(self) -> contextlib.AbstractContextManager[str]:
+    def serve(self, port: int = 0) -> contextlib.AbstractContextManager[str]:
         """Serve this simulated account over HTTP on loopback (for a subprocess); yields the endpoint URL."""
-        return serve()
+        return serve(port)
 
     def reset(self) -> None:
         """Forget every task definition, call and fault, as a fresh account (for tests that loop)."""

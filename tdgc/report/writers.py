@@ -36,6 +36,16 @@ CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
 ACTIONS_SHOWN_PER_FAMILY = 5
 IN_USE_SHOWN = 20
 FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
+APPLY_NEXT = "`tdgc apply` with the same policy carries it out."
+# What the table's abbreviations and the two statuses mean, for a reader who has not read the docs.
+LEGEND = (
+    ("REVS", "revisions held, ACTIVE and INACTIVE (both count toward the quota)"),
+    ("KEEP", "left as they are; PROT: of those, kept by a protecting tag or in use"),
+    ("DEREG", "ACTIVE revisions to deregister: INACTIVE from then on, for good"),
+    ("DELETE", "INACTIVE revisions to delete: gone for good once nothing uses them"),
+    ("ACTIVE", "new tasks, services and schedules may use it; INACTIVE: what already"),
+    ("", "runs on it goes on running, but nothing new can start with it"),
+)
 
 
 def decision_dict(d: Decision) -> dict[str, Any]:
@@ -137,13 +147,29 @@ class _Section:
 
 
 class TableWriter(Writer):
-    """For people: a per-family summary and the actions with their reasons, in 80 columns."""
+    """For people: a per-family summary and the actions with their reasons, in 80 columns.
+
+    `top` is the short form (`tdgc demo` without --full): only the `top` families with the most actions, the
+    first action of each, and no list of the revisions kept in use (the notes count them). `legend` explains
+    the columns; `next_step` is what a plan's last line suggests.
+    """
 
     WIDTH = 80
 
-    def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
+    def __init__(
+        self,
+        out: IO[str],
+        *,
+        markdown: bool = False,
+        top: int | None = None,
+        legend: bool = False,
+        next_step: str = APPLY_NEXT,
+    ) -> None:
         super().__init__(out)
         self.markdown = markdown
+        self.top = top
+        self.legend = legend
+        self.next_step = next_step
         self._sections: list[_Section] = []
         self._notable: Counter[str] = Counter()
 
@@ -212,7 +238,9 @@ class TableWriter(Writer):
             w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
             for line in lines:
                 w(f"- {line}\n" if self.markdown else f"  {line}\n")
-        w("\n" + self._closing(summary, mode) + "\n")
+        if self.legend:
+            self._legend()
+        w("\n" + self._closing(summary, mode, self.next_step) + "\n")
         if len(report.targets) > 1:
             w(_targets_line(report.targets) + "\n")
         if report.incomplete:
@@ -230,13 +258,34 @@ class TableWriter(Writer):
         text = f"{target.target}{status}"
         self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
 
+    def _legend(self) -> None:
+        w = self.out.write
+        w("\n## Legend\n\n" if self.markdown else "\nLegend\n")
+        for term, meaning in LEGEND:
+            if self.markdown:
+                w(f"- **{term}** {meaning}\n" if term else f"  {meaning}\n")
+            else:
+                w(_fit(f"  {term:<7} {meaning}", self.WIDTH) + "\n")
+
+    def _largest(self, families: Mapping[str, _FamilyRow]) -> list[str]:
+        """The short form's families: the `top` with the most actions, most first (then by name)."""
+        acting = sorted((-(r.counts.deregister + r.counts.delete), name) for name, r in families.items())
+        return [name for count, name in acting if count][: self.top]
+
     def _section(self, section: _Section, summary: Summary, level: str) -> None:
         w = self.out.write
-        self._family_table(section.families, summary)
-        acting = [(name, row) for name, row in section.families.items() if row.actions]
+        largest = self._largest(section.families) if self.top is not None else None
+        self._family_table(section.families, summary, largest)
+        if largest is not None:
+            acting = [(name, _FamilyRow(actions=section.families[name].actions[:1])) for name in largest]
+            every = summary.deregister + summary.delete
+            title = f"Actions: one of each family above (more: --full; all {every:,}: --output json)"
+        else:
+            acting = [(name, row) for name, row in section.families.items() if row.actions]
+            title = "Actions"
         if acting:
-            heading = f"\n{level} Actions\n\n| action | revision | reason |\n|---|---|---|\n"
-            w(heading if self.markdown else "\nActions\n")
+            heading = f"\n{level} {title}\n\n| action | revision | reason |\n|---|---|---|\n"
+            w(heading if self.markdown else f"\n{_fit(title, self.WIDTH)}\n")
             for name, row in acting:
                 for line in row.actions:
                     w(line + "\n")
@@ -245,29 +294,35 @@ class TableWriter(Writer):
                     w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
             if any(row.more for _, row in acting) and not self.markdown:
                 w("  (every decision: --output json, jsonl or csv)\n")
-        if section.in_use:
+        if section.in_use and largest is None:
             heading = f"\n{level} In use, kept\n\n| revision | in use by |\n|---|---|\n"
             w(heading if self.markdown else "\nIn use, kept\n")
             for line in section.in_use:
                 w(line + "\n")
 
-    def _family_table(self, families: Mapping[str, _FamilyRow], summary: Summary) -> None:
+    def _family_table(
+        self, families: Mapping[str, _FamilyRow], summary: Summary, largest: Sequence[str] | None
+    ) -> None:
         w = self.out.write
         rows = sorted(families.items())
-        hidden = 0
-        if len(rows) > FAMILIES_SHOWN:
+        hidden, rest = 0, "with nothing to do"
+        if largest is not None:
+            rows = [(name, families[name]) for name in largest]
+            hidden, rest = len(families) - len(rows), "with fewer actions"
+        elif len(rows) > FAMILIES_SHOWN:
             shown = [(n, r) for n, r in rows if r.counts.deregister or r.counts.delete or r.counts.protected]
             hidden = len(rows) - len(shown)
             rows = shown
         cols = ("REVS", "KEEP", "DEREG", "DELETE", "PROT")
+        which = "" if largest is None else f" ({len(rows)} with the most actions)"
         if self.markdown:
-            w("| family | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * len(cols) + "\n")
+            w(f"| family{which} | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * len(cols) + "\n")
         else:
-            w(f"{'FAMILY':<38}" + "".join(f"{c:>8}" for c in cols) + "\n")
+            w(f"{'FAMILY' + which:<38}" + "".join(f"{c:>8}" for c in cols) + "\n")
         for name, r in rows:
             self._row(name, r.counts)
         if hidden:
-            text = f"… {hidden} more families with nothing to do"
+            text = f"… {hidden} more families {rest}"
             w(f"| {text} | | | | | |\n" if self.markdown else f"{text}\n")
         self._row(f"TOTAL ({summary.families} families)", summary, bold=True)
 
@@ -280,13 +335,13 @@ class TableWriter(Writer):
             self.out.write(f"{_fit(name, 37):<38}" + "".join(f"{v:>8,}" for v in values) + "\n")
 
     @staticmethod
-    def _closing(s: Summary, mode: str) -> str:
+    def _closing(s: Summary, mode: str, next_step: str = APPLY_NEXT) -> str:
         counts = (
             f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
             f"of {s.revisions:,} revisions ({s.families:,} families)."
         )
         if mode == "plan":
-            todo = " `tdgc apply` with the same policy carries it out." if s.deregister or s.delete else ""
+            todo = f" {next_step}" if s.deregister or s.delete else ""
             return f"Plan: {counts}\nNothing was changed.{todo}"
         r = s.results
         return (

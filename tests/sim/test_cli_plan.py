@@ -51,12 +51,12 @@ def test_reasons_in_the_report(tdgc: Any, account: Expected, tmp_path: Path) -> 
     report = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST).json()
     reasons = {(d["family"], d["revision"]): d["reason"] for d in report["decisions"]}
     assert reasons[("big", 300)] == "newest 5 kept"
-    assert reasons[("big", 1)] == "deregistered 200 days ago > 180 days"
-    assert reasons[("big", 295)] == "registered 146 days ago > 30 days"
+    assert reasons[("big", 1)] == "deregistered 200 days ago ≥ 180 days"
+    assert reasons[("big", 295)] == "registered 146 days ago ≥ 30 days"
     assert reasons[("web", 13)] == "newest 5 kept"
     assert reasons[("web", 4)] == "registered 20 days ago < 30 days"
     assert reasons[("prod-web", 1)] == "family excluded by rule prod-*"
-    assert reasons[("dbt-run", 32)] == "deregistered 2.0 days ago < 7 days"
+    assert reasons[("dbt-run", 32)] == "deregistered 2 days ago < 7 days"
     assert reasons[("tagged", 2)] == "protected by tag tdgc:keep=true"
     assert reasons[("legacy", 1)] == "no deregistration time known; kept"
     assert reasons[("legacy", 5)] == "no registration time known; kept"
@@ -186,12 +186,12 @@ def test_human_formats(fmt: str, tdgc: Any, account: Expected, tmp_path: Path) -
     if fmt == "table":
         assert max(len(line) for line in ran.out.splitlines()) <= 80
         assert "TOTAL (126 families)" in ran.out
-        assert "  delete     big:40                       deregistered 200 days ago > 180 days" in ran.out
+        assert "  delete     big:40                       deregistered 200 days ago ≥ 180 days" in ran.out
         assert "… 122 more families with nothing to do" in ran.out
         assert "1 revision kept by a protecting tag" in ran.out
     else:
         assert "| family | revs | keep | dereg | delete | prot |" in ran.out
-        assert "| delete | `big:40` | deregistered 200 days ago > 180 days |" in ran.out
+        assert "| delete | `big:40` | deregistered 200 days ago ≥ 180 days |" in ran.out
 
 
 def test_progress_and_logs_stay_off_stdout(tdgc: Any, account: Expected) -> None:

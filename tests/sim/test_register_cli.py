@@ -215,8 +215,8 @@ def test_unused_for_deregisters_what_was_last_used_long_ago(tdgc: Any, sim: Simu
         planned = tdgc("plan", policy, "--output", "json", *FAST)
     assert planned.code == 0, planned.err
     reasons = {d["arn"]: (d["action"], d["reason"]) for d in planned.json()["decisions"]}
-    assert reasons[stale] == ("deregister", "last used 200 days ago > 90 days")
-    assert reasons[recent] == ("keep", "last used 5.0 days ago < 90 days")
+    assert reasons[stale] == ("deregister", "last used 200 days ago ≥ 90 days")
+    assert reasons[recent] == ("keep", "last used 5 days ago < 90 days")
     assert reasons[newest] == ("keep", "newest kept")
     assert reasons[unseen] == ("deregister", "not among the newest 1 ACTIVE")
     assert sim.mutations[before:] == [], "plan changed nothing, the usage store included"

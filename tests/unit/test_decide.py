@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -46,13 +47,13 @@ def one(
 def test_reasons_people_can_read() -> None:
     rule = Rule(keep_last=5, deregister_after=Duration(days=30), delete_after=Duration(days=180))
     assert one(rev(9), rule, rank=4) == (Action.KEEP, "newest 5 kept")
-    assert one(rev(9, registered=45), rule, rank=5) == (Action.DEREGISTER, "registered 45 days ago > 30 days")
+    assert one(rev(9, registered=45), rule, rank=5) == (Action.DEREGISTER, "registered 45 days ago ≥ 30 days")
     assert one(rev(9, registered=12), rule, rank=5) == (Action.KEEP, "registered 12 days ago < 30 days")
     assert one(rev(9), rule, rank=5) == (Action.KEEP, "no registration time known; kept")
     inactive = Status.INACTIVE
     assert one(rev(3, inactive, registered=300, deregistered=212), rule) == (
         Action.DELETE,
-        "deregistered 212 days ago > 180 days",
+        "deregistered 212 days ago ≥ 180 days",
     )
     assert one(rev(3, inactive, registered=30, deregistered=20), rule) == (
         Action.KEEP,
@@ -233,7 +234,17 @@ def test_unused_for_reasons() -> None:
     decisions = decide_family(active, [], rule=rule, glob=None, now=NOW, usage=used)
     assert [(d.action, d.reason) for d in decisions] == [
         (Action.KEEP, "newest kept"),
-        (Action.DEREGISTER, "last used 120 days ago > 90 days"),
-        (Action.KEEP, "last used 3.0 days ago < 90 days"),
-        (Action.DEREGISTER, "registered 400 days ago > 30 days"),  # never seen by the store: the age rule
+        (Action.DEREGISTER, "last used 120 days ago ≥ 90 days"),
+        (Action.KEEP, "last used 3 days ago < 90 days"),
+        (Action.DEREGISTER, "registered 400 days ago ≥ 30 days"),  # never seen by the store: the age rule
     ]
+
+
+def test_known_only_to_be_registered_after_a_moment_says_less_than_only_when_it_is() -> None:
+    rule = Rule(keep_last=1, deregister_after=Duration(days=30))
+    bare = Revision(rev(5).arn, "web", 5, Status.ACTIVE)
+    after = replace(bare, registered_after=NOW - timedelta(days=29))
+    assert one(after, rule, rank=3) == (Action.KEEP, "registered less than 30 days ago")
+    # At the cut-off itself it may be exactly 30 days old: old enough, so not "less than"; unknown, so kept.
+    at_cutoff = replace(bare, registered_after=NOW - timedelta(days=30))
+    assert one(at_cutoff, rule, rank=3) == (Action.KEEP, "no registration time known; kept")

@@ -1,10 +1,11 @@
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tdgc.durations import Duration, humanize_age, parse_duration
+from tdgc.durations import Duration, age_against, humanize_age, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -92,9 +93,69 @@ def test_digits_are_ascii_digits(text: str) -> None:
 
 
 def test_ages_read_naturally() -> None:
-    from datetime import timedelta
-
     assert humanize_age(timedelta(days=212, hours=3)) == "212 days"
-    assert humanize_age(timedelta(days=7, hours=6)) == "7.2 days"
+    assert humanize_age(timedelta(days=7, hours=6)) == "7 days"  # floored, never rounded up
     assert humanize_age(timedelta(hours=5)) == "5 hours"
     assert humanize_age(timedelta(minutes=3)) == "3 minutes"
+    assert humanize_age(timedelta(seconds=1.9)) == "1 second"
+    assert humanize_age(timedelta(hours=36), at_least=timedelta(hours=36)) == "36 hours"
+
+
+NOW_ = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_an_age_against_a_limit_reads_true() -> None:
+    days = Duration(days=180)
+    # The example: 180.5 days used to read "180 days ago > 180 days".
+    assert age_against(NOW_ - timedelta(days=180, hours=12), days, NOW_) == (True, "180 days ago ≥ 180 days")
+    assert age_against(NOW_ - timedelta(days=180), days, NOW_) == (True, "180 days ago ≥ 180 days")
+    assert age_against(NOW_ - timedelta(days=180) + timedelta(seconds=1), days, NOW_) == (
+        False,
+        "179 days ago < 180 days",
+    )
+    week = Duration(weeks=1)
+    assert age_against(NOW_ - timedelta(days=7.04), week, NOW_) == (True, "7 days ago ≥ 1 week")
+    mixed = Duration(days=1, hours=12)
+    assert age_against(NOW_ - timedelta(hours=37), mixed, NOW_) == (True, "37 hours ago ≥ 1 day 12 hours")
+    # September to March: six months are 181 days here, and say so.
+    assert age_against(NOW_ - timedelta(days=190), Duration(months=6), NOW_) == (
+        True,
+        "190 days ago ≥ 6 months (181 days)",
+    )
+    assert age_against(NOW_ + timedelta(seconds=0.2), Duration(), NOW_) == (False, "1 second from now < 0 days")
+
+
+_SECONDS = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}
+_PHRASE = re.compile(r"(\d+) (day|hour|minute|second)s? (ago|from now) (≥|<) (.+)")
+_CALENDAR = re.compile(r"(.+) \((\d+) (day|hour|minute|second)s?\)")
+
+
+@given(
+    age=st.timedeltas(min_value=timedelta(days=-3), max_value=timedelta(days=3000)),
+    limit=st.builds(
+        Duration,
+        years=st.integers(0, 3),
+        months=st.integers(0, 30),
+        weeks=st.integers(0, 10),
+        days=st.integers(0, 800),
+        hours=st.integers(0, 72),
+        minutes=st.integers(0, 200),
+        seconds=st.integers(0, 200),
+    ),
+    now=st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+)
+def test_the_comparison_a_reason_shows_is_true_of_its_figures(age: timedelta, limit: Duration, now: datetime) -> None:
+    old, text = age_against(now - age, limit, now)
+    match = _PHRASE.fullmatch(text)
+    assert match, text
+    figure, unit, direction, sign, shown = match.groups()
+    shown_age = int(figure) * _SECONDS[unit] * (1 if direction == "ago" else -1)
+    calendar = _CALENDAR.fullmatch(shown)
+    if calendar:
+        assert not limit.fixed and calendar.group(1) == limit.text
+        shown_limit = int(calendar.group(2)) * _SECONDS[calendar.group(3)]
+    else:
+        assert limit.fixed and shown == limit.text
+        shown_limit = int(parse_duration(shown).seconds_from(now))
+    assert (sign == "≥") == old == (age >= now - limit.before(now)), "the sign is the rule's"
+    assert shown_age >= shown_limit if old else shown_age < shown_limit, text

@@ -101,7 +101,7 @@ def act(ecs: Any, decisions: list[Decision]) -> list[Outcome]:
 
 def _delete(number: int) -> Decision:
     rev = Revision(f"{ARN}etl-daily:{number}", "etl-daily", number, Status.INACTIVE)
-    return Decision(rev, Action.DELETE, "deregistered 200 days ago > 180 days")
+    return Decision(rev, Action.DELETE, "deregistered 200 days ago ≥ 180 days")
 
 
 def test_a_delete_answer_with_failures_is_settled_by_the_revisions_state(ecs: Any) -> None:
@@ -137,7 +137,7 @@ def test_a_deregister_answer_without_its_time_is_done(ecs: Any) -> None:
             answer(ecs, "DeregisterTaskDefinition", "deregister_without_time.json"),
             {"taskDefinition": rev.arn},
         )
-        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
+        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago ≥ 30 days")])
         stubber.assert_no_pending_responses()
     assert outcomes == [Outcome(rev.arn, Action.DEREGISTER, Result.DONE)]
 
@@ -151,7 +151,7 @@ def test_a_deregister_refused_for_a_revision_being_deleted_is_pending(ecs: Any) 
             "The specified task definition is in the process of being deleted.",
         )
         stubber.add_response("describe_task_definition", deleting(ecs), {"taskDefinition": rev.arn, "include": ANY})
-        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago > 30 days")])
+        outcomes = act(ecs, [Decision(rev, Action.DEREGISTER, "registered 400 days ago ≥ 30 days")])
         stubber.assert_no_pending_responses()
     assert outcomes == [Outcome(rev.arn, Action.DEREGISTER, Result.PENDING)]
 
