@@ -141,9 +141,10 @@ class TableWriter(Writer):
 
     WIDTH = 80
 
-    def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
+    def __init__(self, out: IO[str], *, markdown: bool = False, review: bool = False) -> None:
         super().__init__(out)
         self.markdown = markdown
+        self.review = review  # the plan apply asks a person to confirm: the question says what comes next
         self._sections: list[_Section] = []
         self._notable: Counter[str] = Counter()
 
@@ -212,7 +213,7 @@ class TableWriter(Writer):
             w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
             for line in lines:
                 w(f"- {line}\n" if self.markdown else f"  {line}\n")
-        w("\n" + self._closing(summary, mode) + "\n")
+        w("\n" + (f"Plan: {_counts(summary)}" if self.review else self._closing(summary, mode)) + "\n")
         if len(report.targets) > 1:
             w(_targets_line(report.targets) + "\n")
         if report.incomplete:
@@ -281,10 +282,7 @@ class TableWriter(Writer):
 
     @staticmethod
     def _closing(s: Summary, mode: str) -> str:
-        counts = (
-            f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
-            f"of {s.revisions:,} revisions ({s.families:,} families)."
-        )
+        counts = _counts(s)
         if mode == "plan":
             todo = " `tdgc apply` with the same policy carries it out." if s.deregister or s.delete else ""
             return f"Plan: {counts}\nNothing was changed.{todo}"
@@ -293,6 +291,13 @@ class TableWriter(Writer):
             f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
             f"{r['failed']:,} failed, {r['skipped']:,} skipped."
         )
+
+
+def _counts(s: Summary) -> str:
+    return (
+        f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
+        f"of {s.revisions:,} revisions ({s.families:,} families)."
+    )
 
 
 def _targets_line(targets: Sequence[TargetSection]) -> str:
