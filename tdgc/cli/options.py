@@ -93,6 +93,14 @@ def arguments(cls: type[A], values: dict[str, Any]) -> A:
     return cls(**{name: values.pop(name) for name in names})
 
 
+def connect_arguments(values: dict[str, Any]) -> Connect:
+    """The connection group's arguments, the command's only `**values`; anything else there is a bug."""
+    found = arguments(Connect, values)
+    if values:
+        raise TypeError(f"values no argument takes: {sorted(values)}")
+    return found
+
+
 def run_arguments(values: dict[str, Any]) -> RunArguments:
     """plan's and apply's arguments; a value no field takes, or a field no value fills, is a TypeError (a bug)."""
     connect = arguments(Connect, values)

@@ -11,7 +11,7 @@ import click
 from tdgc.aws.connection import connect
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import Pacer
-from tdgc.cli.options import Connect, arguments, connection_options, store_option
+from tdgc.cli.options import connect_arguments, connection_options, store_option
 from tdgc.cli.terminal import Terminal
 from tdgc.errors import EXIT_OK, UsageError
 from tdgc.logs import configure
@@ -40,7 +40,7 @@ def register(terminal: Terminal, /, taskdef: str, store: str, **values: Any) -> 
     from tdgc.reuse.backends import open_store
     from tdgc.reuse.register import How, register_or_reuse
 
-    given = arguments(Connect, values)
+    given = connect_arguments(values)
     configure(given.log_format, level=logging.WARNING)
     region = given.one_region("register")
     args = reading.load(taskdef, request=True).arguments  # checked as RegisterTaskDefinition takes it

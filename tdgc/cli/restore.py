@@ -10,7 +10,7 @@ import click
 from tdgc.aws.connection import caller_account, connect
 from tdgc.aws.pacing import Pacer, unpaced
 from tdgc.aws.s3url import is_s3
-from tdgc.cli.options import Connect, arguments, connection_options
+from tdgc.cli.options import connect_arguments, connection_options
 from tdgc.cli.terminal import Terminal
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, UsageError
 from tdgc.logs import configure
@@ -41,7 +41,7 @@ def restore(terminal: Terminal, /, archives: tuple[str, ...], into_another_accou
     """
     from tdgc.collect import restore as restoring
 
-    given = arguments(Connect, values)
+    given = connect_arguments(values)
     configure(given.log_format, level=logging.WARNING)
     region = given.one_region("restore")
     regions = (region,) if region else ()

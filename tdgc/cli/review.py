@@ -61,12 +61,12 @@ def what_apply_does(summary: Summary, options: RunOptions) -> str:
         said = f"tdgc apply will deregister {summary.deregister:,} and delete {summary.delete:,} of the revisions above"
     else:
         said = f"tdgc apply will deregister {summary.deregister:,} of the revisions above and delete none"
+    said += "."
     limit = options.policy.safety.max_actions
     if limit is not None and summary.deregister + summary.delete > limit:
-        said += f" (at most {limit:,} in this run; the rest in the next)"
-    said += "."
+        said += f"\nAt most {limit:,} in this run (max_actions); the rest is left to the next."
     if summary.delete and options.archive:
-        said += f"\nEach is archived to {options.archive} before it is deleted: `tdgc restore` registers it again."
+        said += f"\nEach is archived to {options.archive} before it is deleted; `tdgc restore` brings it back."
     elif summary.delete:
         said += "\nThey are not archived (no --archive): a deleted revision cannot be brought back."
     return said

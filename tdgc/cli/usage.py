@@ -11,7 +11,7 @@ import click
 
 from tdgc.aws.connection import connect
 from tdgc.aws.errors import error_text
-from tdgc.cli.options import Connect, arguments, connection_options, store_option
+from tdgc.cli.options import connect_arguments, connection_options, store_option
 from tdgc.cli.terminal import Terminal
 from tdgc.errors import EXIT_OK, UsageError
 from tdgc.logs import configure
@@ -39,7 +39,7 @@ def usage(terminal: Terminal, /, store: str, output: str, **values: Any) -> int:
     from tdgc.reuse.backends import open_store
     from tdgc.reuse.store import record_dict
 
-    given = arguments(Connect, values)
+    given = connect_arguments(values)
     configure(given.log_format, level=logging.WARNING)
     region = given.one_region("usage")
     target = connect(given.profile, (region,) if region else (), given.endpoint_url)[0]

@@ -10,7 +10,11 @@ import click
 import pytest
 
 from tdgc.cli import cli
+from tdgc.cli.review import what_apply_does
 from tdgc.cli.terminal import Terminal
+from tdgc.collect.run import RunOptions
+from tdgc.policy import Overrides, load_policy
+from tdgc.report.model import Summary
 from tests.helpers import at_a_terminal
 
 COMMANDS = ["plan", "apply", "restore", "register", "usage", "demo"]
@@ -73,3 +77,32 @@ def test_off_a_terminal_no_progress_is_drawn() -> None:
     show(3, 1200)
     on.progress_done()
     assert err.getvalue() == "\r\033[Kscanning: 3 families, 1,200 revisions\r\033[K"
+
+
+@pytest.mark.parametrize(
+    ("counts", "archive", "max_actions", "said"),
+    [
+        (
+            (2, 3),
+            None,
+            None,
+            "tdgc apply will deregister 2 and delete 3 of the revisions above.\n"
+            "They are not archived (no --archive): a deleted revision cannot be brought back.",
+        ),
+        (
+            (2, 3),
+            "s3://b/a",
+            2,
+            "tdgc apply will deregister 2 and delete 3 of the revisions above.\n"
+            "At most 2 in this run (max_actions); the rest is left to the next.\n"
+            "Each is archived to s3://b/a before it is deleted; `tdgc restore` brings it back.",
+        ),
+        ((4, 0), None, 10, "tdgc apply will deregister 4 of the revisions above and delete none."),
+    ],
+)
+def test_the_confirmation_says_what_apply_will_do(
+    counts: tuple[int, int], archive: str | None, max_actions: int | None, said: str
+) -> None:
+    policy = load_policy(None, Overrides(max_actions=max_actions))
+    options = RunOptions(policy, apply=True, archive=archive)
+    assert what_apply_does(Summary(deregister=counts[0], delete=counts[1]), options) == said
