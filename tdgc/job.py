@@ -115,16 +115,13 @@ def run_job(
             connect(job.profile, options.regions, job.endpoint_url, all_regions=options.all_regions)
         caller = _caller(job, connections)
         # Settled once, for the report here and the archive in the run: one GetCallerIdentity at most.
-        options = replace(options, bucket_owner=options.bucket_owner or caller_account(caller))
+        if options.bucket_owner is None:
+            account = caller_account(caller)
+            options = replace(options, bucket_owner=account, caller_account=account)
         s3 = s3_access(caller, options.bucket_owner, options.policy.safety.archive_kms_key)
-    if location:
-        destination.check(location, s3)
     undelivered = None
     try:
-        with contextlib.ExitStack() as stack:
-            writers: list[Writer] = []
-            if location:
-                writers.append(JsonWriter(stack.enter_context(destination.open_report(location, s3))))
+        with destination.writers("json", None, location, s3) as writers:
             result = run(options, writers, now=now, connections=connections, clock=clock)
     except ReportError as exc:  # after the run: what it changed stands, and the summary says so
         undelivered = str(exc)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from tdgc.aws.pacing import Pacer
 from tdgc.cli import main
+from tdgc.cli.terminal import Terminal
 from tdgc.collect import run as run_module
 from tdgc.local.simulator import Simulator
 from tests.account import Expected, seed_account
@@ -49,12 +50,13 @@ def ecs(sim: Simulator) -> Any:
 
 @pytest.fixture
 def tdgc(capsys: pytest.CaptureFixture[str]) -> Any:
-    """Run the CLI in-process as a user would; returns exit code, stdout and stderr."""
+    """Run the CLI in-process as a user would; returns exit code, stdout and stderr. `terminal` is where it
+    runs (default: pytest's captured streams, none of them a terminal)."""
 
-    def invoke(*args: str) -> Ran:
+    def invoke(*args: str, terminal: Terminal | None = None) -> Ran:
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
-            main(list(args))
+            main(list(args), terminal=terminal)
         captured = capsys.readouterr()
         code = exit_info.value.code
         return Ran(code if isinstance(code, int) else 0, captured.out, captured.err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tdgc.cli.terminal import Terminal
 from tdgc.local.simulator import Behaviour, Simulator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the moment every test's account and plan stand at
@@ -36,6 +38,11 @@ class Ran:
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+
+def at_a_terminal(answers: str) -> Terminal:
+    """A person at a terminal, who types `answers`; what the command writes goes to pytest's capture."""
+    return Terminal(stdin=io.StringIO(answers), stdin_isatty=True, stderr_isatty=True)
 
 
 class FakeClock:

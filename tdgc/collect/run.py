@@ -52,6 +52,8 @@ class RunOptions:
     # The account that must own the archive's (and report's) bucket; None: the caller's, asked of STS when needed.
     # Entry points that know it already (from --archive-bucket-owner, or a call of their own) give it here.
     bucket_owner: str | None = None
+    # The caller's account, where the entry point asked STS already: its own targets (no role) are not asked again.
+    caller_account: str | None = None
     # Apply only these (ARN -> action), e.g. what a person confirmed; anything else is skipped.
     approved: Mapping[str, Action] | None = None
     # References are read again once older than this, so that a long apply sees a rollback deployed meanwhile.
@@ -196,7 +198,8 @@ def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Rep
             try:
                 # A role that cannot be assumed, credentials AWS rejects, or an endpoint out of reach fail here,
                 # in seconds, rather than as every reference source unreadable.
-                whoami(target)
+                if target.role or options.caller_account is None:  # else the entry point's answer stands
+                    whoami(target)
                 pacer = (pacer_factory or Pacer)(policy.rates)
                 region = _Region(target, options, pacer, report, now, archive, budget, clock, usage, states)
                 if not region.run(progress):

@@ -238,9 +238,11 @@ def serve_demo(seed: int, port: int, out: IO[str], err: IO[str], wait: Callable[
                 f"--port {port}: cannot listen there ({exc.strerror or exc}); --port 0 takes any free one"
             ) from None
         _demo_account(sim, datetime.now(UTC).replace(microsecond=0), seed, err)
-        out.write(_instructions(url, sim.region, sim.account_id))
-        out.flush()
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM by tdgc.signals: as asked
+        # Ctrl-C, or SIGTERM by tdgc.signals, is what was asked for once the lines are out: from the moment they
+        # are written, or a signal sent on reading them could land before the wait.
+        with contextlib.suppress(KeyboardInterrupt):
+            out.write(_instructions(url, sim.region, sim.account_id))
+            out.flush()
             (wait or threading.Event().wait)()
     err.write("\nStopped serving; the simulated account is gone. Bye.\n")
     return EXIT_OK

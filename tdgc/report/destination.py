@@ -23,6 +23,8 @@ from tdgc.aws.errors import error_text
 from tdgc.aws.s3 import S3Access, probe_prefix
 from tdgc.aws.s3url import is_s3, s3_location
 from tdgc.errors import ReportError, UsageError
+from tdgc.report.model import Writer
+from tdgc.report.writers import make_writer
 
 EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md"}
 
@@ -40,6 +42,18 @@ def resolve(spec: str, name: str) -> str:
             key += name
         return f"s3://{bucket}/{key}"
     return str(Path(spec) / name) if Path(spec).is_dir() else spec
+
+
+@contextlib.contextmanager
+def writers(fmt: str, out: IO[str] | None, location: str | None, s3: S3Access | None) -> Iterator[list[Writer]]:
+    """The report's writers in one format: to `out` (stdout, say) and to `location` (checked, then opened:
+    `open_report`), either or both; what the entry points hand a run."""
+    with contextlib.ExitStack() as stack:
+        found = [make_writer(fmt, out)] if out is not None else []
+        if location:
+            check(location, s3)
+            found.append(make_writer(fmt, stack.enter_context(open_report(location, s3))))
+        yield found
 
 
 @contextlib.contextmanager

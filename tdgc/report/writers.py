@@ -164,12 +164,14 @@ class TableWriter(Writer):
         top: int | None = None,
         legend: bool = False,
         next_step: str = APPLY_NEXT,
+        review: bool = False,
     ) -> None:
         super().__init__(out)
         self.markdown = markdown
         self.top = top
         self.legend = legend
         self.next_step = next_step
+        self.review = review  # the plan apply asks a person to confirm: the question says what comes next
         self._sections: list[_Section] = []
         self._notable: Counter[str] = Counter()
 
@@ -240,7 +242,7 @@ class TableWriter(Writer):
                 w(f"- {line}\n" if self.markdown else f"  {line}\n")
         if self.legend:
             self._legend()
-        w("\n" + self._closing(summary, mode, self.next_step) + "\n")
+        w("\n" + (f"Plan: {_counts(summary)}" if self.review else self._closing(summary, mode, self.next_step)) + "\n")
         if len(report.targets) > 1:
             w(_targets_line(report.targets) + "\n")
         if report.incomplete:
@@ -336,10 +338,7 @@ class TableWriter(Writer):
 
     @staticmethod
     def _closing(s: Summary, mode: str, next_step: str = APPLY_NEXT) -> str:
-        counts = (
-            f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
-            f"of {s.revisions:,} revisions ({s.families:,} families)."
-        )
+        counts = _counts(s)
         if mode == "plan":
             todo = f" {next_step}" if s.deregister or s.delete else ""
             return f"Plan: {counts}\nNothing was changed.{todo}"
@@ -348,6 +347,13 @@ class TableWriter(Writer):
             f"Applied: {counts}\n{r['done']:,} done, {r['pending']:,} pending (ECS completes deletes), "
             f"{r['failed']:,} failed, {r['skipped']:,} skipped."
         )
+
+
+def _counts(s: Summary) -> str:
+    return (
+        f"deregister {s.deregister:,}, delete {s.delete:,}, keep {s.keep:,} "
+        f"of {s.revisions:,} revisions ({s.families:,} families)."
+    )
 
 
 def _targets_line(targets: Sequence[TargetSection]) -> str:

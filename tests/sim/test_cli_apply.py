@@ -24,7 +24,7 @@ from tdgc.model import Action
 from tdgc.policy import load_policy
 from tdgc.report.writers import JsonWriter
 from tests.account import POLICY, Expected
-from tests.helpers import EVERY_BEHAVIOUR, FAST, NOW, days, end_state, write_policy
+from tests.helpers import EVERY_BEHAVIOUR, FAST, NOW, at_a_terminal, days, end_state, write_policy
 
 
 def statuses(sim: Simulator) -> dict[str, str]:
@@ -182,14 +182,16 @@ def test_apply_asks_on_a_terminal(
     sim: Simulator,
     account: Expected,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tdgc.cli._interactive", lambda: True)
-    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
-    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--output", "json", *FAST)
+    ran = tdgc("apply", write_policy(tmp_path, POLICY), "--output", "json", *FAST, terminal=at_a_terminal(answer))
     assert ran.code == 0
     assert "TOTAL (126 families)" in ran.err, "the plan is shown before the question"
-    assert f"Deregister {len(account.of('deregister'))} and delete {len(account.of('delete'))} revisions?" in ran.err
+    counts = f"{len(account.of('deregister'))} and delete {len(account.of('delete'))}"
+    # The screen says what apply will do, and that without --archive a delete is for good; not how to apply.
+    assert f"tdgc apply will deregister {counts} of the revisions above.\n" in ran.err
+    assert "They are not archived (no --archive): a deleted revision cannot be brought back." in ran.err
+    assert "carries it out" not in ran.err
+    assert f"Deregister {counts} revisions? [y/N]: " in ran.err
     assert (sim.mutating_calls() > 0) is mutated
     if not mutated:
         assert "Nothing was changed." in ran.err and ran.out == ""
@@ -315,13 +317,12 @@ def test_a_job_whose_report_is_lost_after_the_changes_says_so_with_exit_1(sim: S
 
 
 def test_a_destination_that_cannot_be_written_is_refused_before_a_person_is_asked(
-    tdgc: Any, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tdgc: Any, sim: Simulator, tmp_path: Path
 ) -> None:
     small_account(sim)
-    monkeypatch.setattr("tdgc.cli._interactive", lambda: True)
-    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     sim.inject("PutObject", "AccessDenied", message="Access Denied", times=-1)
-    ran = tdgc("apply", write_policy(tmp_path, SMALL_POLICY), "--archive", "s3://tdgc/archive", *FAST)
+    policy = write_policy(tmp_path, SMALL_POLICY)
+    ran = tdgc("apply", policy, "--archive", "s3://tdgc/archive", *FAST, terminal=at_a_terminal("y\n"))
     assert ran.code == 2 and "cannot write there (AccessDenied" in ran.err
     assert "revisions?" not in ran.err, "no question whose yes could not be carried out"
     assert sim.mutating_calls() == 0
@@ -428,10 +429,10 @@ def test_every_object_written_to_s3_is_encrypted_as_asked_with_no_call_more(
         head = s3.head_object(Bucket="tdgc", Key=name)
         assert (head["ServerSideEncryption"], head.get("SSEKMSKeyId")) == wanted, name
     # No call more than without encryption: per archived revision one PutObject and one GetObject; a probe
-    # (HeadBucket, PutObject, GetObject) for each destination; the report's upload; and one GetCallerIdentity
-    # for the buckets' owner beside the target's.
+    # (HeadBucket, PutObject, GetObject) for each destination; the report's upload; and one GetCallerIdentity,
+    # for the buckets' owner, whose answer the target's first call reuses.
     assert [sim.count(op) for op in ("HeadBucket", "PutObject", "GetObject")] == [2, 2 + 3 + 1, 2 + 3]
-    assert sim.count("GetCallerIdentity") == 2
+    assert sim.count("GetCallerIdentity") == 1
 
 
 def test_a_kms_key_that_cannot_be_used_is_refused_before_any_change(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:

@@ -91,6 +91,8 @@ def test_missing_policy_file(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
         (["--delete-after", "99999999999 days"], "--delete-after: '99999999999 days' is too long"),
         (["--delete-after", "P99999999Y"], "--delete-after: 'P99999999Y' is too long"),
         (["--time-budget", "10000 years"], "'10000 years' is too long: at most 100 years"),
+        (["--time-budget", "14m"], "'14m': unit 'm' is ambiguous; write 'min' or 'mo'"),
+        (["--dry-run", "--plan", "plan.json"], "--dry-run plans and --plan checks what is applied: give one"),
         (["--frobnicate"], "--frobnicate"),
         (["a.toml", "--config", "b.toml"], "two policy files given"),
         (["a.toml", "b.toml"], "unexpected extra argument"),
@@ -103,6 +105,15 @@ def test_missing_policy_file(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
 def test_bad_flags(args: list[str], fragment: str, tdgc: Any, sim: Simulator) -> None:
     seeded(sim)
     assert_refused(tdgc("apply", "--yes", *args), fragment)
+    assert sim.calls.total() == 0
+
+
+@pytest.mark.parametrize("command", [["register", "taskdef.json"], ["usage"], ["restore", "archived.json"]])
+def test_a_command_that_works_in_one_region_refuses_two(command: list[str], tdgc: Any, sim: Simulator) -> None:
+    """--region is the same option everywhere (repeatable); these commands say so rather than take the last."""
+    seeded(sim)
+    ran = tdgc(*command, "--region", "us-east-1", "--region", "eu-west-1")
+    assert_refused(ran, f"tdgc: {command[0]} works in one region: give --region once")
     assert sim.calls.total() == 0
 
 

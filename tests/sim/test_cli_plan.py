@@ -47,6 +47,18 @@ def test_plan_decides_every_revision_as_the_policy_says(
     assert sim.mutating_calls() == 0, "plan never mutates"
 
 
+@pytest.mark.parametrize("command", [["apply", "--dry-run"], ["plan", "--dry-run"]])
+def test_dry_run_is_a_plan(command: list[str], tdgc: Any, sim: Simulator, account: Expected, tmp_path: Path) -> None:
+    """Terraform's and cloud-custodian's habit: `apply --dry-run` plans (no --yes needed, nothing changed), and
+    `plan --dry-run` is a plan as it always is."""
+    ran = tdgc(*command, write_policy(tmp_path, POLICY), "--output", "json", *FAST)
+    assert ran.code == 0, ran.err
+    report = ran.json()
+    assert report["mode"] == "plan" and report["outcomes"] == []
+    assert {d["arn"]: d["action"] for d in report["decisions"]} == account.actions
+    assert sim.mutating_calls() == 0
+
+
 def test_reasons_in_the_report(tdgc: Any, account: Expected, tmp_path: Path) -> None:
     report = tdgc("plan", write_policy(tmp_path, POLICY), "--output", "json", *FAST).json()
     reasons = {(d["family"], d["revision"]): d["reason"] for d in report["decisions"]}
