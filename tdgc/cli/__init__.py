@@ -13,6 +13,7 @@ import click
 
 from tdgc import __version__, signals
 from tdgc.cli.demo import demo
+from tdgc.cli.init import init
 from tdgc.cli.register import register
 from tdgc.cli.restore import restore
 from tdgc.cli.run import apply, plan
@@ -23,6 +24,7 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, EXIT_USAGE, TdgcError
 EXAMPLES = """\b
 Start with:
   tdgc demo                        a plan against a built-in simulated account
+  tdgc init                        a starter policy.toml
   tdgc plan policy.toml            what the policy would do in your account, and why
   tdgc apply policy.toml --archive s3://my-bucket/tdgc/
 
@@ -51,7 +53,7 @@ def cli() -> None:
     """
 
 
-for _command in (plan, apply, restore, register, usage, demo):
+for _command in (init, plan, apply, restore, register, usage, demo):
     cli.add_command(_command)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")

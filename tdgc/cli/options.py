@@ -186,6 +186,15 @@ def _target_options() -> list[Callable[[F], F]]:
     ]
 
 
+# One option, on apply and plan (for --archive and --report) and on restore (for the archives it reads).
+BUCKET_OWNER: Callable[[Any], Any] = click.option(
+    "--archive-bucket-owner",
+    metavar="ACCOUNT",
+    help="The account that must own the S3 buckets of --archive and --report, or of the archives restore reads "
+    "(default: the caller's); another account's bucket of that name is refused.",
+)
+
+
 def _report_options() -> list[Callable[[F], F]]:
     return [
         click.option(
@@ -199,12 +208,7 @@ def _report_options() -> list[Callable[[F], F]]:
             metavar="PATH|DIR|s3://BUCKET/PREFIX/",
             help="Also write the report there (a directory or prefix gets a timestamped name).",
         ),
-        click.option(
-            "--archive-bucket-owner",
-            metavar="ACCOUNT",
-            help="The account that must own the S3 buckets of --archive and --report (default: the caller's); "
-            "another account's bucket of that name is refused.",
-        ),
+        BUCKET_OWNER,
         click.option(
             "--archive-kms-key",
             metavar="KEY",

@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
-from tdgc.aws.connection import caller_account, connect
-from tdgc.aws.pacing import Pacer, unpaced
+from tdgc.aws.connection import account_id, caller_account, connect
+from tdgc.aws.pacing import Pacer
+from tdgc.aws.s3 import s3_access
 from tdgc.aws.s3url import is_s3
-from tdgc.cli.options import connect_arguments, connection_options
+from tdgc.cli.options import BUCKET_OWNER, connect_arguments, connection_options
 from tdgc.cli.terminal import Terminal
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_OK, UsageError
 from tdgc.logs import configure
@@ -31,8 +32,16 @@ Examples:
     is_flag=True,
     help="Restore archives of another account into the credentials' account (refused otherwise).",
 )
+@BUCKET_OWNER
 @click.pass_obj
-def restore(terminal: Terminal, /, archives: tuple[str, ...], into_another_account: bool, **values: Any) -> int:
+def restore(
+    terminal: Terminal,
+    /,
+    archives: tuple[str, ...],
+    into_another_account: bool,
+    archive_bucket_owner: str | None,
+    **values: Any,
+) -> int:
     """Register archived revisions again (each as a new revision) and print the new ARNs.
 
     ARCHIVED.json is what `tdgc apply --archive` wrote before deleting a revision. Every archive is checked
@@ -45,9 +54,12 @@ def restore(terminal: Terminal, /, archives: tuple[str, ...], into_another_accou
     configure(given.log_format, level=logging.WARNING)
     region = given.one_region("restore")
     regions = (region,) if region else ()
+    owner = account_id(archive_bucket_owner, "--archive-bucket-owner") if archive_bucket_owner is not None else None
     s3 = None
     if any(is_s3(a) for a in archives):
-        s3 = connect(given.profile, regions or ("us-east-1",), given.endpoint_url)[0].client("s3", unpaced())
+        # Read as archives are written: from a bucket the expected account owns (ExpectedBucketOwner), never
+        # from one of that name another account holds.
+        s3 = s3_access(connect(given.profile, regions or ("us-east-1",), given.endpoint_url)[0], owner, None)
     loaded = [restoring.load(source, s3) for source in archives]  # all checked before any is registered
     targets = restoring.connections(loaded, regions, given.profile, given.endpoint_url)
     caller = None

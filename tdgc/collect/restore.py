@@ -35,6 +35,7 @@ from tdgc.aws.connection import Connection, connect
 from tdgc.aws.ecs import TaskDefinitions
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import Pacer
+from tdgc.aws.s3 import S3Access
 from tdgc.aws.s3url import is_s3, s3_location
 from tdgc.errors import UsageError
 from tdgc.reuse.content import described_fields, register_fields
@@ -54,8 +55,8 @@ class Archived:
     account: str | None = None  # the account it was registered in (its ARN), if known
 
 
-def load(source: str, s3: Any = None, *, request: bool = False) -> Archived:
-    """Read and check one archive (a file, or s3://bucket/key with an S3 client given); see `parse`."""
+def load(source: str, s3: S3Access | None = None, *, request: bool = False) -> Archived:
+    """Read and check one archive (a file, or s3://bucket/key with S3 given); see `parse`."""
     text = _read(source, s3)
     try:
         doc = json.loads(text)
@@ -242,11 +243,13 @@ def _one_line(text: str, limit: int = 400) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def _read(source: str, s3: Any) -> str:
+def _read(source: str, s3: S3Access | None) -> str:
     if is_s3(source):
         bucket, key = s3_location(source, "archive", key_required=True)
+        if s3 is None:
+            raise UsageError(f"{source}: an S3 archive needs S3 access")
         try:
-            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = s3.client().get_object(Bucket=bucket, Key=key, **s3.protection.reads)["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise UsageError(f"{source}: cannot read ({error_text(exc)})") from None
     else:

@@ -305,3 +305,36 @@ def test_ecs_refusing_a_later_archive_exits_1_and_says_what_was_restored(
         f"not attempted: {c}"
     )
     assert sim.count("RegisterTaskDefinition") == 2
+
+
+# ---- archives in S3 are read as they were written: from a bucket the expected account owns -------------------
+
+
+def _archive_in(sim: Simulator, tmp_path: Path, bucket: str, owner: str) -> str:
+    sim.create_bucket(bucket, account=owner)
+    body = Path(archive_file(tmp_path, "etl")).read_bytes()
+    boto3.client("s3", region_name=sim.region).put_object(Bucket=bucket, Key="tdgc/etl/1.json", Body=body)
+    return f"s3://{bucket}/tdgc/etl/1.json"
+
+
+def test_an_s3_archive_is_read_only_from_a_bucket_the_caller_owns(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    """A bucket of that name re-created by another account (or a typo naming one) is not read from."""
+    theirs = _archive_in(sim, tmp_path, "planted", OTHER_ACCOUNT)
+    refused = tdgc("restore", theirs)
+    assert refused.code == 2 and refused.err.count("\n") == 1 and "cannot read" in refused.err
+    assert [r.expected_owner for r in sim.s3_requests if r.method == "GET"] == [sim.account_id]
+    assert sim.mutating_calls() == 0
+
+
+def test_an_s3_archive_in_a_named_accounts_bucket(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    central = _archive_in(sim, tmp_path, "central", OTHER_ACCOUNT)
+    restored = tdgc("restore", central, "--archive-bucket-owner", OTHER_ACCOUNT)
+    assert restored.code == 0, restored.err
+    assert restored.out.strip().startswith("arn:aws:ecs:us-east-1:123456789012:task-definition/")
+    assert {r.expected_owner for r in sim.s3_requests if r.method == "GET"} == {OTHER_ACCOUNT}
+
+
+def test_a_malformed_bucket_owner_is_refused_before_any_call(tdgc: Any, sim: Simulator, tmp_path: Path) -> None:
+    ran = tdgc("restore", "s3://central/tdgc/etl/1.json", "--archive-bucket-owner", "12345")
+    assert ran.code == 2 and "--archive-bucket-owner" in ran.err and ran.err.count("\n") == 1
+    assert sim.s3_requests == [] and sim.mutating_calls() == 0

@@ -17,7 +17,7 @@ from tdgc.policy import Overrides, load_policy
 from tdgc.report.model import Summary
 from tests.helpers import at_a_terminal
 
-COMMANDS = ["plan", "apply", "restore", "register", "usage", "demo"]
+COMMANDS = ["init", "plan", "apply", "restore", "register", "usage", "demo"]
 
 
 def test_the_command_list_names_each_command_once_and_in_full(tdgc: Any) -> None:
