@@ -7,8 +7,9 @@ the way. The run itself is `tdgc.collect.run.run`, the same one the CLI calls.
 The summary (stable; fields are only ever added):
 `{"tool", "tool_version", "mode": "plan"|"apply", "generated_at", "exit_code", "report": location|null,
 "summary": {"families", "revisions", "keep", "deregister", "delete", "protected",
-"results": {"done", "pending", "failed", "skipped"}}, "targets": [{"target", "account", "region",
-"status": "ok"|"failed"|"refused"|"deferred", "error", "summary"}], "notes": [...], "incomplete": [...]}`.
+"results": {"done", "pending", "failed", "skipped"}, "deregistered", "deleted"}, "targets": [{"target", "account",
+"region", "status": "ok"|"failed"|"refused"|"deferred", "error", "summary"}], "notes": [...], "incomplete": [...],
+"closest_to_quota": [the report's `families` entries, the 20 closest to the quota]}`.
 `exit_code` means what the CLI's exit status means (0 done, 1 some actions or targets failed, 2 nothing
 worked and nothing changed, 3 a safety guard refused).
 """
@@ -38,6 +39,7 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, Re
 from tdgc.model import Action, Decision, Outcome, Result, Revision, Status, Why
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import destination
+from tdgc.report.metrics import QUOTA_FAMILIES
 from tdgc.report.model import REPORT_VERSION, TARGET_STATUSES, Report, Summary, TargetSection, TargetStatus, Writer
 from tdgc.report.writers import JsonWriter, TableWriter
 
@@ -147,6 +149,7 @@ def summary_of(result: RunResult, mode: str, now: datetime, location: str | None
         "targets": [t.to_dict() for t in result.targets],
         "notes": result.notes,
         "incomplete": result.incomplete,
+        "closest_to_quota": [q.to_dict() for q in result.families[:QUOTA_FAMILIES]],
     }
 
 
@@ -399,7 +402,8 @@ def merge_from_s3(
 
 def summary_from(data: Mapping[str, Any]) -> Summary:
     """A report's summary (Summary.to_dict's shape) read back."""
-    fields = {k: int(data.get(k, 0)) for k in ("families", "revisions", "keep", "deregister", "delete", "protected")}
+    fields = {k: int(data.get(k, 0)) for k in ("families", "revisions", "keep", "deregister", "delete", "protected",
+                                                  "deregistered", "deleted")}
     return Summary(**fields, results=Counter({k: int(v) for k, v in data.get("results", {}).items()}))
 
 

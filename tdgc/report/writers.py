@@ -2,7 +2,8 @@
 
 Formats (docs/design.md §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
 `json` (one document), `jsonl` (a line per decision and outcome, the summary last), `csv` (a row per
-decision). The machine formats are stable: fields are only ever added, and `version` says which schema.
+decision), `html` (one self-contained page with the quota drawn, tdgc.report.html). The machine formats are
+stable: fields are only ever added, and `version` says which schema.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
-from tdgc.model import Action, Decision, Outcome, Why
+from tdgc.model import Decision, Outcome
+from tdgc.report.digest import KEPT_NOTES, Digest, FamilyRow, Section
+from tdgc.report.html import HtmlWriter
 from tdgc.report.model import Report, Summary, TargetSection, TargetStatus, Writer, iso
+from tdgc.report.quota import QUOTA, FamilyQuota
 
-FORMATS = ("table", "json", "jsonl", "csv", "markdown")
+FORMATS = ("table", "json", "jsonl", "csv", "markdown", "html")
 DECISION_FIELDS = (
     "arn",
     "family",
@@ -33,8 +36,7 @@ DECISION_FIELDS = (
 )
 # A new decision field goes after result and error: a CSV column keeps its place.
 CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
-ACTIONS_SHOWN_PER_FAMILY = 5
-IN_USE_SHOWN = 20
+QUOTA_SHOWN = 5  # the families closest to the quota that the table lists
 FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
 
 
@@ -120,23 +122,7 @@ class CsvWriter(Writer):
             self._csv.writerow(row)
 
 
-@dataclass
-class _FamilyRow:
-    counts: Summary = field(default_factory=Summary)
-    actions: list[str] = field(default_factory=list)  # the first few, as printed
-    more: int = 0
-
-
-@dataclass
-class _Section:
-    """What the table shows of one target."""
-
-    target: TargetSection | None = None
-    families: dict[str, _FamilyRow] = field(default_factory=dict)
-    in_use: list[str] = field(default_factory=list)  # the first few revisions kept because something uses them
-
-
-class TableWriter(Writer):
+class TableWriter(Digest):
     """For people: a per-family summary and the actions with their reasons, in 80 columns."""
 
     WIDTH = 80
@@ -144,35 +130,6 @@ class TableWriter(Writer):
     def __init__(self, out: IO[str], *, markdown: bool = False) -> None:
         super().__init__(out)
         self.markdown = markdown
-        self._sections: list[_Section] = []
-        self._notable: Counter[str] = Counter()
-
-    def begin_target(self, section: TargetSection) -> None:
-        self._sections.append(_Section(section))
-
-    @property
-    def _current(self) -> _Section:
-        if not self._sections:
-            self._sections.append(_Section())
-        return self._sections[-1]
-
-    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
-        by_arn = {o.arn: o for o in outcomes}
-        current = self._current
-        for d in decisions:
-            row = current.families.setdefault(d.revision.family, _FamilyRow())
-            outcome = by_arn.get(d.revision.arn)
-            row.counts.count([d], [outcome] if outcome else [])
-            if d.action is Action.KEEP:
-                if d.why in _NOTABLE:
-                    self._notable[_note_for(d)] += 1
-                if d.in_use_by and len(current.in_use) < IN_USE_SHOWN:
-                    current.in_use.append(self._in_use_line(d))
-                continue
-            if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
-                row.actions.append(self._action_line(d, outcome))
-            else:
-                row.more += 1
 
     def _action_line(self, d: Decision, outcome: Outcome | None) -> str:
         name = f"{d.revision.family}:{d.revision.revision}"
@@ -181,7 +138,11 @@ class TableWriter(Writer):
             result = f" [{outcome.result.value}" + (f": {outcome.error}" if outcome.error else "") + "]"
         if self.markdown:
             return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
-        return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
+        head = f"  {d.action.value:<10} {_fit(name, 28):<28} "
+        room = self.WIDTH - len(head)
+        # The result is what a person looks for: the reason gives way to it, and an error to the reason.
+        result = _fit(result[:-1], room // 2) + "]" if len(result) > room // 2 else result
+        return head + _fit(d.reason, room - len(result)) + result
 
     def _in_use_line(self, d: Decision) -> str:
         name = f"{d.revision.family}:{d.revision.revision}"
@@ -199,14 +160,16 @@ class TableWriter(Writer):
         w = self.out.write
         title = f"tdgc {mode} · {regions} · policy: {policy}"
         w(f"# {title}\n\n" if self.markdown else f"{_fit(title, self.WIDTH)}\n\n")
-        sections = self._sections or [_Section()]
+        sections = self.sections or [Section()]
         for section in sections:
             if len(sections) > 1 and section.target is not None:
                 self._section_title(section.target)
             self._section(
                 section, section.target.summary if section.target else summary, "###" if len(sections) > 1 else "##"
             )
-        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
+        notable = sorted((KEPT_NOTES[why], n) for why, n in self.kept.items() if why in KEPT_NOTES)
+        self._quota(report.families, several=len(report.targets) > 1)
+        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in notable]
         lines += list(notes)
         if lines:
             w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
@@ -221,6 +184,27 @@ class TableWriter(Writer):
             w(f"INTERRUPTED ({report.interrupted}): what is above was done; the next run goes on.\n")
         super().finish(report)
 
+    def _quota(self, families: Sequence[FamilyQuota], *, several: bool) -> None:
+        """The families closest to the quota; the JSON report's `families` has every one."""
+        if not families:
+            return
+        w = self.out.write
+        cols = ("HIGHEST", "HEADROOM", "PER DAY", "DAYS LEFT")
+        title = f"Closest to the quota ({QUOTA:,} revisions a family)"
+        if self.markdown:
+            w(f"\n## {title}\n\n| family | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * 4 + "\n")
+        else:
+            w(f"\n{title}\n{'FAMILY':<36}" + "".join(f"{c:>11}" for c in cols) + "\n")
+        for q in families[:QUOTA_SHOWN]:
+            name = f"{q.target} {q.family}" if several else q.family
+            rate = "-" if q.per_day is None else f"{q.per_day:,.1f}"
+            days = "-" if q.days_to_quota is None else f"{q.days_to_quota:,}"
+            values = (f"{q.highest:,}", f"{q.headroom:,}", rate, days + (" !" if q.near_quota else ""))
+            if self.markdown:
+                w(f"| `{name}` | " + " | ".join(values) + " |\n")
+            else:
+                w(f"{_fit(name, 35):<36}" + "".join(f"{v:>11}" for v in values) + "\n")
+
     def _section_title(self, target: TargetSection) -> None:
         status = (
             ""
@@ -230,7 +214,7 @@ class TableWriter(Writer):
         text = f"{target.target}{status}"
         self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
 
-    def _section(self, section: _Section, summary: Summary, level: str) -> None:
+    def _section(self, section: Section, summary: Summary, level: str) -> None:
         w = self.out.write
         self._family_table(section.families, summary)
         acting = [(name, row) for name, row in section.families.items() if row.actions]
@@ -238,8 +222,8 @@ class TableWriter(Writer):
             heading = f"\n{level} Actions\n\n| action | revision | reason |\n|---|---|---|\n"
             w(heading if self.markdown else "\nActions\n")
             for name, row in acting:
-                for line in row.actions:
-                    w(line + "\n")
+                for d, outcome in row.actions:
+                    w(self._action_line(d, outcome) + "\n")
                 if row.more:
                     more = f"… and {row.more} more in {name}"
                     w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
@@ -248,10 +232,10 @@ class TableWriter(Writer):
         if section.in_use:
             heading = f"\n{level} In use, kept\n\n| revision | in use by |\n|---|---|\n"
             w(heading if self.markdown else "\nIn use, kept\n")
-            for line in section.in_use:
-                w(line + "\n")
+            for d in section.in_use:
+                w(self._in_use_line(d) + "\n")
 
-    def _family_table(self, families: Mapping[str, _FamilyRow], summary: Summary) -> None:
+    def _family_table(self, families: Mapping[str, FamilyRow], summary: Summary) -> None:
         w = self.out.write
         rows = sorted(families.items())
         hidden = 0
@@ -300,18 +284,6 @@ def _targets_line(targets: Sequence[TargetSection]) -> str:
     return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s.value}" for s in TargetStatus if counts[s]) + "."
 
 
-# The kept revisions the table's notes count, and how it says why.
-_NOTABLE = {
-    Why.IN_USE: "kept because in use",
-    Why.TAGGED: "kept by a protecting tag",
-    Why.NO_TIME: "kept because ECS has no timestamp for them",
-}
-
-
-def _note_for(d: Decision) -> str:
-    return _NOTABLE[d.why]
-
-
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -323,6 +295,8 @@ def make_writer(fmt: str, out: IO[str]) -> Writer:
         return JsonlWriter(out)
     if fmt == "csv":
         return CsvWriter(out)
+    if fmt == "html":
+        return HtmlWriter(out)
     if fmt in ("table", "markdown"):
         return TableWriter(out, markdown=fmt == "markdown")
     raise ValueError(f"unknown report format {fmt!r}")
