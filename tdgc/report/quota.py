@@ -12,16 +12,19 @@ least `highest - its number + 1` did. tdgc keeps, per family, the described revi
 start on each side (the cut-off search's probes, and what was described to be deleted) and estimates from them:
 
 - both sides known: the number at the window's start interpolated linearly between them (exact when they are
-  neighbours; at worst off by the revisions between them);
-- only a later one: the rate since it, when it is at least MIN_SPAN old (or it is revision 1: the family
-  began inside the window);
+  neighbours; at worst off by the revisions between them, divided by the window's 30 days);
+- only a later one: the rate since it, when it is at least MIN_SPAN old (exact where it is revision 1: the
+  family began inside the window);
 - only an earlier one: the rate since it, when it is at most MAX_SPAN old (a longer average says too little
-  about the last 30 days); none at all where nothing was registered since it (the rate is then exactly 0);
+  about the last 30 days; exactly 0 where nothing was registered since it);
+- a rate since an anchor is kept within what the probes prove: at least `highest - later + 1`, at most
+  `highest - earlier` (0 without one) registrations in the window;
 - otherwise, or with no timestamp read (an excluded family, a rule with no age limit): null, not a guess.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -71,7 +74,8 @@ class Bracket:
 def registered_per_day(bracket: Bracket, highest: int, now: datetime, window: timedelta = WINDOW) -> float | None:
     """Registrations per day over `window` before `now` (the bracket's start is `now - window`); None: unknown.
 
-    The module's docstring says how; the result never leaves the bounds the two probes set.
+    The module's docstring says how. The result never leaves the bounds the two probes prove, nor does the
+    truth: it is off by at most (revisions between the probes) / (days in the window).
     """
     before, after = bracket.before, bracket.after
     if highest <= 0 or (before is None and after is None):
@@ -81,18 +85,20 @@ def registered_per_day(bracket: Bracket, highest: int, now: datetime, window: ti
     if low > high:
         return None  # timestamps out of order: no estimate rather than a wrong one
     days = window / _DAY
-    if low == high or highest == low:
-        return (highest - low) / days  # exact
+    least, most = (highest - high) / days, (highest - low) / days  # what the probes prove
+    if least == most:
+        return most  # exact
     if before and after:
         share = (bracket.start - before.registered_at) / (after.registered_at - before.registered_at)
-        at_start = min(high, max(low, before.revision + (after.revision - before.revision) * share))
-        return (highest - at_start) / days
-    anchor = before or after
-    assert anchor is not None
-    span = now - anchor.registered_at
-    if (after is not None and span >= MIN_SPAN) or (before is not None and span <= MAX_SPAN):
-        return (highest - anchor.revision) / (span / _DAY)
-    return None
+        guess = (highest - (before.revision + (after.revision - before.revision) * share)) / days
+    else:
+        anchor = before or after
+        assert anchor is not None
+        span = now - anchor.registered_at
+        if not ((after is not None and span >= MIN_SPAN) or (before is not None and span <= MAX_SPAN)):
+            return None
+        guess = (highest - anchor.revision) / (span / _DAY)
+    return min(most, max(least, guess))  # a burst inside a span is not spread beyond what the probes prove
 
 
 def estimate(probes: Iterable[Probe], highest: int, now: datetime, window: timedelta = WINDOW) -> float | None:
@@ -142,7 +148,7 @@ class FamilyQuota:
             "revisions_held": {s.value: n for s, n in self.held.items()},
             "highest_revision": self.highest,
             "quota_headroom": self.headroom,
-            "registered_per_day": None if self.per_day is None else round(self.per_day, 3),
+            "registered_per_day": None if self.per_day is None else float(f"{self.per_day:.4g}"),
             "days_to_quota": self.days_to_quota,
         }
 
@@ -177,10 +183,11 @@ class Quotas:
 
 def closest(families: Iterable[FamilyQuota], limit: int | None = None) -> list[FamilyQuota]:
     """The families closest to the quota first: least headroom, then fewest days left."""
-    ranked = sorted(
-        families,
-        key=lambda q: (q.headroom, q.days_to_quota if q.days_to_quota is not None else QUOTA, q.target, q.family),
-    )
+    def rank(q: FamilyQuota) -> tuple[int, float, str, str]:
+        days = q.days_to_quota
+        return q.headroom, days if days is not None else math.inf, q.target, q.family
+
+    ranked = sorted(families, key=rank)
     return ranked[:limit] if limit is not None else ranked
 
 
