@@ -1,7 +1,8 @@
 """CloudWatch metrics from a finished run, as Embedded Metric Format (EMF) documents: a JSON line printed to a
 Lambda's log is a metric, with no client, no call and no dependency.
 
-One document for the run (no dimension, so that one alarm covers every target and every organisation child):
+One document for the run, with the dimension `Function` (the Lambda function's name: one series per deployment,
+whatever the targets and however many organisation children ran; none outside Lambda):
 `Deregistered` (deregisters done), `Deleted` (deletes ECS accepted), `Failed` (actions failed, plus targets an AWS
 error stopped), `Deferred` (actions skipped: the time budget, or a reference seen just before acting), and
 `QuotaHeadroomMin`, the least headroom of any family. Then one document per family for the QUOTA_FAMILIES
@@ -28,8 +29,9 @@ def _document(timestamp: int, dimensions: list[str], values: Mapping[str, Any], 
     return {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, **members, **values}
 
 
-def emf(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The EMF documents for a run's summary (tdgc.job.summary_of's shape), the run's first.
+def emf(result: Mapping[str, Any], function: str | None = None) -> list[dict[str, Any]]:
+    """The EMF documents for a run's summary (tdgc.job.summary_of's shape), the run's first; `function` is the
+    Lambda function's name.
 
     `closest_to_quota` there holds the families nearest the quota (tdgc.report.quota), the closest first.
     """
@@ -45,7 +47,8 @@ def emf(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     }
     if families:
         values["QuotaHeadroomMin"] = min(f["quota_headroom"] for f in families)
-    documents = [_document(timestamp, [], values, mode=str(result.get("mode", "plan")))]
+    run = {"Function": function} if function else {}
+    documents = [_document(timestamp, list(run), values, mode=str(result.get("mode", "plan")), **run)]
     where = {t["target"]: t for t in result.get("targets", [])}
     for family in families:
         target = where.get(family.get("target", ""), {})

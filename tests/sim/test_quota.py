@@ -109,6 +109,7 @@ def test_the_lambda_prints_its_metrics_as_emf_lines(
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert [emf_problems(d) for d in documents] == [[]] * 5  # the run, and each of the four families
     run = documents[0]
+    assert run["Function"] == "tdgc"  # the context's function name: the alarms' dimension
     assert run["Deregistered"] == result["summary"]["deregistered"] > 0
     assert run["Deleted"] == result["summary"]["deleted"] > 0
     assert (run["Failed"], run["Deferred"]) == (0, 0)

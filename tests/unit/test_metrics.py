@@ -46,8 +46,10 @@ def test_every_document_meets_the_specification_and_is_one_json_line() -> None:
 
 
 def test_the_run_document_counts_and_the_smallest_headroom() -> None:
-    run, *families = emf(_summary(30))
-    assert run["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]  # one series, whatever the target
+    run, *families = emf(_summary(30), "tdgc-prod")
+    # One series per deployment, whatever the targets: what the templates' alarms watch.
+    assert run["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Function"]] and run["Function"] == "tdgc-prod"
+    assert emf_problems(run) == []
     values = {m["Name"]: run[m["Name"]] for m in run["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     # Failed: two actions, and the one target an AWS error stopped.
     assert values == {"Deregistered": 7, "Deleted": 5, "Failed": 3, "Deferred": 4, "QuotaHeadroomMin": 100_000 - 29}
@@ -67,6 +69,7 @@ def test_each_family_document_has_its_dimensions_at_the_top_level() -> None:
 def test_a_run_with_no_family_publishes_its_counts_only() -> None:
     (run,) = emf(_summary(0))
     assert emf_problems(run) == []
+    assert run["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]  # outside Lambda: no function to name
     assert "QuotaHeadroomMin" not in run
 
 
