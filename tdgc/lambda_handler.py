@@ -145,7 +145,9 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
     log.info("tdgc summary", **flat(result))
-    for document in emf(result, getattr(context, "function_name", None)):  # CloudWatch metrics: a JSON line on stdout is one (tdgc.report.metrics)
+    for document in emf(
+        result, getattr(context, "function_name", None)
+    ):  # CloudWatch metrics: a JSON line on stdout is one (tdgc.report.metrics)
         print(json.dumps(document), flush=True)
     if result["exit_code"] != EXIT_OK:
         raise RunFailed(_one_line(result))

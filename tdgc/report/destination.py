@@ -24,7 +24,7 @@ from tdgc.aws.s3 import S3Access, probe_prefix
 from tdgc.aws.s3url import is_s3, s3_location
 from tdgc.errors import ReportError, UsageError
 
-EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md"}
+EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md", "html": "html"}
 
 
 def report_name(mode: str, generated_at: datetime, fmt: str = "json") -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from tdgc.model import Action, Decision, Outcome, Result, Status
-from tdgc.report.quota import FamilyQuota, Listing, Quotas, quota_note
+from tdgc.report.quota import FamilyQuota, Listing, Quotas, closest, quota_note
 
 REPORT_VERSION = 1
 NEAR_QUOTA_NOTED = 10  # notes for the families nearest the quota; the rest are counted
@@ -156,11 +156,14 @@ class Report:
         }
 
     def finish(self) -> Summary:
-        self.families = self.families or self.quotas.settle()
-        near = [q for q in self.families if q.near_quota]
-        self.notes.extend(quota_note(q) for q in near[:NEAR_QUOTA_NOTED])
-        if len(near) > NEAR_QUOTA_NOTED:
-            self.notes.append(f"… and {len(near) - NEAR_QUOTA_NOTED} more families near the quota (see families)")
+        if self.families:  # carried over from the reports this one merges, which noted their own
+            self.families = closest(self.families)
+        else:
+            self.families = self.quotas.settle()
+            near = [q for q in self.families if q.near_quota]
+            self.notes.extend(quota_note(q) for q in near[:NEAR_QUOTA_NOTED])
+            if len(near) > NEAR_QUOTA_NOTED:
+                self.notes.append(f"… and {len(near) - NEAR_QUOTA_NOTED} more families near the quota (see families)")
         for writer in self.writers:
             writer.finish(self)
         return self.summary

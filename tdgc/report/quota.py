@@ -141,6 +141,15 @@ class FamilyQuota:
         days = self.days_to_quota
         return self.headroom <= 0 or (days is not None and days <= WARN_DAYS)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FamilyQuota:
+        """One as a JSON report has it (`to_dict`), read back to be merged into another report."""
+        held = {Status(s): int(n) for s, n in data.get("revisions_held", {}).items()}
+        found = cls(data["target"], data["family"], held, int(data["highest_revision"]), Bracket(datetime.now(UTC)))
+        rate = data.get("registered_per_day")
+        found.per_day = None if rate is None else float(rate)
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -183,6 +192,7 @@ class Quotas:
 
 def closest(families: Iterable[FamilyQuota], limit: int | None = None) -> list[FamilyQuota]:
     """The families closest to the quota first: least headroom, then fewest days left."""
+
     def rank(q: FamilyQuota) -> tuple[int, float, str, str]:
         days = q.days_to_quota
         return q.headroom, days if days is not None else math.inf, q.target, q.family
