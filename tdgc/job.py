@@ -7,8 +7,9 @@ the way. The run itself is `tdgc.collect.run.run`, the same one the CLI calls.
 The summary (stable; fields are only ever added):
 `{"tool", "tool_version", "mode": "plan"|"apply", "generated_at", "exit_code", "report": location|null,
 "summary": {"families", "revisions", "keep", "deregister", "delete", "protected",
-"results": {"done", "pending", "failed", "skipped"}}, "targets": [{"target", "account", "region",
-"status": "ok"|"failed"|"refused"|"deferred", "error", "summary"}], "notes": [...], "incomplete": [...]}`.
+"results": {"done", "pending", "failed", "skipped"}, "deregistered", "deleted"}, "targets": [{"target", "account",
+"region", "status": "ok"|"failed"|"refused"|"deferred", "error", "summary"}], "notes": [...], "incomplete": [...],
+"closest_to_quota": [the report's `families` entries, the 20 closest to the quota]}`.
 `exit_code` means what the CLI's exit status means (0 done, 1 some actions or targets failed, 2 nothing
 worked and nothing changed, 3 a safety guard refused).
 """
@@ -38,7 +39,9 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, Re
 from tdgc.model import Action, Decision, Outcome, Result, Revision, Status, Why
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import destination
+from tdgc.report.metrics import QUOTA_FAMILIES
 from tdgc.report.model import REPORT_VERSION, TARGET_STATUSES, Report, Summary, TargetSection, TargetStatus, Writer
+from tdgc.report.quota import FamilyQuota, closest
 from tdgc.report.writers import JsonWriter, TableWriter
 
 ALL = "all"  # regions=("all",): every region enabled in each account
@@ -144,6 +147,7 @@ def summary_of(result: RunResult, mode: str, now: datetime, location: str | None
         "targets": [t.to_dict() for t in result.targets],
         "notes": result.notes,
         "incomplete": result.incomplete,
+        "closest_to_quota": [q.to_dict() for q in result.families[:QUOTA_FAMILIES]],
     }
 
 
@@ -272,11 +276,12 @@ def _label(report: Mapping[str, Any]) -> str:
 def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Many JSON reports (tdgc's report format, or job summaries) in, one out, in the same format.
 
-    The summary is the sum of theirs; `targets` holds every section, ordered by (account, region, target),
-    and `decisions` and `outcomes` follow the same order, so that the merged report is the same whichever
-    order the reports came in. Notes and incomplete sources are concatenated in that order, each prefixed with
-    the target it came from; `exit_code` is `merged_exit_code` of theirs. The header (tool, mode, policy) is
-    the first report's in that order; `regions` is every report's.
+    The summary is the sum of theirs; `families` is all of theirs, the closest to the quota first; `targets`
+    holds every section, ordered by (account, region, target), and `decisions` and `outcomes` follow the same
+    order, so that the merged report is the same whichever order the reports came in. Notes and incomplete
+    sources are concatenated in that order, each prefixed with the target it came from; `exit_code` is
+    `merged_exit_code` of theirs. The header (tool, mode, policy) is the first report's in that order;
+    `regions` is every report's.
     """
     ordered = sorted(reports, key=lambda r: min((_section_key(t) for t in r.get("targets", [])), default=("", "", "")))
     summary: dict[str, Any] = Summary().to_dict()
@@ -292,6 +297,8 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     merged["incomplete"] = [f"{_label(r)}: {item}" for r in ordered for item in r.get("incomplete", [])]
     merged["interrupted"] = next((r["interrupted"] for r in ordered if r.get("interrupted")), None)
     merged["targets"] = sorted((t for r in ordered for t in r.get("targets", [])), key=_section_key)
+    families = (FamilyQuota.from_dict(f) for r in ordered for f in r.get("families", []))
+    merged["families"] = [q.to_dict() for q in closest(families)]
     for report in ordered:
         _added(summary, report.get("summary", {}))
     merged["summary"] = summary
@@ -396,17 +403,21 @@ def merge_from_s3(
 
 def summary_from(data: Mapping[str, Any]) -> Summary:
     """A report's summary (Summary.to_dict's shape) read back."""
-    fields = {k: int(data.get(k, 0)) for k in ("families", "revisions", "keep", "deregister", "delete", "protected")}
+    fields = {
+        k: int(data.get(k, 0))
+        for k in ("families", "revisions", "keep", "deregister", "delete", "protected", "deregistered", "deleted")
+    }
     return Summary(**fields, results=Counter({k: int(v) for k, v in data.get("results", {}).items()}))
 
 
 def _stream(report: Report, loaded: Mapping[str, Any]) -> None:
     """One target report's sections into the merged report: each section begun, its decisions (found by the
-    account and region in their ARNs when a report holds several sections) and outcomes added, and its
-    summary set to the report's own."""
+    account and region in their ARNs when a report holds several sections) and outcomes added, its summary set
+    to the report's own, and its families' quotas carried over."""
     sections = sorted(loaded.get("targets", []), key=_section_key)
     decisions = [decision_from(d) for d in loaded.get("decisions", [])]
     outcomes = [outcome_from(o) for o in loaded.get("outcomes", [])]
+    report.families.extend(FamilyQuota.from_dict(f) for f in loaded.get("families", []))
     for data in sections:
         section = report.begin_target(data["target"], data.get("account"), data["region"])
         section.status, section.error = TargetStatus(data["status"]), data.get("error")

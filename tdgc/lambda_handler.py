@@ -40,14 +40,16 @@ A widening event is refused (a UsageError: logged, nothing run, the invocation f
 TDGC_EVENT_MAY_WIDEN names it. What only the environment sets (the policy, the archive and report
 destinations, the roles, the endpoint; see ENVIRONMENT_ONLY) is refused in an event whatever it says.
 
-Logs are JSON lines: one per action ("deregistered", "delete accepted", ...) and a last "tdgc summary" line
-with flat fields for CloudWatch Logs Insights. The function returns the summary (see tdgc.job) when the run
-exits 0; otherwise it raises RunFailed after logging it, so that the invocation counts as an error (the
-Errors metric, the dead-letter queue).
+Logs are JSON lines: one per action ("deregistered", "delete accepted", ...) and a "tdgc summary" line
+with flat fields for CloudWatch Logs Insights, then the run's CloudWatch metrics as Embedded Metric Format
+lines (tdgc.report.metrics: namespace tdgc; the templates' alarms watch them). The function returns the
+summary (see tdgc.job) when the run exits 0; otherwise it raises RunFailed after logging it, so that the
+invocation counts as an error (the Errors metric, the dead-letter queue).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -79,6 +81,7 @@ from tdgc.job import (
     targets_of,
 )
 from tdgc.logs import configure
+from tdgc.report.metrics import emf
 from tdgc.report.model import TargetStatus
 
 log = structlog.get_logger("tdgc.lambda")
@@ -142,6 +145,10 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
     log.info("tdgc summary", **flat(result))
+    for document in emf(
+        result, getattr(context, "function_name", None)
+    ):  # CloudWatch metrics: a JSON line on stdout is one (tdgc.report.metrics)
+        print(json.dumps(document), flush=True)
     if result["exit_code"] != EXIT_OK:
         raise RunFailed(_one_line(result))
     return result

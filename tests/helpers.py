@@ -71,3 +71,42 @@ def write_policy(tmp_path: Any, text: str, name: str = "policy.toml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(os.fspath(path))
+
+
+# CloudWatch's units (the EMF specification: a MetricDefinition's Unit must be one of these).
+_RATED = ("Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits")
+_RATED += ("Terabits", "Count")
+EMF_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Percent", "None", *_RATED, *(f"{u}/Second" for u in _RATED)}
+
+
+def emf_problems(document: Any) -> list[str]:
+    """What in `document` breaks the Embedded Metric Format specification's required fields: `_aws` with an
+    integer `Timestamp` (ms) and `CloudWatchMetrics`, each directive a `Namespace`, `Dimensions` (arrays of at
+    most 30 keys, each a string member at the top level) and `Metrics` (at most 100, each a `Name` whose value
+    is a number at the top level, and a known `Unit`)."""
+    problems: list[str] = []
+    meta = document.get("_aws") if isinstance(document, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("Timestamp"), int) or meta["Timestamp"] < 0:
+        return ["_aws.Timestamp: not a non-negative integer"]
+    directives = meta.get("CloudWatchMetrics")
+    if not isinstance(directives, list) or not directives:
+        return ["_aws.CloudWatchMetrics: not a non-empty array"]
+    for d in directives:
+        if not isinstance(d.get("Namespace"), str) or not 1 <= len(d["Namespace"]) <= 1024:
+            problems.append(f"Namespace: {d.get('Namespace')!r}")
+        for keys in d.get("Dimensions", [None]):
+            if not isinstance(keys, list) or len(keys) > 30:
+                problems.append(f"DimensionSet: {keys!r}")
+                continue
+            missing = [k for k in keys if not isinstance(document.get(k), str) or not document[k]]
+            problems += [f"dimension {k!r}: no string value at the top level" for k in missing]
+        metrics = d.get("Metrics")
+        if not isinstance(metrics, list) or not 1 <= len(metrics) <= 100:
+            problems.append(f"Metrics: {metrics!r}")
+            continue
+        for m in metrics:
+            if m.get("Unit") not in EMF_UNITS or not isinstance(m.get("Name"), str) or not m["Name"]:
+                problems.append(f"MetricDefinition: {m!r}")
+            elif isinstance(document.get(m["Name"]), bool) or not isinstance(document.get(m["Name"]), int | float):
+                problems.append(f"metric {m['Name']!r}: no numeric value at the top level")
+    return problems

@@ -480,3 +480,40 @@ resource "aws_scheduler_schedule" "this" {
 
   depends_on = [aws_iam_role_policy.scheduler]
 }
+
+# Alarms on the metrics each run logs in Embedded Metric Format (tdgc.report.metrics): namespace tdgc, dimension
+# Function, one series per deployment whatever the targets or organisation children.
+resource "aws_cloudwatch_metric_alarm" "quota_headroom" {
+  alarm_name          = "${var.name}-quota-headroom"
+  alarm_description   = "A family is within ${var.quota_headroom_alarm_threshold} revision numbers of ECS's quota of 1,000,000: the run's report (families, closest first) says which, and how fast it is growing."
+  namespace           = "tdgc"
+  metric_name         = "QuotaHeadroomMin"
+  dimensions          = { Function = aws_lambda_function.this.function_name }
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.quota_headroom_alarm_threshold
+  comparison_operator = "LessThanThreshold"
+  # A run publishes once per schedule: between runs the alarm keeps the state the last run set.
+  treat_missing_data = "ignore"
+  alarm_actions      = var.alarm_actions
+  ok_actions         = var.alarm_actions
+  tags               = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "failures" {
+  alarm_name          = "${var.name}-failures"
+  alarm_description   = "A run had failures: actions ECS refused, or targets an AWS error stopped. The run's report and its \"tdgc summary\" log line say which."
+  namespace           = "tdgc"
+  metric_name         = "Failed"
+  dimensions          = { Function = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

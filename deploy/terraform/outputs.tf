@@ -57,3 +57,13 @@ output "state_machine_arn" {
   description = "Organisation mode's state machine (null: not in organisation mode); each execution's reports are under report_prefix/EXECUTION_NAME/."
   value       = one(aws_sfn_state_machine.organisation[*].arn)
 }
+
+output "quota_headroom_alarm_name" {
+  description = "The alarm on the smallest headroom to the quota of any family."
+  value       = aws_cloudwatch_metric_alarm.quota_headroom.alarm_name
+}
+
+output "failures_alarm_name" {
+  description = "The alarm on a run's failures."
+  value       = aws_cloudwatch_metric_alarm.failures.alarm_name
+}

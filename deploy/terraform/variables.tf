@@ -212,3 +212,20 @@ variable "target_time_budget" {
     error_message = "target_time_budget must be between 60 and 880 seconds."
   }
 }
+
+variable "quota_headroom_alarm_threshold" {
+  description = "An alarm goes off when a family's headroom to ECS's quota of 1,000,000 revisions (1,000,000 minus its highest revision number: numbers are never reused) falls below this."
+  type        = number
+  default     = 50000
+
+  validation {
+    condition     = var.quota_headroom_alarm_threshold >= 0 && var.quota_headroom_alarm_threshold <= 1000000
+    error_message = "quota_headroom_alarm_threshold: between 0 and 1,000,000."
+  }
+}
+
+variable "alarm_actions" {
+  description = "What the alarms notify, going off and back to OK: SNS topic ARNs, say. Empty: the alarms only change state."
+  type        = list(string)
+  default     = []
+}

@@ -31,6 +31,7 @@ from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, Gu
 from tdgc.model import Action, Decision, Outcome, Result, Status
 from tdgc.policy import Policy
 from tdgc.report.model import Report, Summary, TargetSection, TargetStatus, Writer
+from tdgc.report.quota import FamilyQuota
 from tdgc.reuse.backends import open_store
 
 log = structlog.get_logger("tdgc.run")
@@ -72,6 +73,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
     interrupted: str | None = None  # the signal that stopped the run ("SIGTERM"); its report has what was done
+    families: list[FamilyQuota] = field(default_factory=list)  # each family's quota, the closest first
 
 
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
@@ -130,7 +132,7 @@ def run(
     failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
               if t.status is TargetStatus.FAILED]  # fmt: skip
     return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
-                     interrupted)  # fmt: skip
+                     interrupted, report.families)  # fmt: skip
 
 
 def _finish(report: Report, budget: Budget, mode: str) -> Summary:
@@ -313,7 +315,7 @@ class _Region:
                 continue
             if self._out_of_time(f"before family {family}"):
                 return
-            self.report.family_seen()
+            self.report.family_seen(family, lists)
             for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs, lists, self.usage):
                 outcomes: list[Outcome] = []
                 futures: list[Future[list[Outcome]]] = []

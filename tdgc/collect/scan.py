@@ -161,7 +161,9 @@ class RevisionList:
 
 
 def _by_status(family: str, prefix: str, listed: dict[Status, array[int]]) -> dict[Status, RevisionList]:
-    """ACTIVE and INACTIVE revision lists, newest first, each number once, each revision under its latest status.
+    """Revision lists by status, newest first, each number once, each revision under its latest status.
+
+    ACTIVE and INACTIVE are decided; DELETE_IN_PROGRESS is only counted (the family's quota, tdgc.report.quota).
 
     The listings run one after another in LISTED order, and a revision's status only ever moves along it
     (ACTIVE, INACTIVE, DELETE_IN_PROGRESS): one found in two listings moved on between them, and is where the
@@ -173,6 +175,5 @@ def _by_status(family: str, prefix: str, listed: dict[Status, array[int]]) -> di
     for status in reversed(LISTED):
         numbers = sorted(set(listed[status]) - later, reverse=True)
         later.update(numbers)
-        if status in STATUSES:
-            lists[status] = RevisionList(family, prefix, array("I", numbers))
+        lists[status] = RevisionList(family, prefix, array("I", numbers))
     return lists

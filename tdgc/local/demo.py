@@ -204,7 +204,7 @@ def _demo_account(sim: Simulator, now: datetime, seed: int, err: IO[str]) -> Non
     families = len({td.family for td in sim.revisions()})
     err.write(
         f"Simulated account (no AWS account, no network): {families} families, {revisions:,} revisions\n"
-        f"registered over two years. Policy: {demo_policy_path()}\n\n"
+        f"registered over two years. Policy: {demo_policy_path()}\n"
     )
 
 

@@ -26,7 +26,7 @@ from tdgc.errors import ReportError, UsageError
 from tdgc.report.model import Writer
 from tdgc.report.writers import make_writer
 
-EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md"}
+EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "table": "txt", "markdown": "md", "html": "html"}
 
 
 def report_name(mode: str, generated_at: datetime, fmt: str = "json") -> str:

@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from tdgc.model import Decision, Outcome, Result
+from tdgc.model import Action, Decision, Outcome, Result, Status
+from tdgc.report.quota import FamilyQuota, Listing, Quotas, closest, quota_note
 
 REPORT_VERSION = 1
+NEAR_QUOTA_NOTED = 10  # notes for the families nearest the quota; the rest are counted
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Summary:
     delete: int = 0
     protected: int = 0
     results: Counter[str] = field(default_factory=Counter)  # done / pending / failed / skipped
+    deregistered: int = 0  # deregisters done
+    deleted: int = 0  # deletes ECS accepted (done or pending)
 
     def count(self, decisions: Iterable[Decision], outcomes: Iterable[Outcome]) -> None:
         for d in decisions:
@@ -31,6 +35,10 @@ class Summary:
             self.protected += d.protected
         for o in outcomes:
             self.results[o.result.value] += 1
+            if o.result is Result.DONE and o.action is Action.DEREGISTER:
+                self.deregistered += 1
+            elif o.result in (Result.DONE, Result.PENDING) and o.action is Action.DELETE:
+                self.deleted += 1
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -107,6 +115,9 @@ class Report:
         self.out_of_time_noted = False  # a note already says where the time budget ran out
         self.targets: list[TargetSection] = []
         self.header = {"version": REPORT_VERSION, **header}
+        generated = self.header.get("generated_at")
+        self.quotas = Quotas(datetime.fromisoformat(generated) if isinstance(generated, str) else None)
+        self.families: list[FamilyQuota] = []  # each family's quota, closest first: set by finish
         for writer in self.writers:
             writer.start(self.header)
 
@@ -117,8 +128,11 @@ class Report:
             writer.begin_target(section)
         return section
 
-    def family_seen(self) -> None:
+    def family_seen(self, family: str = "", lists: Mapping[Status, Listing] | None = None) -> None:
+        """A family is decided next; `lists`, what the scan listed of it, gives its quota."""
         self.summary.families += 1
+        if lists is not None:
+            self.quotas.seen(self.targets[-1].target if self.targets else "", family, lists)
         if self.targets:
             self.targets[-1].summary.families += 1
 
@@ -126,6 +140,7 @@ class Report:
         self.summary.count(decisions, outcomes)
         if self.targets:
             self.targets[-1].summary.count(decisions, outcomes)
+        self.quotas.observe(self.targets[-1].target if self.targets else "", decisions)
         for writer in self.writers:
             writer.add(decisions, outcomes)
 
@@ -137,9 +152,18 @@ class Report:
             "interrupted": self.interrupted,
             "targets": [t.to_dict() for t in self.targets],
             "summary": self.summary.to_dict(),
+            "families": [q.to_dict() for q in self.families],
         }
 
     def finish(self) -> Summary:
+        if self.families:  # carried over from the reports this one merges, which noted their own
+            self.families = closest(self.families)
+        else:
+            self.families = self.quotas.settle()
+            near = [q for q in self.families if q.near_quota]
+            self.notes.extend(quota_note(q) for q in near[:NEAR_QUOTA_NOTED])
+            if len(near) > NEAR_QUOTA_NOTED:
+                self.notes.append(f"… and {len(near) - NEAR_QUOTA_NOTED} more families near the quota (see families)")
         for writer in self.writers:
             writer.finish(self)
         return self.summary

@@ -2,7 +2,8 @@
 
 Formats (docs/design.md §5): `table` (people, 80 columns), `markdown` (the same, for a wiki or a pull request),
 `json` (one document), `jsonl` (a line per decision and outcome, the summary last), `csv` (a row per
-decision). The machine formats are stable: fields are only ever added, and `version` says which schema.
+decision), `html` (one self-contained page with the quota drawn, tdgc.report.html). The machine formats are
+stable: fields are only ever added, and `version` says which schema.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
-from tdgc.model import Action, Decision, Outcome, Why
+from tdgc.model import Decision, Outcome
+from tdgc.report.digest import KEPT_NOTES, Digest, FamilyRow, Section
+from tdgc.report.html import HtmlWriter
 from tdgc.report.model import Report, Summary, TargetSection, TargetStatus, Writer, iso
+from tdgc.report.quota import QUOTA, FamilyQuota
 
-FORMATS = ("table", "json", "jsonl", "csv", "markdown")
+FORMATS = ("table", "json", "jsonl", "csv", "markdown", "html")
 DECISION_FIELDS = (
     "arn",
     "family",
@@ -33,8 +36,7 @@ DECISION_FIELDS = (
 )
 # A new decision field goes after result and error: a CSV column keeps its place.
 CSV_FIELDS = (*DECISION_FIELDS[:-1], "result", "error", "why")
-ACTIONS_SHOWN_PER_FAMILY = 5
-IN_USE_SHOWN = 20
+QUOTA_SHOWN = 5  # the families closest to the quota that the table lists (3 in the short form)
 FAMILIES_SHOWN = 40  # past this many families, the table lists only those with something to do
 APPLY_NEXT = "`tdgc apply` with the same policy carries it out."
 # What the table's abbreviations and the two statuses mean, for a reader who has not read the docs.
@@ -43,8 +45,7 @@ LEGEND = (
     ("KEEP", "left as they are; PROT: of those, kept by a protecting tag or in use"),
     ("DEREG", "ACTIVE revisions to deregister: INACTIVE from then on, for good"),
     ("DELETE", "INACTIVE revisions to delete: gone for good once nothing uses them"),
-    ("ACTIVE", "new tasks, services and schedules may use it; INACTIVE: what already"),
-    ("", "runs on it goes on running, but nothing new can start with it"),
+    ("ACTIVE", "new tasks can start on it; INACTIVE: running ones go on, no new ones"),
 )
 
 
@@ -130,28 +131,13 @@ class CsvWriter(Writer):
             self._csv.writerow(row)
 
 
-@dataclass
-class _FamilyRow:
-    counts: Summary = field(default_factory=Summary)
-    actions: list[str] = field(default_factory=list)  # the first few, as printed
-    more: int = 0
-
-
-@dataclass
-class _Section:
-    """What the table shows of one target."""
-
-    target: TargetSection | None = None
-    families: dict[str, _FamilyRow] = field(default_factory=dict)
-    in_use: list[str] = field(default_factory=list)  # the first few revisions kept because something uses them
-
-
-class TableWriter(Writer):
+class TableWriter(Digest):
     """For people: a per-family summary and the actions with their reasons, in 80 columns.
 
     `top` is the short form (`tdgc demo` without --full): only the `top` families with the most actions, the
     first action of each, and no list of the revisions kept in use (the notes count them). `legend` explains
-    the columns; `next_step` is what a plan's last line suggests.
+    the columns; `next_step` is what a plan's last line suggests; `review` ends with the counts only, for the
+    question apply asks next.
     """
 
     WIDTH = 80
@@ -171,36 +157,7 @@ class TableWriter(Writer):
         self.top = top
         self.legend = legend
         self.next_step = next_step
-        self.review = review  # the plan apply asks a person to confirm: the question says what comes next
-        self._sections: list[_Section] = []
-        self._notable: Counter[str] = Counter()
-
-    def begin_target(self, section: TargetSection) -> None:
-        self._sections.append(_Section(section))
-
-    @property
-    def _current(self) -> _Section:
-        if not self._sections:
-            self._sections.append(_Section())
-        return self._sections[-1]
-
-    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
-        by_arn = {o.arn: o for o in outcomes}
-        current = self._current
-        for d in decisions:
-            row = current.families.setdefault(d.revision.family, _FamilyRow())
-            outcome = by_arn.get(d.revision.arn)
-            row.counts.count([d], [outcome] if outcome else [])
-            if d.action is Action.KEEP:
-                if d.why in _NOTABLE:
-                    self._notable[_note_for(d)] += 1
-                if d.in_use_by and len(current.in_use) < IN_USE_SHOWN:
-                    current.in_use.append(self._in_use_line(d))
-                continue
-            if len(row.actions) < ACTIONS_SHOWN_PER_FAMILY:
-                row.actions.append(self._action_line(d, outcome))
-            else:
-                row.more += 1
+        self.review = review
 
     def _action_line(self, d: Decision, outcome: Outcome | None) -> str:
         name = f"{d.revision.family}:{d.revision.revision}"
@@ -209,7 +166,11 @@ class TableWriter(Writer):
             result = f" [{outcome.result.value}" + (f": {outcome.error}" if outcome.error else "") + "]"
         if self.markdown:
             return f"| {d.action.value} | `{name}` | {d.reason}{result} |"
-        return _fit(f"  {d.action.value:<10} {_fit(name, 28):<28} {d.reason}{result}", self.WIDTH)
+        head = f"  {d.action.value:<10} {_fit(name, 28):<28} "
+        room = self.WIDTH - len(head)
+        # The result is what a person looks for: the reason gives way to it, and an error to the reason.
+        result = _fit(result[:-1], room // 2) + "]" if len(result) > room // 2 else result
+        return head + _fit(d.reason, room - len(result)) + result
 
     def _in_use_line(self, d: Decision) -> str:
         name = f"{d.revision.family}:{d.revision.revision}"
@@ -227,19 +188,15 @@ class TableWriter(Writer):
         w = self.out.write
         title = f"tdgc {mode} · {regions} · policy: {policy}"
         w(f"# {title}\n\n" if self.markdown else f"{_fit(title, self.WIDTH)}\n\n")
-        sections = self._sections or [_Section()]
+        sections = self.sections or [Section()]
         for section in sections:
             if len(sections) > 1 and section.target is not None:
                 self._section_title(section.target)
             self._section(
                 section, section.target.summary if section.target else summary, "###" if len(sections) > 1 else "##"
             )
-        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in sorted(self._notable.items())]
-        lines += list(notes)
-        if lines:
-            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
-            for line in lines:
-                w(f"- {line}\n" if self.markdown else f"  {line}\n")
+        self._quota(report.families, several=len(report.targets) > 1)
+        self._notes(notes)
         if self.legend:
             self._legend()
         w("\n" + (f"Plan: {_counts(summary)}" if self.review else self._closing(summary, mode, self.next_step)) + "\n")
@@ -251,14 +208,15 @@ class TableWriter(Writer):
             w(f"INTERRUPTED ({report.interrupted}): what is above was done; the next run goes on.\n")
         super().finish(report)
 
-    def _section_title(self, target: TargetSection) -> None:
-        status = (
-            ""
-            if target.status is TargetStatus.OK
-            else f" · {target.status.value}" + (f": {target.error}" if target.error else "")
-        )
-        text = f"{target.target}{status}"
-        self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
+    def _notes(self, notes: Sequence[str]) -> None:
+        w = self.out.write
+        notable = sorted((KEPT_NOTES[why], n) for why, n in self.kept.items() if why in KEPT_NOTES)
+        lines = [f"{n:,} {'revision' if n == 1 else 'revisions'} {text}" for text, n in notable]
+        lines += list(notes)
+        if lines:
+            w("\n## Notes\n\n" if self.markdown else "\nNotes\n")
+            for line in lines:
+                w(f"- {line}\n" if self.markdown else f"  {line}\n")
 
     def _legend(self) -> None:
         w = self.out.write
@@ -269,17 +227,47 @@ class TableWriter(Writer):
             else:
                 w(_fit(f"  {term:<7} {meaning}", self.WIDTH) + "\n")
 
-    def _largest(self, families: Mapping[str, _FamilyRow]) -> list[str]:
+    def _largest(self, families: Mapping[str, FamilyRow]) -> list[str]:
         """The short form's families: the `top` with the most actions, most first (then by name)."""
         acting = sorted((-(r.counts.deregister + r.counts.delete), name) for name, r in families.items())
         return [name for count, name in acting if count][: self.top]
 
-    def _section(self, section: _Section, summary: Summary, level: str) -> None:
+    def _quota(self, families: Sequence[FamilyQuota], *, several: bool) -> None:
+        """The families closest to the quota; the JSON report's `families` has every one."""
+        if not families:
+            return
+        w = self.out.write
+        cols = ("HIGHEST", "HEADROOM", "PER DAY", "DAYS LEFT")
+        title = f"Closest to the quota ({QUOTA:,} revisions a family)"
+        if self.markdown:
+            w(f"\n## {title}\n\n| family | " + " | ".join(c.lower() for c in cols) + " |\n|---|" + "---:|" * 4 + "\n")
+        else:
+            w(f"\n{title}\n{'FAMILY':<36}" + "".join(f"{c:>11}" for c in cols) + "\n")
+        for q in families[: QUOTA_SHOWN if self.top is None else 3]:
+            name = f"{q.target} {q.family}" if several else q.family
+            rate = "-" if q.per_day is None else f"{q.per_day:,.1f}"
+            days = "-" if q.days_to_quota is None else f"{q.days_to_quota:,}"
+            values = (f"{q.highest:,}", f"{q.headroom:,}", rate, days + (" !" if q.near_quota else ""))
+            if self.markdown:
+                w(f"| `{name}` | " + " | ".join(values) + " |\n")
+            else:
+                w(f"{_fit(name, 35):<36}" + "".join(f"{v:>11}" for v in values) + "\n")
+
+    def _section_title(self, target: TargetSection) -> None:
+        status = (
+            ""
+            if target.status is TargetStatus.OK
+            else f" · {target.status.value}" + (f": {target.error}" if target.error else "")
+        )
+        text = f"{target.target}{status}"
+        self.out.write(f"\n## {text}\n\n" if self.markdown else f"\n== {_fit(text, self.WIDTH - 3)}\n")
+
+    def _section(self, section: Section, summary: Summary, level: str) -> None:
         w = self.out.write
         largest = self._largest(section.families) if self.top is not None else None
         self._family_table(section.families, summary, largest)
         if largest is not None:
-            acting = [(name, _FamilyRow(actions=section.families[name].actions[:1])) for name in largest]
+            acting = [(name, FamilyRow(actions=section.families[name].actions[:1])) for name in largest]
             every = summary.deregister + summary.delete
             title = f"Actions: one of each family above (more: --full; all {every:,}: --output json)"
         else:
@@ -289,8 +277,8 @@ class TableWriter(Writer):
             heading = f"\n{level} {title}\n\n| action | revision | reason |\n|---|---|---|\n"
             w(heading if self.markdown else f"\n{_fit(title, self.WIDTH)}\n")
             for name, row in acting:
-                for line in row.actions:
-                    w(line + "\n")
+                for d, outcome in row.actions:
+                    w(self._action_line(d, outcome) + "\n")
                 if row.more:
                     more = f"… and {row.more} more in {name}"
                     w(f"| | | {more} |\n" if self.markdown else f"  {_fit(more, self.WIDTH - 2)}\n")
@@ -299,12 +287,10 @@ class TableWriter(Writer):
         if section.in_use and largest is None:
             heading = f"\n{level} In use, kept\n\n| revision | in use by |\n|---|---|\n"
             w(heading if self.markdown else "\nIn use, kept\n")
-            for line in section.in_use:
-                w(line + "\n")
+            for d in section.in_use:
+                w(self._in_use_line(d) + "\n")
 
-    def _family_table(
-        self, families: Mapping[str, _FamilyRow], summary: Summary, largest: Sequence[str] | None
-    ) -> None:
+    def _family_table(self, families: Mapping[str, FamilyRow], summary: Summary, largest: Sequence[str] | None) -> None:
         w = self.out.write
         rows = sorted(families.items())
         hidden, rest = 0, "with nothing to do"
@@ -361,18 +347,6 @@ def _targets_line(targets: Sequence[TargetSection]) -> str:
     return f"{len(targets)} targets: " + ", ".join(f"{counts[s]} {s.value}" for s in TargetStatus if counts[s]) + "."
 
 
-# The kept revisions the table's notes count, and how it says why.
-_NOTABLE = {
-    Why.IN_USE: "kept because in use",
-    Why.TAGGED: "kept by a protecting tag",
-    Why.NO_TIME: "kept because ECS has no timestamp for them",
-}
-
-
-def _note_for(d: Decision) -> str:
-    return _NOTABLE[d.why]
-
-
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -384,6 +358,8 @@ def make_writer(fmt: str, out: IO[str]) -> Writer:
         return JsonlWriter(out)
     if fmt == "csv":
         return CsvWriter(out)
+    if fmt == "html":
+        return HtmlWriter(out)
     if fmt in ("table", "markdown"):
         return TableWriter(out, markdown=fmt == "markdown")
     raise ValueError(f"unknown report format {fmt!r}")

@@ -378,3 +378,34 @@ def check_archive_bucket(
     assert "Expiration" not in reports  # reports are kept
     ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]
     assert ownership == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def check_alarms(client: Client, function_name: str, threshold: float, topic: str | None) -> None:
+    """Two alarms on the metrics the handler logs in Embedded Metric Format (tdgc.report.metrics), each on its
+    deployment's own series (dimension Function), notifying `topic` when one is given."""
+    from tdgc.report.metrics import NAMESPACE, emf
+
+    alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
+    mine = {a["MetricName"]: a for a in alarms if {"Name": "Function", "Value": function_name} in a["Dimensions"]}
+    assert set(mine) == {"QuotaHeadroomMin", "Failed"}
+    # The metrics and dimension the alarms watch are those the handler's run document carries.
+    (run,) = emf({"generated_at": "2026-06-01T12:00:00+00:00", "summary": {"results": {}}}, function_name)
+    directive = run["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Dimensions"] == [["Function"]] and directive["Namespace"] == NAMESPACE
+    assert {"Failed"} <= {m["Name"] for m in directive["Metrics"]}
+    headroom, failed = mine["QuotaHeadroomMin"], mine["Failed"]
+    assert (headroom["Namespace"], failed["Namespace"]) == (NAMESPACE, NAMESPACE)
+    assert (headroom["Statistic"], headroom["ComparisonOperator"], headroom["Threshold"]) == (
+        "Minimum",
+        "LessThanThreshold",
+        threshold,
+    )
+    assert (failed["Statistic"], failed["ComparisonOperator"], failed["Threshold"]) == (
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert headroom["TreatMissingData"] == "ignore" and failed["TreatMissingData"] == "notBreaching"
+    for alarm in (headroom, failed):
+        assert alarm["AlarmActions"] == ([topic] if topic else [])
+        assert alarm["OKActions"] == ([topic] if topic else [])

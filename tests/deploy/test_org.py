@@ -137,7 +137,16 @@ def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_repo
         _report("111111111111", "us-east-1", failed=1, status="ok", notes=("one",)),
         _report("111111111111", "eu-west-1", families=4),
     ]
+    for report, highest in zip(reports, (999_990, 10, 999_995), strict=True):
+        quota = {"revisions_held": {"ACTIVE": 1}, "highest_revision": highest, "registered_per_day": None}
+        report["families"] = [{"target": report["targets"][0]["target"], "family": "web", **quota}]
     merged = merge_reports(reports)
+    # Every target's families, the closest to the quota first.
+    assert [(f["target"], f["quota_headroom"]) for f in merged["families"]] == [
+        ("111111111111 eu-west-1", 5),
+        ("222222222222 us-east-1", 10),
+        ("111111111111 us-east-1", 999_990),
+    ]
     assert [t["target"] for t in merged["targets"]] == [
         "111111111111 eu-west-1",
         "111111111111 us-east-1",
@@ -157,6 +166,8 @@ def test_merge_sums_the_summaries_and_orders_the_targets_whatever_order_the_repo
         "delete": 0,
         "protected": 3,
         "results": results,
+        "deregistered": 0,
+        "deleted": 0,
     }
     assert merged["notes"] == ["111111111111 us-east-1: one", "222222222222 us-east-1: two"]
     assert merged["regions"] == ["eu-west-1", "us-east-1"]
@@ -588,9 +599,13 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
     assert [t["target"] for t in document["targets"]] == ["111111111111 us-east-1", "222222222222 us-east-1"]
     assert document["summary"] == merged["summary"] and len(document["decisions"]) == 2 * 5
     assert {d["arn"].split(":")[4] for d in document["decisions"]} == {"111111111111", "222222222222"}
+    # Each target's families, carried over: the same family in two accounts is two entries, each its target's.
+    families = sorted((f["target"], f["family"], f["highest_revision"]) for f in document["families"])
+    assert families == [("111111111111 us-east-1", "etl", 5), ("222222222222 us-east-1", "etl", 5)]
     markdown = s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.md")["Body"].read().decode()
     assert "## 111111111111 us-east-1" in markdown and "## 222222222222 us-east-1" in markdown
     assert "2 targets: 2 ok." in markdown
+    assert "| `111111111111 us-east-1 etl` | 5 | 999,995 |" in markdown  # the families closest to the quota
 
     # A third target whose invocation died before writing its report: named, failed, and the run fails.
     third = {"account": "333333333333", "region": "us-east-1"}

@@ -26,6 +26,7 @@ from cfnlint.api import lint_file
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 from moto.iam.models import Role
@@ -46,6 +47,7 @@ from tests.deploy.checks import (
     REGIONS,
     STATE_BUCKETS,
     USAGE_TABLE,
+    check_alarms,
     check_archive_bucket,
     check_defaults,
     check_deployment,
@@ -89,7 +91,8 @@ def test_cfn_lint_finds_nothing_in_the_translation(tmp_path: Path) -> None:
 
 # --- moto's CloudFormation, with what it lacks filled in from moto's own service backends -------------------
 #
-# moto 5.2's CloudFormation has no AWS::Scheduler::Schedule nor AWS::Lambda::EventInvokeConfig, and hands
+# moto 5.2's CloudFormation has no AWS::Scheduler::Schedule, AWS::Lambda::EventInvokeConfig nor
+# AWS::CloudWatch::Alarm (PutMetricAlarm's parameters, handed to moto's CloudWatch backend), and hands
 # AWS::Lambda::Function only some properties (no Architectures). For these resource types the CloudFormation
 # properties are the service API's parameters under the same names, so the resolved properties are handed
 # to moto's backend for that API, as CloudFormation hands them to the service. AWS::DynamoDB::Table is
@@ -143,6 +146,34 @@ class _EventInvokeConfig:
         properties.pop("Qualifier", None)  # moto keeps one config per function
         lambda_backends[account_id][region_name].put_function_event_invoke_config(function, properties)
         return _Created(f"{function}:$LATEST")
+
+
+class _Alarm:
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        p = cloudformation_json["Properties"]
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=p.get("AlarmName", resource_name),
+            namespace=p["Namespace"],
+            metric_name=p["MetricName"],
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]),
+            threshold=float(p["Threshold"]),  # a parameter's Ref arrives as text
+            statistic=p["Statistic"],
+            description=p.get("AlarmDescription", ""),
+            dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions", []),
+            ok_actions=p.get("OKActions", []),
+            treat_missing_data=p.get("TreatMissingData"),
+        )
+        return _Created(alarm.name)
 
 
 class _Schedule:
@@ -307,6 +338,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         monkeypatch.setattr(LambdaFunction, "create_from_cloudformation_json", classmethod(_create_function))
         monkeypatch.setitem(parsing.get_model_map(), _Schedule.cloudformation_type(), _Schedule)
+        monkeypatch.setitem(parsing.get_model_map(), _Alarm.cloudformation_type(), _Alarm)
         monkeypatch.setitem(parsing.get_model_map(), _EventInvokeConfig.cloudformation_type(), _EventInvokeConfig)
         monkeypatch.setitem(parsing.get_model_map(), _BucketPolicy.cloudformation_type(), _BucketPolicy)
         create_bucket = FakeBucket.create_from_cloudformation_json
@@ -359,6 +391,18 @@ def test_defaults_deploy_a_dry_run_hourly_with_the_read_and_apply_permissions_on
     assert deployed.queue_arn == queue["Attributes"]["QueueArn"]
     assert "UsageStoreTable" not in ids and "RegisterPolicy" not in ids  # no usage store unless asked
     assert _client("dynamodb").list_tables()["TableNames"] == []
+    check_alarms(_client, ids["Function"], 50_000, None)  # alarms that only change state
+
+
+def test_the_alarms_take_a_threshold_and_notify_a_topic(aws: None) -> None:
+    topic = _client("sns").create_topic(Name="tdgc-alarms")["TopicArn"]
+    ids = _deploy("tdgc-alarms", {"QuotaHeadroomAlarmThreshold": "20000", "AlarmTopicArn": topic})
+    check_alarms(_client, ids["Function"], 20_000, topic)
+    outputs = _outputs("tdgc-alarms")
+    assert (outputs["QuotaHeadroomAlarmName"], outputs["FailuresAlarmName"]) == (
+        ids["QuotaHeadroomAlarm"],
+        ids["FailuresAlarm"],
+    )
 
 
 def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: None) -> None:

@@ -31,6 +31,7 @@ from tests.deploy.checks import (
     REGIONS,
     STATE_BUCKETS,
     USAGE_TABLE,
+    check_alarms,
     check_archive_bucket,
     check_defaults,
     check_deployment,
@@ -46,6 +47,7 @@ from tests.deploy.checks import (
 )
 
 MODULE = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
+ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:tdgc-alarms"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
 # Where provider mirrors usually live (Terraform's implied local mirror directories, and this project's).
@@ -133,15 +135,16 @@ provider "aws" {{
   skip_region_validation      = true
   s3_use_path_style           = true
   endpoints {{
-    dynamodb  = "{endpoint}"
-    iam       = "{endpoint}"
-    kms       = "{endpoint}"
-    lambda    = "{endpoint}"
-    logs      = "{endpoint}"
-    s3        = "{endpoint}"
-    scheduler = "{endpoint}"
-    sqs       = "{endpoint}"
-    sts       = "{endpoint}"
+    cloudwatch = "{endpoint}"
+    dynamodb   = "{endpoint}"
+    iam        = "{endpoint}"
+    kms        = "{endpoint}"
+    lambda     = "{endpoint}"
+    logs       = "{endpoint}"
+    s3         = "{endpoint}"
+    scheduler  = "{endpoint}"
+    sqs        = "{endpoint}"
+    sts        = "{endpoint}"
   }}
 }}
 """
@@ -169,6 +172,9 @@ module "full" {{
   archive_kms_key_arn   = {key}
 
   terraform_state_buckets = {state_buckets}
+
+  quota_headroom_alarm_threshold = 20000
+  alarm_actions                  = [{topic}]
 }}
 
 module "archive" {{
@@ -223,7 +229,7 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     # JSON's strings and lists are HCL's too.
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
-    options |= {"state_buckets": STATE_BUCKETS}
+    options |= {"state_buckets": STATE_BUCKETS, "topic": ALARM_TOPIC}
     key = _client(endpoint)("kms").create_key(Description="tdgc archives")["KeyMetadata"]["Arn"]
     options |= {"key": key}
     hcl = {name: json.dumps(value) for name, value in options.items()}
@@ -292,6 +298,7 @@ def test_defaults_deploy_a_dry_run_hourly_whose_role_cannot_change_anything(
 ) -> None:
     endpoint, _, outputs = applied
     check_defaults(check_deployment(_client(endpoint), "tdgc-minimal", "/aws/lambda/tdgc-minimal"))
+    check_alarms(_client(endpoint), "tdgc-minimal", 50_000, None)
     minimal = outputs["minimal"]
     assert (minimal["usage_table_name"], minimal["usage_table_arn"], minimal["register_policy_arn"]) == (None,) * 3
     assert minimal["archive_bucket_name"] is None
@@ -316,6 +323,11 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(
     assert full["archive_bucket_name"] == BUCKET
     assert (full["usage_table_name"], full["usage_table_arn"]) == (USAGE_TABLE, table_arn(REGION, ACCOUNT, USAGE_TABLE))
     check_register_policy(client, full["register_policy_arn"], table_arn(REGION, ACCOUNT, USAGE_TABLE))
+    check_alarms(client, "tdgc-full", 20_000, ALARM_TOPIC)
+    assert (full["quota_headroom_alarm_name"], full["failures_alarm_name"]) == (
+        "tdgc-full-quota-headroom",
+        "tdgc-full-failures",
+    )
 
 
 @pytest.mark.slow
