@@ -7,6 +7,7 @@ account) with its default rates scaled by the same factor, so its own pacing is 
 
     python bench/org.py                 # N = 8 and 32 in parallel, N = 8 also one after another
     python bench/org.py --sequential-all  # N = 32 one after another too (about 10 minutes)
+    python bench/org.py --each 200 --parallel-only  # larger backlogs, N = 8 and 32 in parallel only
 
 Columns: wall = the run's wall time (the subprocess's, start-up included); bound = the slowest target's token
 bucket bound (its deregistrations beyond tdgc's burst, at tdgc's modify rate), which no schedule can beat;
@@ -50,7 +51,7 @@ def policy() -> str:
     return f'[defaults]\nkeep_last = {KEEP}\nderegister_after = "30 days"\ndelete_after = false\n[rate]\n{rates}\n'
 
 
-def child(n: int, parallel: int) -> None:
+def child(n: int, parallel: int, each: int) -> None:
     """Run in the measured subprocess: the job, then its targets' deregistrations as the last line."""
     from tdgc.job import Job, run_job
 
@@ -58,7 +59,7 @@ def child(n: int, parallel: int) -> None:
     job = Job(policy_text=policy(), apply=True, role_arns=roles, parallel=parallel, regions=("us-east-1",))
     summary = run_job(job)
     done = [t["summary"]["results"]["done"] for t in summary["targets"]]
-    print(json.dumps({"exit_code": summary["exit_code"], "done": done}))
+    print(json.dumps({"exit_code": summary["exit_code"], "done": done, "each": each}))
 
 
 def bound(done: list[int]) -> float:
@@ -67,9 +68,9 @@ def bound(done: list[int]) -> float:
     return max((max(0.0, d - BURST["modify"]) / rate for d in done), default=0.0)
 
 
-def one(n: int, parallel: int) -> str:
-    with Account("org:accounts", [n, EACH], time_scale=TIME_SCALE) as served:
-        ran = measure([sys.executable, __file__, "--child", str(n), str(parallel)], served.env())
+def one(n: int, parallel: int, each: int = EACH) -> str:
+    with Account("org:accounts", [n, each], time_scale=TIME_SCALE) as served:
+        ran = measure([sys.executable, __file__, "--child", str(n), str(parallel), str(each)], served.env())
     result = json.loads(ran.last_line) if ran.last_line.startswith("{") else {"exit_code": ran.status, "done": []}
     need = bound(result["done"])
     ratio = f"{ran.wall / need:.2f}" if need else "-"
@@ -84,14 +85,16 @@ def one(n: int, parallel: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential-all", action="store_true", help="N = 32 one after another too")
-    parser.add_argument("--child", nargs=2, type=int, metavar=("N", "PARALLEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--each", type=int, default=EACH, help="revisions in each account's family")
+    parser.add_argument("--parallel-only", action="store_true", help="skip the runs one after another")
+    parser.add_argument("--child", nargs=3, type=int, metavar=("N", "PARALLEL", "EACH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     print(
         f"time scale {TIME_SCALE:g}: AWS's buckets per account and Region refill {TIME_SCALE:g}x faster; tdgc's "
-        f"rates scaled alike; {EACH} revisions an account, {EACH - KEEP} to deregister"
+        f"rates scaled alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
     )
     print(
         f"{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'throttled':>10}{'RSS MB':>8}"
@@ -99,7 +102,8 @@ def main() -> None:
     )
     runs = [(8, 1), (8, 8), (32, 32)] + ([(32, 1)] if args.sequential_all else [])
     for n, parallel in runs:
-        print(one(n, parallel), flush=True)
+        if parallel > 1 or not args.parallel_only:
+            print(one(n, parallel, args.each), flush=True)
 
 
 if __name__ == "__main__":
