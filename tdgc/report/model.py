@@ -47,7 +47,7 @@ class TargetStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"  # an AWS error stopped this target; `error` says which, the others went on
     REFUSED = "refused"  # apply changed nothing here: references incomplete
-    DEFERRED = "deferred"  # the time budget ran out before it
+    DEFERRED = "deferred"  # the time budget ran out (or the run was interrupted) before it
 
 
 TARGET_STATUSES = tuple(s.value for s in TargetStatus)
