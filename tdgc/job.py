@@ -20,7 +20,6 @@ import contextlib
 import json
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from tdgc.aws.connection import session as aws_session
 from tdgc.aws.errors import error_text
 from tdgc.aws.s3 import S3Access, s3_access
 from tdgc.aws.s3url import is_s3, s3_location
-from tdgc.collect.run import RunOptions, RunResult, exit_status_of, run
+from tdgc.collect.run import MAX_PARALLEL, RunOptions, RunResult, exit_status_of, run
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, ReportError, UsageError
 from tdgc.model import Action, Decision, Outcome, Result, Revision, Status, Why
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
@@ -42,6 +41,7 @@ from tdgc.report import destination
 from tdgc.report.metrics import QUOTA_FAMILIES
 from tdgc.report.model import REPORT_VERSION, TARGET_STATUSES, Report, Summary, TargetSection, TargetStatus, Writer
 from tdgc.report.quota import FamilyQuota, closest
+from tdgc.report.summary import RunSummary, summary_from
 from tdgc.report.writers import JsonWriter, TableWriter
 
 ALL = "all"  # regions=("all",): every region enabled in each account
@@ -65,6 +65,7 @@ class Job:
     archive_bucket_owner: str | None = None
     archive_kms_key: str | None = None  # SSE-KMS for what goes to S3; None: the policy's, else SSE-S3
     time_budget: float | None = None  # seconds the run may take
+    parallel: int = 1  # targets (accounts times regions) at once
     endpoint_url: str | None = None
     profile: str | None = None
 
@@ -84,6 +85,8 @@ def options_for(job: Job) -> RunOptions:
         raise UsageError(f"regions: {ALL!r} cannot be combined with named regions")
     if job.time_budget is not None and job.time_budget <= 0:
         raise UsageError(f"time budget: {job.time_budget} s left; nothing can be done in that")
+    if isinstance(job.parallel, bool) or not isinstance(job.parallel, int) or not 1 <= job.parallel <= MAX_PARALLEL:
+        raise UsageError(f"parallel: expected 1 to {MAX_PARALLEL} targets at once, not {job.parallel!r}")
     owner = job.archive_bucket_owner
     return RunOptions(
         policy=load_job_policy(job),
@@ -95,6 +98,7 @@ def options_for(job: Job) -> RunOptions:
         endpoint_url=job.endpoint_url,
         archive=job.archive,
         time_budget=job.time_budget,
+        parallel=job.parallel,
         bucket_owner=account_id(owner, "archive bucket owner") if owner is not None else None,
     )
 
@@ -130,25 +134,26 @@ def run_job(
         undelivered = str(exc)
     summary = summary_of(result, mode, now, None if undelivered else location)
     if undelivered:
-        summary["notes"] = [*summary["notes"], undelivered]
-        summary["exit_code"] = summary["exit_code"] or ReportError.exit_code
-    return summary
+        summary = replace(
+            summary, notes=(*summary.notes, undelivered), exit_code=summary.exit_code or ReportError.exit_code
+        )
+    return summary.to_dict()
 
 
-def summary_of(result: RunResult, mode: str, now: datetime, location: str | None) -> dict[str, Any]:
-    return {
-        "tool": TOOL,
-        "tool_version": __version__,
-        "mode": mode,
-        "generated_at": now.isoformat(),
-        "exit_code": result.exit_code,
-        "report": location,
-        "summary": result.summary.to_dict(),
-        "targets": [t.to_dict() for t in result.targets],
-        "notes": result.notes,
-        "incomplete": result.incomplete,
-        "closest_to_quota": [q.to_dict() for q in result.families[:QUOTA_FAMILIES]],
-    }
+def summary_of(result: RunResult, mode: str, now: datetime, location: str | None) -> RunSummary:
+    return RunSummary(
+        tool=TOOL,
+        tool_version=__version__,
+        mode=mode,
+        generated_at=now.isoformat(),
+        exit_code=result.exit_code,
+        report=location,
+        summary=result.summary,
+        targets=tuple(result.targets),
+        notes=tuple(result.notes),
+        incomplete=tuple(result.incomplete),
+        closest_to_quota=tuple(q.to_dict() for q in result.families[:QUOTA_FAMILIES]),
+    )
 
 
 def _caller(job: Job, connections: Sequence[Connection] | None) -> Connection:
@@ -399,15 +404,6 @@ def merge_from_s3(
         "notes": len(merged["notes"]),
         "incomplete": len(merged["incomplete"]),
     }
-
-
-def summary_from(data: Mapping[str, Any]) -> Summary:
-    """A report's summary (Summary.to_dict's shape) read back."""
-    fields = {
-        k: int(data.get(k, 0))
-        for k in ("families", "revisions", "keep", "deregister", "delete", "protected", "deregistered", "deleted")
-    }
-    return Summary(**fields, results=Counter({k: int(v) for k, v in data.get("results", {}).items()}))
 
 
 def _stream(report: Report, loaded: Mapping[str, Any]) -> None:

@@ -16,6 +16,7 @@ Environment:
   TDGC_ARCHIVE_KMS_KEY  a KMS key (ARN, id or alias/NAME) that encrypts what goes there; default: SSE-S3 or
       the policy's [safety] archive_kms_key
   TDGC_EVENT_MAY_WIDEN  comma-separated, of "apply" and "regions": what an event may widen (default: nothing)
+  TDGC_PARALLEL    targets (accounts times regions) collected at once, 1 to 64 (default 1: one after another)
   TDGC_MEMBER_ROLE_NAME  organisation mode: the role (NAME or PATH/NAME) to assume in the account an event
       names; TDGC_EXTERNAL_ID for it. The function's role may assume only roles of that name.
 Event (the schedule's Input; every key optional): {"dry_run": bool, "regions": [...] | "all",
@@ -66,6 +67,7 @@ from tdgc.aws.connection import session as aws_session
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import unpaced
 from tdgc.aws.s3 import s3_access
+from tdgc.collect.run import MAX_PARALLEL
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import (
     ALL,
@@ -82,7 +84,7 @@ from tdgc.job import (
 )
 from tdgc.logs import configure
 from tdgc.report.metrics import emf
-from tdgc.report.model import TargetStatus
+from tdgc.report.summary import RunSummary
 
 log = structlog.get_logger("tdgc.lambda")
 OVERRIDES = {"dry_run", "regions", "families", "account", "time_budget", "run_id"}
@@ -144,13 +146,13 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
         raise
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
-    log.info("tdgc summary", **flat(result))
-    for document in emf(
-        result, getattr(context, "function_name", None)
-    ):  # CloudWatch metrics: a JSON line on stdout is one (tdgc.report.metrics)
+    summary = RunSummary.from_dict(result)
+    log.info("tdgc summary", **summary.flat())
+    # CloudWatch metrics: a JSON line on stdout is one (tdgc.report.metrics).
+    for document in emf(result, getattr(context, "function_name", None)):
         print(json.dumps(document), flush=True)
-    if result["exit_code"] != EXIT_OK:
-        raise RunFailed(_one_line(result))
+    if summary.exit_code != EXIT_OK:
+        raise RunFailed(summary.one_line())
     return result
 
 
@@ -297,40 +299,9 @@ def job_from(event: Any, env: Any, budget: float | None, *, account: str | None 
         archive=env.get("TDGC_ARCHIVE") or None,
         report=report,
         time_budget=budget,
+        parallel=_parallel(env.get("TDGC_PARALLEL", "1")),
         archive_bucket_owner=owner,
         archive_kms_key=env.get("TDGC_ARCHIVE_KMS_KEY") or None,
-    )
-
-
-def flat(result: dict[str, Any]) -> dict[str, Any]:
-    """The summary as flat fields (`deregister`, `done`, `targets_failed`, ...), easy to query."""
-    summary = dict(result["summary"])
-    results = summary.pop("results")
-    statuses = [t["status"] for t in result["targets"]]
-    stopped = [s for s in TargetStatus if s is not TargetStatus.OK]
-    return {
-        "mode": result["mode"],
-        "exit_code": result["exit_code"],
-        **summary,
-        **results,
-        "targets": len(statuses),
-        **{f"targets_{s.value}": statuses.count(s) for s in stopped},
-        "report": result["report"],
-        "notes": result["notes"],
-        "incomplete": result["incomplete"],
-    }
-
-
-def _one_line(result: dict[str, Any]) -> str:
-    s, r = result["summary"], result["summary"]["results"]
-    failed = [
-        f"{t['target']}: {t['status']}" + (f" ({t['error']})" if t["error"] else "")
-        for t in result["targets"]
-        if t["status"] != TargetStatus.OK
-    ]
-    return (
-        f"tdgc {result['mode']} exited {result['exit_code']}: {r['failed']} actions failed of "
-        f"{s['deregister'] + s['delete']}" + (f"; {'; '.join(failed)}" if failed else "")
     )
 
 
@@ -454,6 +425,14 @@ def _parameter(name: str) -> str:
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"policy parameter {name}: cannot read it ({error_text(exc)})") from None
     return value
+
+
+def _parallel(text: str) -> int:
+    """TDGC_PARALLEL: a whole number of targets at once, 1 to MAX_PARALLEL."""
+    value = text.strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PARALLEL:
+        raise UsageError(f"TDGC_PARALLEL: expected a whole number from 1 to {MAX_PARALLEL}, not {text!r}")
+    return int(value)
 
 
 def _flag(text: str, name: str) -> bool:

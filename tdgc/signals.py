@@ -35,8 +35,8 @@ def stopped_by(exc: BaseException) -> tuple[str, int]:
     found: BaseException | None = exc
     while found is not None and not isinstance(found, KeyboardInterrupt):  # click wraps Ctrl-C in Abort
         found = found.__cause__ or found.__context__
-    signum = found.signum if isinstance(found, Interrupted) else int(signal.SIGINT)
-    return signal.Signals(signum).name, 128 + signum
+    name = signal.Signals(found.signum if isinstance(found, Interrupted) else signal.SIGINT).name
+    return name, exit_status(name)
 
 
 def exit_status(name: str) -> int:

@@ -262,14 +262,16 @@ def time_budget(execution_timeout: timedelta | None) -> float | None:
 
 def failure_of(summary: Mapping[str, Any]) -> str | None:
     """Why a target's summary fails its task (an error, a non-zero exit status, a failed target), or None."""
-    if summary.get("error"):
-        return str(summary["error"])
-    code = summary.get("exit_code") or 0
-    failed = [t for t in summary.get("targets") or () if t.get("status") in ("failed", "refused")]
-    if not code and not failed:
+    from tdgc.report.summary import RunSummary  # in the task only, as every tdgc import here
+
+    run = RunSummary.from_dict(summary)
+    if run.error:
+        return run.error
+    failed = run.failed_targets()
+    if not run.exit_code and not failed:
         return None
-    details = "; ".join(f"{t.get('target')}: {t.get('status')}: {t.get('error')}" for t in failed)
-    return f"tdgc exited {code}" + (f" ({details})" if details else "")
+    details = "; ".join(f"{t.target}: {t.status.value}: {t.error}" for t in failed)
+    return f"tdgc exited {run.exit_code}" + (f" ({details})" if details else "")
 
 
 def summarize(targets: list[Target], plans: Iterable[Any], applies: Iterable[Any], applied: bool) -> dict[str, Any]:

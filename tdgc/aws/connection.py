@@ -190,7 +190,11 @@ def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: st
     core._credentials = botocore.credentials.DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
-    return boto3.Session(botocore_session=core)
+    assumed = boto3.Session(botocore_session=core)
+    # The caller's loader, with the service models it has parsed already: each account's clients would parse
+    # them again (a tenth of a second of CPU a service), and many accounts at once would wait on that.
+    core.register_component("data_loader", base._session.get_component("data_loader"))
+    return assumed
 
 
 def whoami(target: Connection) -> str:

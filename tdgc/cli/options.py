@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tdgc.collect.run import MAX_PARALLEL
 from tdgc.durations import Duration, parse_duration
 from tdgc.errors import UsageError
 from tdgc.logs import LOG_FORMATS
@@ -80,6 +81,7 @@ class RunArguments:
     time_budget: Duration | None
     accept_incomplete_references: bool
     dry_run: bool
+    parallel: int
     # apply's own: plan has none of them
     yes: bool = False
     archive: str | None = None
@@ -290,6 +292,15 @@ def _run_limits() -> list[Callable[[F], F]]:
             "--accept-incomplete-references",
             is_flag=True,
             help="Apply even where a reference source could not be read (at your own risk).",
+        ),
+        click.option(
+            "--parallel",
+            type=click.IntRange(1, MAX_PARALLEL),
+            default=1,
+            show_default=True,
+            metavar="N",
+            help="Targets (accounts times regions) at once, each paced by its own account's and region's limits "
+            "(e.g. --parallel 8 with --role-file).",
         ),
     ]
 

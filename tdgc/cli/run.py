@@ -116,6 +116,7 @@ def run_options_of(args: RunArguments, policy: Policy, *, apply: bool) -> RunOpt
         archive=args.archive,
         time_budget=args.time_budget.seconds_from(datetime.now(UTC)) if args.time_budget else None,
         bucket_owner=account_id(owner, "--archive-bucket-owner") if owner is not None else None,
+        parallel=args.parallel,
     )
     return settle_bucket_owner(options, args.report_path)
 

@@ -22,15 +22,29 @@ class Budget:
         deadline: float | None = None,
         reserve: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        parent: Budget | None = None,
     ) -> None:
-        self.remaining = limit
+        self.remaining = limit  # a share's is its parent's (see share())
         self.deadline = deadline
         self.reserve = reserve
         self._clock = clock
         self._lock = threading.Lock()  # the lanes draw on it at once
+        self._parent = parent
         self.stopped: str | None = None  # why the run stopped, when it did (nothing more starts)
 
+    def share(self, seconds: float | None) -> Budget:
+        """A target's share: its own deadline (`seconds` from now, within this budget's) and its own stop, the
+        actions drawn from this budget's count. A lane that fails stops its own target, not the others."""
+        deadline = self.deadline - self.reserve if self.deadline is not None else None
+        if seconds is not None:
+            mine = self._clock() + seconds
+            deadline = min(deadline, mine) if deadline is not None else mine
+        return Budget(None, deadline, 0.0, self._clock, parent=self)
+
     def out_of_time(self) -> bool:
+        if self._parent is not None and (self._parent.stopped or self._parent.out_of_time()):
+            return True
         return self.deadline is not None and self._clock() >= self.deadline - self.reserve
 
     def halfway(self) -> float | None:
@@ -43,13 +57,11 @@ class Budget:
     def stop(self, why: str) -> None:
         self.stopped = why
 
-    def resume(self) -> None:
-        """Start the next target afresh: a stop ends only the target whose lane failed."""
-        self.stopped = None
-
     def take(self, wanted: int) -> int:
         if self.stopped or self.out_of_time():
             return 0
+        if self._parent is not None:
+            return self._parent.take(wanted)
         with self._lock:
             if self.remaining is None:
                 return wanted
@@ -58,10 +70,14 @@ class Budget:
             return granted
 
     def give_back(self, count: int) -> None:
+        if self._parent is not None:
+            self._parent.give_back(count)
+            return
         with self._lock:
             if self.remaining is not None:
                 self.remaining += count
 
     def deferred(self, decision: Decision) -> Outcome:
-        why = self.stopped or ("time budget reached" if self.out_of_time() else "max_actions reached")
+        why = self.stopped or (self._parent.stopped if self._parent else None)
+        why = why or ("time budget reached" if self.out_of_time() else "max_actions reached")
         return Outcome(decision.revision.arn, decision.action, Result.SKIPPED, f"deferred: {why}")

@@ -1,13 +1,18 @@
-"""The one run function every entry point calls: scan → decide → act → report, family by family."""
+"""The one run function every entry point calls: scan → decide → act → report, family by family.
+
+A run is a `RunContext` (what every target shares: options, report, budget, archive, usage, clock) and a
+`_Target` per account and region, each with its own pacer, `ReferenceGuard`, lanes and `InOrderReporter`;
+with `parallel` above 1, that many targets at once (ECS throttles each account and Region on its own).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import botocore.exceptions
@@ -23,7 +28,8 @@ from tdgc.collect.act import Actor
 from tdgc.collect.archive import Archive, open_archive
 from tdgc.collect.budget import Budget
 from tdgc.collect.cutoff import decide_pages
-from tdgc.collect.references import History, References, discover
+from tdgc.collect.guard import ReferenceGuard
+from tdgc.collect.reporter import InOrderReporter
 from tdgc.collect.scan import RevisionList, Scanner
 from tdgc.collect.tfstate import States
 from tdgc.collect.usage import LastUses
@@ -36,8 +42,8 @@ from tdgc.reuse.backends import open_store
 
 log = structlog.get_logger("tdgc.run")
 Progress = Callable[[int, int], None]  # (families seen, revisions seen)
-PAGES_AHEAD = 8  # pages decided but not yet reported, at most: the scan's lead over the lanes
-LANE_DEPTH = 2  # pages queued in one lane, at most: mutations wait little after their decision
+PacerFactory = Callable[[Mapping[str, float]], Pacer]
+MAX_PARALLEL = 64  # targets at once, at most: a thread each, plus its two lanes
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class RunOptions:
     references_max_age: float = 300.0
     # Seconds this run may take; it stops starting mutations early enough to end cleanly within it.
     time_budget: float | None = None
+    # Targets (accounts times regions) run at once: each has its own pacer, references and lanes, since ECS
+    # throttles each account and Region on its own. 1: one after another.
+    parallel: int = 1
 
 
 @dataclass
@@ -76,6 +85,26 @@ class RunResult:
     families: list[FamilyQuota] = field(default_factory=list)  # each family's quota, the closest first
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every target of a run shares."""
+
+    options: RunOptions
+    report: Report
+    budget: Budget  # the run's: each target draws a share of it (Budget.share)
+    now: datetime
+    clock: Callable[[], float]
+    archive: Archive | None = None
+    usage: LastUses | None = None
+    states: States | None = None
+    pacer_factory: PacerFactory = Pacer
+    progress: Progress | None = None
+
+    @property
+    def mode(self) -> str:
+        return "apply" if self.options.apply else "plan"
+
+
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
@@ -86,75 +115,124 @@ def run(
     now: datetime | None = None,
     connections: Sequence[Connection] | None = None,
     progress: Progress | None = None,
-    pacer_factory: Callable[[Mapping[str, float]], Pacer] | None = None,
+    pacer_factory: PacerFactory | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
-    """Plan (or apply) every target in turn: each account in each region, one report with a section for each.
+    """Plan (or apply) every target: each account in each region, `options.parallel` at once, one report with
+    a section for each, in the targets' order.
 
     An AWS error stops only the target it happened in; the others go on, and the exit status says so.
     """
     started = clock()
-    policy = options.policy
-    if options.apply and policy.safety.require_archive and not options.archive:
+    check(options)
+    targets = (
+        list(connections)
+        if connections
+        else connect(
+            options.profile, options.regions, options.endpoint_url, roles=options.roles, all_regions=options.all_regions
+        )
+    )
+    context = _context(options, writers, targets, now or datetime.now(UTC), started, clock)
+    context = replace(context, pacer_factory=pacer_factory or Pacer, progress=progress)
+    log.info("run started", mode=context.mode, targets=[t.label for t in targets], policy=options.policy.source)
+    try:
+        _run_targets(context, targets)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tdgc.signals), after the lanes drained: report it all
+        _interrupted(context.report, exc)
+    return _result(context)
+
+
+def check(options: RunOptions) -> None:
+    """What the options alone may refuse, before any AWS call."""
+    if not 1 <= options.parallel <= MAX_PARALLEL:
+        raise UsageError(f"parallel: {options.parallel} targets at once; expected 1 to {MAX_PARALLEL}")
+    if options.apply and options.policy.safety.require_archive and not options.archive:
         raise GuardError("the policy requires an archive (require_archive = true): pass --archive DIR or s3://...")
-    targets = list(connections) if connections else connect(
-        options.profile, options.regions, options.endpoint_url, roles=options.roles, all_regions=options.all_regions
-    )  # fmt: skip
+
+
+def _context(
+    options: RunOptions,
+    writers: Sequence[Writer],
+    targets: Sequence[Connection],
+    now: datetime,
+    started: float,
+    clock: Callable[[], float],
+) -> RunContext:
+    policy = options.policy
     states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
     # The archive lives with the caller (a central bucket), not in the member accounts.
     archive = _archive(options, targets[0].as_caller()) if options.archive and options.apply else None
     if archive:
         archive.check()
     usage = _last_uses(policy, targets[0].as_caller()) if policy.uses_usage else None
-    now = now or datetime.now(UTC)
-    mode = "apply" if options.apply else "plan"
-    report = _new_report(writers, options, mode, now, targets)
     budget = Budget(
         policy.safety.max_actions,
         deadline=started + options.time_budget if options.time_budget is not None else None,
         reserve=reserve_for(options.time_budget) if options.time_budget is not None else 0.0,
         clock=clock,
     )
-    log.info("run started", mode=mode, targets=[t.label for t in targets], policy=policy.source)
-    try:
-        _run_targets(targets, options, report, budget, now, archive, clock, usage, states, pacer_factory, progress)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tdgc.signals), after the lanes drained: report it all
-        interrupted: str | None = signals.stopped_by(exc)[0]
-        report.interrupted = interrupted
-        report.notes.append(f"interrupted ({interrupted}): no change was started after it; the next run picks up "
-                            "where this one stopped")  # fmt: skip
-        log.warning("run interrupted", signal=interrupted)
-    else:
-        interrupted = None
-    summary = _finish(report, budget, mode)
+    report = _new_report(writers, options, now, targets)
+    return RunContext(options, report, budget, now, clock, archive, usage, states)
+
+
+def _interrupted(report: Report, exc: KeyboardInterrupt) -> None:
+    report.interrupted = signals.stopped_by(exc)[0]
+    report.note(
+        f"interrupted ({report.interrupted}): no change was started after it; the next run picks up "
+        "where this one stopped"
+    )
+    log.warning("run interrupted", signal=report.interrupted)
+
+
+def _result(context: RunContext) -> RunResult:
+    report = context.report
+    summary = _finish(report, context.budget, context.mode)
     refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
     unchanged = "" if _mutated(summary) else " (nothing was changed)"
-    failed = [f"{t.target}: AWS error, stopped there: {t.error}{unchanged}" for t in report.targets
-              if t.status is TargetStatus.FAILED]  # fmt: skip
-    return RunResult(summary, exit_status(report), refused, failed, report.targets, report.notes, report.incomplete,
-                     interrupted, report.families)  # fmt: skip
+    failed = [
+        f"{t.target}: AWS error, stopped there: {t.error}{unchanged}"
+        for t in report.targets
+        if t.status is TargetStatus.FAILED
+    ]
+    return RunResult(
+        summary,
+        exit_status(report),
+        refused,
+        failed,
+        report.targets,
+        report.notes,
+        report.incomplete,
+        report.interrupted,
+        report.families,
+    )
 
 
 def _finish(report: Report, budget: Budget, mode: str) -> Summary:
     deferred = report.summary.results[Result.SKIPPED.value]
     if deferred and budget.out_of_time() and not report.out_of_time_noted:
-        report.notes.append("time budget reached: what was not done is deferred to the next run")
+        report.note("time budget reached: what was not done is deferred to the next run")
     summary = report.finish()
     counts = summary.to_dict()
     statuses = {t.target: t.status for t in report.targets}
-    log.info("run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses,
-             incomplete=report.incomplete)  # fmt: skip
+    log.info(
+        "run finished", mode=mode, **counts.pop("results"), **counts, targets=statuses, incomplete=report.incomplete
+    )
     return summary
 
 
-def _new_report(writers: Sequence[Writer], options: RunOptions, mode: str, now: datetime,
-                targets: Sequence[Connection]) -> Report:  # fmt: skip
+def _new_report(writers: Sequence[Writer], options: RunOptions, now: datetime, targets: Sequence[Connection]) -> Report:
     regions = ["all"] if options.all_regions else list(dict.fromkeys(t.region for t in targets))
-    report = Report(writers, {
-        "tool": TOOL, "tool_version": __version__, "mode": mode, "generated_at": now.isoformat(),
-        "regions": regions, "policy": options.policy.to_dict(),
-    })  # fmt: skip
-    report.notes.extend(options.policy.warnings)
+    header = {
+        "tool": TOOL,
+        "tool_version": __version__,
+        "mode": "apply" if options.apply else "plan",
+        "generated_at": now.isoformat(),
+        "regions": regions,
+        "policy": options.policy.to_dict(),
+    }
+    report = Report(writers, header)
+    for warning in options.policy.warnings:
+        report.note(warning)
     return report
 
 
@@ -182,32 +260,120 @@ def _mutated(summary: Summary) -> bool:
     return any(summary.results[r.value] for r in (Result.DONE, Result.PENDING))
 
 
-def _run_targets(targets: Sequence[Connection], options: RunOptions, report: Report, budget: Budget, now: datetime,
-                 archive: Archive | None, clock: Callable[[], float], usage: LastUses | None,
-                 states: States | None, pacer_factory: Callable[[Mapping[str, float]], Pacer] | None,
-                 progress: Progress | None) -> None:  # fmt: skip
-    """Each account in each region, in turn; an AWS error stops only the target it happened in."""
-    policy = options.policy
-    for account in targets:
-        for target in _regions_of(account, report):
-            section = report.begin_target(target.label, target.account, target.region)
-            if budget.out_of_time():
-                section.status = TargetStatus.DEFERRED
-                report.notes.append(f"{target.label}: time budget reached before this target; the next run goes on")
-                report.out_of_time_noted = True
-                continue
-            budget.resume()  # a target that failed stopped its own lanes, not the next target's
-            try:
-                # A role that cannot be assumed, credentials AWS rejects, or an endpoint out of reach fail here,
-                # in seconds, rather than as every reference source unreadable.
-                if target.role or options.caller_account is None:  # else the entry point's answer stands
-                    whoami(target)
-                pacer = (pacer_factory or Pacer)(policy.rates)
-                region = _Region(target, options, pacer, report, now, archive, budget, clock, usage, states)
-                if not region.run(progress):
-                    section.status = TargetStatus.REFUSED
-            except _AWS_ERRORS as exc:
-                _failed(report, section, exc, alone=len(targets) == 1 and not options.all_regions)
+def rotated(items: Sequence[_Item], now: datetime) -> list[_Item]:
+    """The items from a place that moves with the hour: a run that cannot finish every target starts, the next
+    hour, elsewhere in the list, with no state of tdgc's own. (sha256: Python's hash() changes per process.)"""
+    if not items:
+        return []
+    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    start = int.from_bytes(hashlib.sha256(hour.encode()).digest()[:8], "big") % len(items)
+    return [*items[start:], *items[:start]]
+
+
+@dataclass(frozen=True)
+class _Item:
+    target: Connection
+    section: TargetSection
+
+
+class _Schedule:
+    """The targets' turns, and each one's fair share of the time left when it starts: the time left divided
+    among the targets not started yet, times the slots they run in. A target that ends early leaves its
+    unused time to those after it."""
+
+    def __init__(self, items: Sequence[_Item], context: RunContext) -> None:
+        self._waiting = len(items)
+        self._slots = context.options.parallel
+        self._budget, self._clock = context.budget, context.clock
+        self._lock = threading.Lock()
+        self.started: set[int] = set()
+
+    def start(self, item: _Item) -> float | None:
+        """The item's share of the time left, in seconds (None without a time budget)."""
+        with self._lock:
+            self.started.add(id(item))
+            waiting, self._waiting = self._waiting, self._waiting - 1
+            if self._budget.deadline is None:
+                return None
+            left = max(0.0, self._budget.deadline - self._budget.reserve - self._clock())
+            return left * min(self._slots, waiting) / waiting
+
+
+def _run_targets(context: RunContext, accounts: Sequence[Connection]) -> None:
+    """Every target: one after another, or `parallel` at once; an AWS error stops only the target it happened
+    in. With a time budget, the targets start where the hour puts them (`rotated`)."""
+    alone = len(accounts) == 1 and not context.options.all_regions
+    items = list(_items(accounts, context.report))
+    order = rotated(items, context.now) if context.options.time_budget is not None else items
+    schedule = _Schedule(order, context)
+    try:
+        if context.options.parallel == 1:
+            for item in order:
+                _serve(context, item, schedule, alone=alone)
+        else:
+            _in_parallel(context, order, schedule, alone=alone)
+    finally:
+        for item in order:  # stopped before their turn: what they would have done waits for the next run
+            if id(item) not in schedule.started:
+                item.section.status = TargetStatus.DEFERRED
+                context.report.close(item.section)
+
+
+def _in_parallel(context: RunContext, order: Sequence[_Item], schedule: _Schedule, *, alone: bool) -> None:
+    pool = ThreadPoolExecutor(context.options.parallel, thread_name_prefix="tdgc-target")
+    try:
+        futures = [pool.submit(_serve, context, item, schedule, alone=alone) for item in order]
+        for future in futures:
+            future.result()
+    except BaseException:  # Ctrl-C reaches the main thread only: the targets stop starting mutations
+        context.budget.stop("run stopped")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _serve(context: RunContext, item: _Item, schedule: _Schedule, *, alone: bool) -> None:
+    """One target's turn, its section closed at the end (the report goes on to the next)."""
+    target, section, report = item.target, item.section, context.report
+    try:
+        share = schedule.start(item)
+        if context.budget.stopped:
+            section.status = TargetStatus.DEFERRED
+            return
+        if context.budget.out_of_time():
+            section.status = TargetStatus.DEFERRED
+            report.out_of_time(f"{target.label}: time budget reached before this target; the next run goes on")
+            return
+        try:
+            # A role that cannot be assumed, credentials AWS rejects, or an endpoint out of reach fail here,
+            # in seconds, rather than as every reference source unreadable.
+            if target.role or context.options.caller_account is None:  # else the entry point's answer stands
+                whoami(target)
+            if not _Target(context, target, section, context.budget.share(share)).run():
+                section.status = TargetStatus.REFUSED
+        except _AWS_ERRORS as exc:
+            _failed(report, section, exc, alone=alone)
+    finally:
+        report.close(section)
+
+
+def _items(accounts: Sequence[Connection], report: Report) -> Iterator[_Item]:
+    """Each account's targets, a section reserved for each in this order: the account itself, or with
+    --all-regions one per region enabled in it."""
+    for account in accounts:
+        if account.region != ALL_REGIONS:
+            yield _Item(account, report.reserve(account.label, account.account, account.region))
+            continue
+        try:
+            regions = enabled_regions(account)
+        except _AWS_ERRORS as exc:
+            section = report.reserve(account.label, account.account, ALL_REGIONS)
+            _failed(report, section, exc, alone=False)
+            report.close(section)
+            continue
+        for region in regions:
+            target = account.in_region(region)
+            yield _Item(target, report.reserve(target.label, target.account, target.region))
 
 
 def _archive(options: RunOptions, caller: Connection) -> Archive:
@@ -235,21 +401,10 @@ def _states(policy: Policy, target: Connection) -> States | None:
     return States(policy.safety.terraform_state, target.as_caller())
 
 
-def _regions_of(account: Connection, report: Report) -> list[Connection]:
-    """The account's targets: itself, or with --all-regions one per region enabled in it."""
-    if account.region != ALL_REGIONS:
-        return [account]
-    try:
-        return [account.in_region(region) for region in enabled_regions(account)]
-    except _AWS_ERRORS as exc:
-        _failed(report, report.begin_target(account.label, account.account, ALL_REGIONS), exc, alone=False)
-        return []
-
-
 def _failed(report: Report, section: TargetSection, exc: BaseException, *, alone: bool) -> None:
     section.status, section.error = TargetStatus.FAILED, error_text(exc)
     others = "" if alone else "; the other targets went on"
-    report.notes.append(f"{section.target}: AWS error, stopped there: {section.error}{others}")
+    report.note(f"{section.target}: AWS error, stopped there: {section.error}{others}")
     log.error("target failed", target=section.target, error=section.error)
 
 
@@ -258,150 +413,98 @@ def reserve_for(time_budget: float) -> float:
     return min(60.0, max(2.0, time_budget / 10))
 
 
-class _Region:
-    """One region's run: references first, then each family's pages decided and (in apply) acted on."""
+class _Target:
+    """One account in one region: references first, then each family's pages decided and (in apply) acted on,
+    with this target's own pacer, guard, lanes and reporter."""
 
-    def __init__(self, target: Connection, options: RunOptions, pacer: Pacer, report: Report, now: datetime,
-                 archive: Archive | None, budget: Budget, clock: Callable[[], float],
-                 usage: LastUses | None = None, states: States | None = None) -> None:  # fmt: skip
-        self.target, self.options, self.policy, self.usage = target, options, options.policy, usage
-        self.states = states
-        self.report, self.now, self.budget, self.clock = report, now, budget, clock
+    def __init__(self, context: RunContext, target: Connection, section: TargetSection, budget: Budget) -> None:
+        self.context, self.target, self.section, self.budget = context, target, section, budget
+        options, report = context.options, context.report
+        pacer = context.pacer_factory(options.policy.rates)
         ecs = target.ecs(pacer)
-        self.pacer = pacer
-        self.scanner = Scanner(ecs, self.policy.only_families)
+        self.scanner = Scanner(ecs, options.policy.only_families)
+        self.guard = ReferenceGuard(
+            target,
+            options.policy,
+            pacer,
+            report,
+            apply=options.apply,
+            max_age=options.references_max_age,
+            clock=context.clock,
+            usage=context.usage,
+            states=context.states,
+        )
         self.actor = Actor(
-            ecs, target.region, archive=archive, budget=budget, check=self._still_wanted,
+            ecs,
+            target.region,
+            archive=context.archive,
+            budget=budget,
+            check=self.guard.veto,
             describe=lambda arn: self.scanner.revision(arn, Status.INACTIVE, describe=True),
-        )  # fmt: skip
-        self.refs = References()
-        self.history: History = {}  # each service's rollback targets, read again only once it deploys
-        self.refs_lock = threading.Lock()  # the scan and both lanes ask for fresh references
-        # Pages decided whose mutations are queued or under way, reported in order once they are done.
-        self.pending: deque[tuple[list[Decision], list[Outcome], list[Future[list[Outcome]]]]] = deque()
+        )
+        self.reporter = InOrderReporter(
+            lambda decisions, outcomes: report.add(decisions, outcomes, section), lambda: len(self.actor.busiest())
+        )
 
-    def run(self, progress: Progress | None) -> bool:
-        """Plan (and apply) this region; False if apply refused to act here."""
-        self.acting = self.options.apply
-        self._read_references()
+    def run(self) -> bool:
+        """Plan (and apply) this target; False if apply refused to act here."""
         try:
-            self._scan(progress)
+            self._scan()
         except BaseException:
             self.budget.stop("run stopped")  # the lanes defer what they have not started
             raise
         finally:
             self.actor.close()
-            self._report_done(drain=True)
-        return self.acting or not self.options.apply
+            self.reporter.report_done(drain=True)
+        return self.guard.acting or not self.context.options.apply
 
-    def _scan(self, progress: Progress | None) -> None:
+    def _scan(self) -> None:
         # The account is listed before anything is decided (tdgc.collect.scan says why); with a time budget, the
         # listing may take half of what is left, so that a huge account still gets acted on every run.
         listing_ends = self.budget.halfway()
-        stop = (lambda: self.clock() >= listing_ends) if listing_ends is not None else None
+        clock = self.context.clock
+        stop = (lambda: clock() >= listing_ends) if listing_ends is not None else None
         families = self.scanner.revision_lists(stop)
         try:
-            self._decide(families, progress)
+            self._decide(families)
         finally:
             if self.scanner.truncated:
-                self.report.notes.append(
+                self.context.report.note(
                     f"{self.target.label}: time budget: the listing stopped halfway through the account; "
                     "the families after it wait for a run with more time"
                 )
 
-    def _decide(self, families: Iterator[tuple[str, dict[Status, RevisionList]]], progress: Progress | None) -> None:
+    def _decide(self, families: Iterator[tuple[str, dict[Status, RevisionList]]]) -> None:
+        context, report, policy = self.context, self.context.report, self.context.options.policy
         for family, lists in families:
-            if not self.policy.in_scope(family):
+            if not policy.in_scope(family):
                 continue
             if self._out_of_time(f"before family {family}"):
                 return
-            self.report.family_seen(family, lists)
-            for decisions in decide_pages(self.scanner, self.policy, family, self.now, self.refs, lists, self.usage):
+            report.family_seen(family, lists, self.section)
+            refs = self.guard.fresh()
+            for decisions in decide_pages(self.scanner, policy, family, context.now, refs, lists, context.usage):
                 outcomes: list[Outcome] = []
-                futures: list[Future[list[Outcome]]] = []
+                futures = []
                 actions = [d for d in decisions if d.action is not Action.KEEP]
-                if self.acting and actions:
-                    allowed, outcomes = _approved(actions, self.options.approved)
+                if self.guard.acting and actions:
+                    allowed, outcomes = _approved(actions, context.options.approved)
                     futures = self.actor.submit(allowed)
-                self.pending.append((decisions, outcomes, futures))
-                self._report_done()
-                if progress:
-                    progress(self.report.summary.families, self.report.summary.revisions)
+                self.reporter.push(decisions, outcomes, futures)
+                if context.progress:
+                    context.progress(report.summary.families, report.summary.revisions)
                 if self._out_of_time(f"in family {family}"):
                     return
-                self._fresh()  # in place: the next page is decided on fresh references
-
-    def _report_done(self, drain: bool = False) -> None:
-        """Report the pages whose mutations are done, in order; wait while the lanes are too far behind.
-
-        The scan reads ahead of the lanes by a few pages at most, so memory stays flat.
-        """
-        while self.pending:
-            decisions, outcomes, futures = self.pending[0]
-            if not all(f.done() for f in futures):
-                behind = len(self.pending) > PAGES_AHEAD or len(self.actor.busiest()) > LANE_DEPTH
-                if not (drain or behind):
-                    return
-                wait(futures)
-            self.pending.popleft()
-            # Draining after a failure, a lane that failed has no outcomes to give; otherwise its error goes on.
-            done = [f for f in futures if not (drain and f.exception() is not None)]
-            self.report.add(decisions, outcomes + [o for f in done for o in f.result()])
-
-    def _fresh(self) -> References:
-        """The references, read again first when older than references_max_age."""
-        with self.refs_lock:
-            if self.clock() - self.refs_read_at >= self.options.references_max_age:
-                self._read_references()
-        return self.refs
-
-    def _still_wanted(self, decision: Decision) -> str | None:
-        """Asked by a lane just before a mutation, which may go out a while after its decision."""
-        refs = self._fresh()
-        if not self.acting:
-            return "not changed: references incomplete"
-        rev = decision.revision
-        uses = refs.uses(rev.family, rev.revision, newest_active=False)
-        if uses:
-            return f"in use by {uses[0]} (seen after the decision)"
-        if decision.last_used is not None and self.usage is not None:
-            now = self.usage.now(rev.arn)  # `tdgc register` may have handed it out since the run began
-            if now is not None and now > decision.last_used:
-                return f"used since the decision (last used {now.isoformat(timespec='seconds')})"
-        return None
+                self.guard.fresh()  # in place: the next page is decided on fresh references
 
     def _out_of_time(self, where: str) -> bool:
         if not self.budget.out_of_time():
             return False
-        self.report.notes.append(f"{self.target.label}: time budget reached {where}; the next run goes on "
-                                 "from the account as it is")  # fmt: skip
-        self.report.out_of_time_noted = True
+        self.context.report.out_of_time(
+            f"{self.target.label}: time budget reached {where}; the next run goes on from the account as it is"
+        )
         log.warning("time budget reached", target=self.target.label, where=where)
         return True
-
-    def _read_references(self) -> None:
-        sources = self.policy.safety.references
-        depth = self.policy.safety.rollback_depth
-        found = (
-            discover(self.target, sources, self.pacer, depth, self.history, self.states) if sources else References()
-        )
-        self.refs.refresh_from(found)
-        self.refs_read_at = self.clock()
-        refs, region = self.refs, self.target.label
-        if refs.failed:
-            problem = f"{region}: references incomplete: {refs.failure_text()}"
-            if problem not in self.report.incomplete:  # a refresh that fails the same way says nothing new
-                self.report.incomplete.append(problem)
-            if self.acting and not self.policy.safety.accept_incomplete_references:
-                self.report.notes.append(
-                    f"{region}: nothing (more) was changed here, since a revision in use could look unused; "
-                    "fix the source, skip it (--skip-reference), or --accept-incomplete-references"
-                )
-                log.error("apply refused", region=region, failed=sorted(refs.failed))
-                self.acting = False
-        for note in refs.notes:
-            if f"{region}: {note}" not in self.report.notes:
-                self.report.notes.append(f"{region}: {note}")
 
 
 def _approved(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+import pickle
+import tempfile
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -52,7 +55,7 @@ class TargetStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"  # an AWS error stopped this target; `error` says which, the others went on
     REFUSED = "refused"  # apply changed nothing here: references incomplete
-    DEFERRED = "deferred"  # the time budget ran out before it
+    DEFERRED = "deferred"  # the time budget ran out (or the run was interrupted) before it
 
 
 TARGET_STATUSES = tuple(s.value for s in TargetStatus)
@@ -104,7 +107,14 @@ class Writer:
 
 
 class Report:
-    """Counts the summary once and hands every page to each writer."""
+    """Counts the summary once and hands every page to each writer, one target's section after another.
+
+    Safe to write from several threads at once (a run's targets in parallel, each with its lanes): what it
+    counts and keeps is changed under one lock. A section reserved before its turn (`reserve`) has its pages
+    kept in a spool of its own (in memory up to SPOOL_IN_MEMORY bytes, on disk beyond) and handed to the
+    writers once the sections before it are closed: the writers see one target at a time, in the order the
+    sections were reserved, whatever order they finish in.
+    """
 
     def __init__(self, writers: Sequence[Writer], header: Mapping[str, Any]) -> None:
         self.writers = list(writers)
@@ -118,52 +128,159 @@ class Report:
         generated = self.header.get("generated_at")
         self.quotas = Quotas(datetime.fromisoformat(generated) if isinstance(generated, str) else None)
         self.families: list[FamilyQuota] = []  # each family's quota, closest first: set by finish
+        self._lock = threading.RLock()
+        self._live = 0  # the index of the section the writers are on (all before it are closed)
+        self._spools: dict[int, _Spool] = {}  # sections waiting for their turn, by index
+        self._closed: set[int] = set()
         for writer in self.writers:
             writer.start(self.header)
 
     def begin_target(self, target: str, account: str | None, region: str) -> TargetSection:
-        section = TargetSection(target, account, region)
-        self.targets.append(section)
+        """A section that the writers turn to now: every section before it is closed."""
+        with self._lock:
+            self._closed.update(range(len(self.targets)))
+            section = self.reserve(target, account, region)
+            self._advance()
+            return section
+
+    def reserve(self, target: str, account: str | None, region: str) -> TargetSection:
+        """A section in its place in the report; the writers turn to it once those before it are closed."""
+        with self._lock:
+            section = TargetSection(target, account, region)
+            self.targets.append(section)
+            index = len(self.targets) - 1
+            if index == self._live:
+                self._begin(section)
+            else:
+                self._spools[index] = _Spool()
+            return section
+
+    def close(self, section: TargetSection) -> None:
+        """The section is complete: the writers go on to the next ones (what they spooled meanwhile first)."""
+        with self._lock:
+            self._closed.add(self._index(section))
+            self._advance()
+
+    def family_seen(
+        self, family: str = "", lists: Mapping[Status, Listing] | None = None, section: TargetSection | None = None
+    ) -> None:
+        """A family of `section` (default: the last one begun) is decided next; `lists`, what the scan listed of
+        it, gives its quota."""
+        with self._lock:
+            self.summary.families += 1
+            target = section or (self.targets[-1] if self.targets else None)
+            if target is not None:
+                target.summary.families += 1
+            if lists is not None:
+                self.quotas.seen(target.target if target else "", family, lists)
+
+    def add(
+        self, decisions: Sequence[Decision], outcomes: Sequence[Outcome] = (), section: TargetSection | None = None
+    ) -> None:
+        """A page of decisions and their outcomes, of `section` (default: the last one begun)."""
+        with self._lock:
+            self.summary.count(decisions, outcomes)
+            target = section or (self.targets[-1] if self.targets else None)
+            if target is not None:
+                target.summary.count(decisions, outcomes)
+            self.quotas.observe(target.target if target else "", decisions)
+            index = self._index(section) if section else len(self.targets) - 1
+            spool = self._spools.get(index)
+            if spool is not None:
+                spool.keep(decisions, outcomes)
+                return
+            for writer in self.writers:
+                writer.add(decisions, outcomes)
+
+    def note(self, text: str, *, once: bool = False) -> None:
+        """A note for the reader; `once`: not again when the same note is there already."""
+        with self._lock:
+            if not (once and text in self.notes):
+                self.notes.append(text)
+
+    def out_of_time(self, text: str) -> None:
+        """A note saying where the time budget ran out."""
+        with self._lock:
+            self.notes.append(text)
+            self.out_of_time_noted = True
+
+    def missing(self, text: str) -> None:
+        """A source that could not be read (once, however often a refresh fails the same way)."""
+        with self._lock:
+            if text not in self.incomplete:
+                self.incomplete.append(text)
+
+    def _index(self, section: TargetSection) -> int:
+        return next(i for i, s in enumerate(self.targets) if s is section)
+
+    def _begin(self, section: TargetSection) -> None:
         for writer in self.writers:
             writer.begin_target(section)
-        return section
 
-    def family_seen(self, family: str = "", lists: Mapping[Status, Listing] | None = None) -> None:
-        """A family is decided next; `lists`, what the scan listed of it, gives its quota."""
-        self.summary.families += 1
-        if lists is not None:
-            self.quotas.seen(self.targets[-1].target if self.targets else "", family, lists)
-        if self.targets:
-            self.targets[-1].summary.families += 1
-
-    def add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome] = ()) -> None:
-        self.summary.count(decisions, outcomes)
-        if self.targets:
-            self.targets[-1].summary.count(decisions, outcomes)
-        self.quotas.observe(self.targets[-1].target if self.targets else "", decisions)
-        for writer in self.writers:
-            writer.add(decisions, outcomes)
+    def _advance(self) -> None:
+        """Turn the writers to the first section not closed, replaying the spools of those on the way."""
+        while self._live in self._closed and self._live + 1 < len(self.targets):
+            self._live += 1
+            self._begin(self.targets[self._live])
+            spool = self._spools.pop(self._live, None)
+            if spool is not None:
+                for decisions, outcomes in spool.pages():
+                    for writer in self.writers:
+                        writer.add(decisions, outcomes)
 
     def tail(self) -> dict[str, Any]:
         """What the machine formats write after the decisions: notes, targets and the summary."""
-        return {
-            "notes": self.notes,
-            "incomplete": self.incomplete,
-            "interrupted": self.interrupted,
-            "targets": [t.to_dict() for t in self.targets],
-            "summary": self.summary.to_dict(),
-            "families": [q.to_dict() for q in self.families],
-        }
+        with self._lock:
+            return {
+                "notes": list(self.notes),
+                "incomplete": list(self.incomplete),
+                "interrupted": self.interrupted,
+                "targets": [t.to_dict() for t in self.targets],
+                "summary": self.summary.to_dict(),
+                "families": [q.to_dict() for q in self.families],
+            }
 
     def finish(self) -> Summary:
+        with self._lock:
+            self._closed.update(range(len(self.targets)))
+            self._advance()
+            self._settle_quotas()
+            for writer in self.writers:
+                writer.finish(self)
+            return self.summary
+
+    def _settle_quotas(self) -> None:
         if self.families:  # carried over from the reports this one merges, which noted their own
             self.families = closest(self.families)
-        else:
-            self.families = self.quotas.settle()
-            near = [q for q in self.families if q.near_quota]
-            self.notes.extend(quota_note(q) for q in near[:NEAR_QUOTA_NOTED])
-            if len(near) > NEAR_QUOTA_NOTED:
-                self.notes.append(f"… and {len(near) - NEAR_QUOTA_NOTED} more families near the quota (see families)")
-        for writer in self.writers:
-            writer.finish(self)
-        return self.summary
+            return
+        self.families = self.quotas.settle()
+        near = [q for q in self.families if q.near_quota]
+        self.notes.extend(quota_note(q) for q in near[:NEAR_QUOTA_NOTED])
+        if len(near) > NEAR_QUOTA_NOTED:
+            self.notes.append(f"… and {len(near) - NEAR_QUOTA_NOTED} more families near the quota (see families)")
+
+
+SPOOL_IN_MEMORY = 1 << 20  # bytes of a waiting section's pages kept in memory; more go to a temporary file
+
+
+class _Spool:
+    """A waiting section's pages, pickled: in memory up to SPOOL_IN_MEMORY bytes, then on disk."""
+
+    def __init__(self) -> None:
+        # Closed by pages(), or with the process: a spool lives as long as its run.
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+
+    def keep(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        pickle.dump((list(decisions), list(outcomes)), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def pages(self) -> Iterator[tuple[list[Decision], list[Outcome]]]:
+        """The pages kept, in order, read back one at a time; the spool is gone afterwards."""
+        self._file.seek(0)
+        try:
+            while True:
+                try:
+                    yield pickle.load(self._file)  # our own pages, written by keep()
+                except EOFError:
+                    return
+        finally:
+            self._file.close()

@@ -389,6 +389,41 @@ def test_throttling_when_asked(sim: Simulator) -> None:
         ecs.register_task_definition(family="f", containerDefinitions=[{"name": "a", "image": "b", "memory": 8}])
 
 
+def test_throttling_is_per_account_and_region(sim: Simulator) -> None:
+    """Each account and Region has its own buckets, as in ECS: one target's mutations never drain another's."""
+    clock = [0.0]
+    other = "333344445555"
+    creds = boto3.client("sts", region_name=sim.region).assume_role(
+        RoleArn=f"arn:aws:iam::{other}:role/tdgc", RoleSessionName="test"
+    )["Credentials"]
+    keys = {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+    no_retries = Config(retries={"total_max_attempts": 1})
+    targets = {
+        (sim.account_id, "us-east-1"): boto3.client("ecs", region_name="us-east-1", config=no_retries),
+        (sim.account_id, "eu-west-1"): boto3.client("ecs", region_name="eu-west-1", config=no_retries),
+        (other, "us-east-1"): boto3.client("ecs", region_name="us-east-1", config=no_retries, **keys),
+    }
+    arns = {
+        (account, region): [sim.seed("f", registered_at=None, account=account, region=region) for _ in range(21)]
+        for account, region in targets
+    }
+    sim.throttle(clock=lambda: clock[0])
+    for target, ecs in targets.items():
+        for arn in arns[target][:20]:  # each bucket's burst, full
+            ecs.deregister_task_definition(taskDefinition=arn)
+    for target, ecs in targets.items():
+        with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
+            ecs.deregister_task_definition(taskDefinition=arns[target][20])
+    assert sim.throttled == {"DeregisterTaskDefinition": 3}
+    for account, region in targets:
+        statuses = list(sim.statuses(region, account).values())
+        assert statuses.count("INACTIVE") == 20, f"{account} {region}: its own burst went through"
+
+
 def test_throttling_refill_is_time_scaled(sim: Simulator) -> None:
     clock = [0.0]
     ecs = boto3.client("ecs", region_name=sim.region, config=Config(retries={"total_max_attempts": 1}))

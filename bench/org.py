@@ -1,0 +1,110 @@
+"""An organisation at once: N member accounts with AWS's throttling on, applied one after another and in parallel.
+
+Every account is alike (one family of EACH old revisions, all but 2 to deregister) and lives in one simulator
+served by a process of its own (bench/harness.py), with AWS's buckets per account and Region refilled
+TIME_SCALE times faster (as bench/peers.py does); tdgc runs as a subprocess (`tdgc.job.run_job`, a role per
+account) with its default rates scaled by the same factor, so its own pacing is what bounds each account.
+
+    python bench/org.py                 # N = 8 and 32 in parallel, N = 8 also one after another
+    python bench/org.py --sequential-all  # N = 32 one after another too (about 10 minutes)
+    python bench/org.py --each 200 --parallel-only  # larger backlogs, N = 8 and 32 in parallel only
+
+Columns: wall = the run's wall time (the subprocess's, start-up included); bound = the slowest target's token
+bucket bound (its deregistrations beyond tdgc's burst, at tdgc's modify rate), which no schedule can beat;
+ratio = wall / bound (the goal for parallel: at most 1.2); RSS = the run's peak resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from harness import Account, measure
+
+from tdgc.aws.pacing import AWS_BUCKETS, BURST
+from tdgc.policy import DEFAULT_RATES
+
+TIME_SCALE = 5.0
+EACH = 60  # revisions in each account's family; all but KEEP are deregistered
+KEEP = 2
+FIRST_ACCOUNT = 100_000_000_000
+NOW = datetime.now(UTC)
+
+
+def accounts(sim: Any, n: int, each: int) -> None:
+    """Run in the server process: n accounts, each with one family of `each` revisions, 200 to 100 days old."""
+    for a in range(n):
+        for i in range(each):
+            sim.seed("etl", registered_at=NOW - timedelta(days=200) + timedelta(hours=i), account=account(a))
+
+
+def account(n: int) -> str:
+    return str(FIRST_ACCOUNT + n)
+
+
+def policy() -> str:
+    """tdgc's default rates scaled by TIME_SCALE (within what a policy may set: AWS's bursts)."""
+    rates = "\n".join(f"{c} = {min(DEFAULT_RATES[c] * TIME_SCALE, AWS_BUCKETS[c][0]):g}" for c in DEFAULT_RATES)
+    return f'[defaults]\nkeep_last = {KEEP}\nderegister_after = "30 days"\ndelete_after = false\n[rate]\n{rates}\n'
+
+
+def child(n: int, parallel: int, each: int) -> None:
+    """Run in the measured subprocess: the job, then its targets' deregistrations as the last line."""
+    from tdgc.job import Job, run_job
+
+    roles = tuple(f"arn:aws:iam::{account(a)}:role/tdgc" for a in range(n))
+    job = Job(policy_text=policy(), apply=True, role_arns=roles, parallel=parallel, regions=("us-east-1",))
+    summary = run_job(job)
+    done = [t["summary"]["results"]["done"] for t in summary["targets"]]
+    print(json.dumps({"exit_code": summary["exit_code"], "done": done, "each": each}))
+
+
+def bound(done: list[int]) -> float:
+    """The slowest target's token-bucket bound: its deregistrations beyond tdgc's burst at tdgc's modify rate."""
+    rate = DEFAULT_RATES["modify"] * TIME_SCALE
+    return max((max(0.0, d - BURST["modify"]) / rate for d in done), default=0.0)
+
+
+def one(n: int, parallel: int, each: int = EACH) -> str:
+    with Account("org:accounts", [n, each], time_scale=TIME_SCALE) as served:
+        ran = measure([sys.executable, __file__, "--child", str(n), str(parallel), str(each)], served.env())
+    result = json.loads(ran.last_line) if ran.last_line.startswith("{") else {"exit_code": ran.status, "done": []}
+    need = bound(result["done"])
+    ratio = f"{ran.wall / need:.2f}" if need else "-"
+    done = sum(result["done"])
+    throttled = sum(served.throttled.values())
+    return (
+        f"{n:>4}{parallel:>10}{done:>7}{ran.wall:>9.1f}{need:>9.1f}{ratio:>7}"
+        f"{throttled:>10}{ran.rss_mb:>8.0f}{result['exit_code']:>6}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential-all", action="store_true", help="N = 32 one after another too")
+    parser.add_argument("--each", type=int, default=EACH, help="revisions in each account's family")
+    parser.add_argument("--parallel-only", action="store_true", help="skip the runs one after another")
+    parser.add_argument("--child", nargs=3, type=int, metavar=("N", "PARALLEL", "EACH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    print(
+        f"time scale {TIME_SCALE:g}: AWS's buckets per account and Region refill {TIME_SCALE:g}x faster; tdgc's "
+        f"rates scaled alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
+    )
+    print(
+        f"{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'throttled':>10}{'RSS MB':>8}"
+        f"{'exit':>6}"
+    )
+    runs = [(8, 1), (8, 8), (32, 32)] + ([(32, 1)] if args.sequential_all else [])
+    for n, parallel in runs:
+        if parallel > 1 or not args.parallel_only:
+            print(one(n, parallel, args.each), flush=True)
+
+
+if __name__ == "__main__":
+    main()
