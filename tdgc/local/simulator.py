@@ -202,7 +202,13 @@ class Behaviour:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return _as_sent(datetime.now(UTC))
+
+
+def _as_sent(moment: datetime) -> datetime:
+    """A timestamp as ECS keeps and sends it: to the millisecond. The simulator's own record then equals what
+    a client reads, so that a test comparing the two sees no microsecond that never crossed the wire."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _sim() -> Simulator:
@@ -477,6 +483,8 @@ class Simulator:
         `registeredAt` must not decrease as revisions are added, as in ECS.
         """
         backend = self.backend(region, account)
+        registered_at = _as_sent(registered_at) if registered_at is not None else None
+        deregistered_at = _as_sent(deregistered_at) if deregistered_at is not None else None
         td: Any = backend.register_task_definition(  # moto's model plus the attributes ECS has and moto lacks
             family=family,
             container_definitions=[{"name": "main", "image": image, "memory": 512, "essential": True}],

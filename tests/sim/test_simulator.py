@@ -472,3 +472,13 @@ def test_services_keep_their_revisions_and_deployments(tokens: Tokens) -> None:
         gone = ecs.describe_service_revisions(serviceRevisionArns=[sources[0][0] + "0"])
         assert gone["serviceRevisions"] == [] and gone["failures"][0]["reason"] == "MISSING"
         assert sim.shape_errors == []
+
+
+def test_timestamps_are_kept_as_ecs_sends_them_to_the_millisecond(sim: Simulator, ecs: Any) -> None:
+    """What the simulator records is what a client reads: a test comparing the two never sees a microsecond
+    that did not cross the wire (a revision at the cut-off to the microsecond looked young to one, old to the
+    other)."""
+    arn = sim.seed("f", registered_at=datetime(2026, 5, 31, 12, 0, 0, 999_999, tzinfo=UTC))
+    [recorded] = sim.revisions("ACTIVE")
+    sent = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["registeredAt"]
+    assert recorded.registered_at == sent == datetime(2026, 5, 31, 12, 0, 0, 999_000, tzinfo=UTC)
