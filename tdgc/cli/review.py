@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from tdgc.cli.progress import progress_for
 from tdgc.cli.terminal import Terminal
 from tdgc.collect.run import RunOptions, run
 from tdgc.errors import GuardError, UsageError
@@ -40,8 +41,7 @@ def review(options: RunOptions, terminal: Terminal, *, reviewed: Actions | None,
         raise UsageError("apply changes the account: pass --yes, or run it on a terminal to confirm")
     planned = ActionCollector()
     writers: list[Writer] = [TableWriter(terminal.stderr, review=True), planned] if ask else [planned]
-    summary = run(replace(options, apply=False), writers, progress=terminal.progress()).summary
-    terminal.progress_done()
+    summary = run(replace(options, apply=False), writers, progress=progress_for(terminal, "table")).summary
     if reviewed is not None and planned.actions != reviewed:
         raise GuardError(difference(reviewed, planned.actions))
     if not (summary.deregister or summary.delete):

@@ -14,6 +14,7 @@ from tdgc.aws.connection import session as aws_session
 from tdgc.aws.s3 import S3Access, s3_access
 from tdgc.aws.s3url import is_s3
 from tdgc.cli.options import RunArguments, apply_options, run_arguments, run_options
+from tdgc.cli.progress import progress_for
 from tdgc.cli.review import load_plan, review
 from tdgc.cli.terminal import Terminal
 from tdgc.collect.archive import open_archive
@@ -84,12 +85,12 @@ def execute(terminal: Terminal, args: RunArguments, *, apply: bool) -> int:
     location = _location(args.report_path, mode, fmt)
     s3 = _s3(options) if location and is_s3(location) else None
     with destination.writers(fmt, terminal.stdout, location, s3) as writers:
-        result = run(options, writers, progress=terminal.progress())
-    terminal.progress_done()
+        result = run(options, writers, progress=progress_for(terminal, fmt))
     if result.interrupted:
         terminal.err(
-            f"tdgc: interrupted ({result.interrupted}); what was done is in the report, and the next run picks up "
-            "where this one stopped"
+            f"tdgc: interrupted ({result.interrupted}) after {result.summary.deregistered:,} deregistered and "
+            f"{result.summary.deleted:,} deleted; what was done is in the report, and the next run picks up where "
+            "this one stopped"
         )
         return result.exit_code
     for target in result.refused:

@@ -7,7 +7,6 @@ terminal (a person answering the question) without patching anything; the defaul
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -76,22 +75,6 @@ class Terminal:
             if answer in _YES or answer in _NO or not answer:
                 return answer in _YES
             self.err("Error: invalid input")
-
-    def progress(self) -> Callable[[int, int], None] | None:
-        """A line on stderr the scan keeps up to date, on a terminal only; `progress_done` clears it."""
-        if not self.stderr_isatty:
-            return None
-
-        def show(families: int, revisions: int) -> None:
-            self.stderr.write(f"\r\033[Kscanning: {families:,} families, {revisions:,} revisions")
-            self.stderr.flush()
-
-        return show
-
-    def progress_done(self) -> None:
-        if self.stderr_isatty:
-            self.stderr.write("\r\033[K")
-            self.stderr.flush()
 
 
 def _isatty(stream: IO[str] | None) -> bool:

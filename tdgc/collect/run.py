@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 import botocore.exceptions
 import structlog
@@ -41,7 +42,32 @@ from tdgc.report.quota import FamilyQuota
 from tdgc.reuse.backends import open_store
 
 log = structlog.get_logger("tdgc.run")
-Progress = Callable[[int, int], None]  # (families seen, revisions seen)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where one target's run stands, for a progress display: given after each page decided, and after each page
+    whose actions are done (from the target's thread: a display shared by targets in parallel locks)."""
+
+    target: str
+    families_seen: int
+    families_listed: int | None  # None until the listing is done
+    revisions_seen: int
+    planned: int  # deregistrations and deletions decided so far
+    acted: int  # of those, with an outcome (done, pending, failed or skipped)
+    deregistered: int
+    deleted: int
+    applying: bool
+
+
+class Progress(Protocol):
+    """A progress display: told where each target stands, and closed before the report is written."""
+
+    def __call__(self, progress: RunProgress) -> None: ...
+
+    def close(self) -> None: ...
+
+
 PacerFactory = Callable[[Mapping[str, float]], Pacer]
 MAX_PARALLEL = 64  # targets at once, at most: a thread each, plus its two lanes
 
@@ -186,6 +212,8 @@ def _interrupted(report: Report, exc: KeyboardInterrupt) -> None:
 
 def _result(context: RunContext) -> RunResult:
     report = context.report
+    if context.progress is not None:  # the report may go to the same screen
+        context.progress.close()
     summary = _finish(report, context.budget, context.mode)
     refused = [t.target for t in report.targets if t.status is TargetStatus.REFUSED]
     unchanged = "" if _mutated(summary) else " (nothing was changed)"
@@ -442,8 +470,29 @@ class _Target:
             check=self.guard.veto,
             describe=lambda arn: self.scanner.revision(arn, Status.INACTIVE, describe=True),
         )
-        self.reporter = InOrderReporter(
-            lambda decisions, outcomes: report.add(decisions, outcomes, section), lambda: len(self.actor.busiest())
+        self.reporter = InOrderReporter(self._add, lambda: len(self.actor.busiest()))
+
+    def _add(self, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> None:
+        self.context.report.add(decisions, outcomes, self.section)
+        if outcomes:
+            self._progress()
+
+    def _progress(self) -> None:
+        if self.context.progress is None:
+            return
+        s = self.section.summary
+        self.context.progress(
+            RunProgress(
+                target=self.target.label,
+                families_seen=s.families,
+                families_listed=self.scanner.listed,
+                revisions_seen=s.revisions,
+                planned=s.deregister + s.delete,
+                acted=sum(s.results.values()),
+                deregistered=s.deregistered,
+                deleted=s.deleted,
+                applying=self.guard.acting and self.context.options.apply,
+            )
         )
 
     def run(self) -> bool:
@@ -491,8 +540,7 @@ class _Target:
                     allowed, outcomes = _approved(actions, context.options.approved)
                     futures = self.actor.submit(allowed)
                 self.reporter.push(decisions, outcomes, futures)
-                if context.progress:
-                    context.progress(report.summary.families, report.summary.revisions)
+                self._progress()
                 if self._out_of_time(f"in family {family}"):
                     return
                 self.guard.fresh()  # in place: the next page is decided on fresh references

@@ -50,6 +50,8 @@ class Scanner:
         self._globs = tuple(only_families)
         # Set when a `stop` cut the account-wide listing short: what was given is a part of the account.
         self.truncated = False
+        # How many families the listing found (before --family globs narrow them): known once it is done.
+        self.listed: int | None = None
 
     def families(self) -> list[str]:
         """Every family with an ACTIVE or INACTIVE revision, sorted, narrowed to the --family globs' prefixes."""
@@ -72,8 +74,10 @@ class Scanner:
         look newer than it is. With globs, only the families they match are listed.
         """
         if self._globs:
+            names = self.families()
+            self.listed = len(names)
             found: Iterator[tuple[str, dict[Status, RevisionList]]] = (
-                (family, self.family_lists(family)) for family in self.families()
+                (family, self.family_lists(family)) for family in names
             )
         else:
             found = self._account(stop or (lambda: False))
@@ -83,6 +87,7 @@ class Scanner:
     def _account(self, stop: Stop) -> Iterator[tuple[str, dict[Status, RevisionList]]]:
         """The whole account, listed before the first family is given, in name order."""
         listed = self._list_account(stop)
+        self.listed = len(listed)
         for family in sorted(listed):
             prefix, numbers = listed.pop(family)  # given away as it goes: memory falls as the run goes on
             yield family, _by_status(family, prefix, numbers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,7 +110,8 @@ def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finish
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=120)
         assert process.returncode == 143, err
-        assert err.strip().splitlines()[-1].startswith("tdgc: interrupted (SIGTERM); what was done is in the report")
+        last = err.strip().splitlines()[-1]
+        assert re.fullmatch(r"tdgc: interrupted \(SIGTERM\) after \d+ deregistered and \d+ deleted; what was .*", last)
         written = json.loads(report.read_text())
         assert written == json.loads(out) and written["interrupted"] == "SIGTERM"
         done = [o for o in written["outcomes"] if o["result"] == "done"]
@@ -117,6 +119,10 @@ def test_sigterm_during_apply_writes_the_report_so_far_and_the_next_apply_finish
         assert 4 <= len(done) < len(expected.of("deregister")) and {o["arn"] for o in done} == deregistered, (
             "every change made is reported, and none was started after the signal"
         )
+        counts = written["summary"]
+        assert counts["deregistered"] == len(done) and counts["deleted"] > 0
+        said = f"after {counts['deregistered']} deregistered and {counts['deleted']} deleted;"
+        assert said in last, "stderr says what was done"
 
         finish = subprocess.run(
             [

@@ -66,19 +66,6 @@ def test_a_question_is_asked_again_until_answered_and_is_no_by_default() -> None
         Terminal(stdin=io.StringIO(""), stderr=io.StringIO()).confirm("Go?")
 
 
-def test_off_a_terminal_no_progress_is_drawn() -> None:
-    err = io.StringIO()
-    off = Terminal(stderr=err)
-    assert off.progress() is None
-    off.progress_done()
-    on = Terminal(stderr=err, stderr_isatty=True)
-    show = on.progress()
-    assert show is not None
-    show(3, 1200)
-    on.progress_done()
-    assert err.getvalue() == "\r\033[Kscanning: 3 families, 1,200 revisions\r\033[K"
-
-
 @pytest.mark.parametrize(
     ("counts", "archive", "max_actions", "said"),
     [
