@@ -20,6 +20,24 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the moment every test's account
 # these keep a subprocess's run quick.
 FAST = ["--rate", "read=50", "--rate", "modify=20", "--rate", "delete=5"]
 
+# The environment the Lambda handler reads: its contract (tests/deploy/checks.py), and what a test clears first.
+HANDLER_ENVIRONMENT = {
+    "TDGC_POLICY_FILE",
+    "TDGC_POLICY",
+    "TDGC_POLICY_PARAMETER",
+    "TDGC_DRY_RUN",
+    "TDGC_REGIONS",
+    "TDGC_ROLE_ARNS",
+    "TDGC_EXTERNAL_ID",
+    "TDGC_ARCHIVE",
+    "TDGC_REPORT",
+    "TDGC_ARCHIVE_KMS_KEY",
+    "TDGC_EVENT_MAY_WIDEN",
+    "TDGC_ARCHIVE_BUCKET_OWNER",
+    "TDGC_MEMBER_ROLE_NAME",
+    "TDGC_PARALLEL",
+}
+
 # For the end-to-end tests: each runs under a set of behaviours that gives every pair of answers.
 EVERY_BEHAVIOUR = pytest.mark.parametrize("behaviour", Behaviour.pairwise(), ids=Behaviour.label, indirect=True)
 

@@ -16,24 +16,9 @@ from tdgc.job import Job, options_for
 from tdgc.report import destination
 from tdgc.reuse.dynamodb import DynamoStore
 from tdgc.reuse.store import Claim
+from tests.helpers import HANDLER_ENVIRONMENT
 
-# The handler's contract: the environment it reads and the keys it accepts in a schedule's Input.
-HANDLER_ENVIRONMENT = {
-    "TDGC_POLICY_FILE",
-    "TDGC_POLICY",
-    "TDGC_POLICY_PARAMETER",
-    "TDGC_DRY_RUN",
-    "TDGC_REGIONS",
-    "TDGC_ROLE_ARNS",
-    "TDGC_EXTERNAL_ID",
-    "TDGC_ARCHIVE",
-    "TDGC_REPORT",
-    "TDGC_ARCHIVE_KMS_KEY",
-    "TDGC_EVENT_MAY_WIDEN",
-    "TDGC_ARCHIVE_BUCKET_OWNER",
-    "TDGC_MEMBER_ROLE_NAME",
-    "TDGC_PARALLEL",
-}
+# The handler's contract: the environment it reads (tests.helpers) and the keys it accepts in a schedule's Input.
 HANDLER_INPUT = {
     "schedule",
     "scheduled_time",

@@ -32,6 +32,7 @@ from tests.deploy import test_sam as test_deploy_sam
 from tests.deploy import test_terraform as test_deploy_terraform
 from tests.deploy.checks import statements
 from tests.deploy.test_iam import _sam, resolve, sam_known
+from tests.helpers import HANDLER_ENVIRONMENT
 from tests.sim.test_lambda import FAST_POLICY, FakeContext, seed
 
 # Fixtures and helpers of the deployment tests, shared rather than copied: moto's stack with what it lacks
@@ -48,22 +49,8 @@ MIRROR, TERRAFORM, _copy_module = (
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_ASL = ROOT / "deploy" / "terraform" / "organisation.asl.json"
 MEMBERS = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
-ENVIRONMENT = (
-    "TDGC_POLICY",
-    "TDGC_POLICY_PARAMETER",
-    "TDGC_POLICY_FILE",
-    "TDGC_DRY_RUN",
-    "TDGC_REGIONS",
-    "TDGC_ROLE_ARNS",
-    "TDGC_EXTERNAL_ID",
-    "TDGC_ARCHIVE",
-    "TDGC_REPORT",
-    "TDGC_EVENT_MAY_WIDEN",
-    "TDGC_ARCHIVE_BUCKET_OWNER",
-    "TDGC_ARCHIVE_KMS_KEY",
-    "TDGC_MEMBER_ROLE_NAME",
-    "TDGC_ORGANIZATIONAL_UNITS",
-)
+# What the targets handler reads besides the collector's environment.
+ENVIRONMENT = (*sorted(HANDLER_ENVIRONMENT), "TDGC_ORGANIZATIONAL_UNITS")
 
 
 # --- merge_reports: sums, order, the worst exit status ------------------------------------------------------

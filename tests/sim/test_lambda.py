@@ -17,7 +17,7 @@ from tdgc.collect import run as run_module
 from tdgc.errors import UsageError
 from tdgc.lambda_handler import RunFailed, handler, time_budget
 from tdgc.local.simulator import Simulator
-from tests.helpers import FakeClock, days
+from tests.helpers import HANDLER_ENVIRONMENT, FakeClock, days
 
 # What the SAM template's and the Terraform module's schedule sends: its Input, the context attributes filled in.
 SCHEDULER_EVENT = {
@@ -70,20 +70,7 @@ def log_lines(err: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    for name in (
-        "TDGC_POLICY",
-        "TDGC_POLICY_PARAMETER",
-        "TDGC_POLICY_FILE",
-        "TDGC_DRY_RUN",
-        "TDGC_REGIONS",
-        "TDGC_ROLE_ARNS",
-        "TDGC_EXTERNAL_ID",
-        "TDGC_ARCHIVE",
-        "TDGC_REPORT",
-        "TDGC_EVENT_MAY_WIDEN",
-        "TDGC_ARCHIVE_BUCKET_OWNER",
-        "TDGC_ARCHIVE_KMS_KEY",
-    ):
+    for name in HANDLER_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
