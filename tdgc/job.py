@@ -239,6 +239,34 @@ def role_targets(role_arns: Sequence[str], regions: Sequence[str]) -> list[dict[
     return targets_of(list(dict.fromkeys(r.account for r in roles)) or [None], regions)
 
 
+# Step Functions' quota on a state's input and output, as UTF-8 text. The list of targets travels whole through
+# the organisation's state machine (ListTargets' result, the map's input, MergeReports' payload), and a Distributed
+# Map without a ResultWriter is held to it too, whatever its ResultPath (deploy/sam/README.md, "Organisation mode").
+STATE_DATA_LIMIT = 256 * 1024
+# What the lambda:invoke task's raw result wraps around the targets handler's answer (StatusCode, ExecutedVersion,
+# the HTTP headers: about 1 KiB) counts against the same quota.
+TARGETS_DATA_LIMIT = STATE_DATA_LIMIT - 4 * 1024
+
+
+def targets_data(listed: dict[str, Any]) -> dict[str, Any]:
+    """The targets handler's answer, `{"run_id", "targets"}`, if the state machine can carry it: else a UsageError
+    that names the organisation's size and how to cut it, rather than the execution failing later with
+    States.DataLimitExceeded. Measured as the Lambda runtime serialises it (json.dumps, with spaces), which is no
+    shorter than what Step Functions counts."""
+    size = len(json.dumps(listed).encode())
+    if size <= TARGETS_DATA_LIMIT:
+        return listed
+    targets = listed["targets"]
+    accounts, regions = len({t.get("account") for t in targets}), len({t["region"] for t in targets})
+    most = TARGETS_DATA_LIMIT * len(targets) // size
+    raise UsageError(
+        f"{len(targets)} targets ({accounts} accounts x {regions} regions) are {size:,} bytes of JSON, more than "
+        f"one execution of the state machine can pass between its states ({TARGETS_DATA_LIMIT:,} bytes of Step "
+        f"Functions' 256 KiB; about {most:,} such targets): name fewer OUs (TDGC_ORGANIZATIONAL_UNITS) or regions "
+        "(TDGC_REGIONS), or deploy once per part of the organisation"
+    )
+
+
 def _exit_of(report: Mapping[str, Any]) -> int:
     """One report's exit status: its own `exit_code` when it carries one (a job summary), else the one
     tdgc.run.exit_status gives a finished run, from the report's targets, results and interruption."""

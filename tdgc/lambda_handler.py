@@ -80,6 +80,7 @@ from tdgc.job import (
     run_id,
     run_job,
     target_report,
+    targets_data,
     targets_of,
 )
 from tdgc.logs import configure
@@ -172,7 +173,8 @@ def targets_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 def targets_from(event: Any, env: Any, organizations: Callable[[], Any]) -> dict[str, Any]:
     """The targets of an organisation run, every input checked before any AWS call: TDGC_ROLE_ARNS' accounts,
     or with TDGC_MEMBER_ROLE_NAME the organisation's ACTIVE accounts (under TDGC_ORGANIZATIONAL_UNITS if set),
-    or else the function's own account; times TDGC_REGIONS (default: the function's region)."""
+    or else the function's own account; times TDGC_REGIONS (default: the function's region). Refused when
+    the list is more than the state machine can carry (`tdgc.job.targets_data`)."""
     if not isinstance(event, dict) or set(event) - {"run_id"}:
         raise UsageError(f"event: expected {{'run_id': EXECUTION_NAME}}, not {event!r}")
     run = run_id(event.get("run_id"), "event: 'run_id'")
@@ -188,16 +190,16 @@ def targets_from(event: Any, env: Any, organizations: Callable[[], Any]) -> dict
     if ous and not name:
         raise UsageError("TDGC_ORGANIZATIONAL_UNITS needs TDGC_MEMBER_ROLE_NAME (the role to assume in each account)")
     if roles:
-        return {"run_id": run, "targets": role_targets(roles, regions)}
+        return targets_data({"run_id": run, "targets": role_targets(roles, regions)})
     if not name:
-        return {"run_id": run, "targets": targets_of([None], regions)}
+        return targets_data({"run_id": run, "targets": targets_of([None], regions)})
     try:
         accounts = org_accounts(organizations(), ous)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"cannot list the organisation's accounts ({error_text(exc)})") from None
     if not accounts:
         raise UsageError("no ACTIVE account in the organisation" + (f" under {', '.join(ous)}" if ous else ""))
-    return {"run_id": run, "targets": targets_of(accounts, regions)}
+    return targets_data({"run_id": run, "targets": targets_of(accounts, regions)})
 
 
 def _organizations() -> Any:

@@ -91,6 +91,7 @@ locals {
     TDGC_POLICY_PARAMETER = var.policy_parameter_name
     TDGC_POLICY_FILE      = var.policy_file
     TDGC_REGIONS          = length(var.regions) > 0 ? join(",", var.regions) : null
+    TDGC_PARALLEL         = var.parallel == 1 ? null : tostring(var.parallel)
     TDGC_ROLE_ARNS        = length(var.member_role_arns) > 0 ? join(",", var.member_role_arns) : null
     TDGC_EXTERNAL_ID      = var.external_id
     TDGC_MEMBER_ROLE_NAME = local.lists_organisation ? var.member_role_name : null

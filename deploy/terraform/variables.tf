@@ -50,6 +50,17 @@ variable "regions" {
   default     = []
 }
 
+variable "parallel" {
+  description = "How many targets (member_role_arns' accounts times regions) one run collects at once; 1 collects them one after another. Each account and region has ECS rate limits of its own. Organisation mode collects one target per invocation (max_concurrency sets how many at once), so there it changes nothing."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.parallel >= 1 && var.parallel <= 64 && var.parallel == floor(var.parallel)
+    error_message = "parallel must be a whole number from 1 to 64."
+  }
+}
+
 variable "terraform_state_buckets" {
   description = "Buckets holding Terraform/OpenTofu state that the terraform reference source reads; the function may only read them (their objects and listing), with its own role, never a member role. Name the state locations themselves in the policy's [references] terraform_state."
   type        = list(string)

@@ -213,6 +213,7 @@ def check_defaults(deployed: Deployment) -> None:
     """Nothing optional set: an hourly dry run, with the read-only permissions alone (and the Deny)."""
     assert deployed.function["Environment"]["Variables"] == {"TDGC_DRY_RUN": "true"}
     assert deployed.job == Job(time_budget=deployed.job.time_budget)  # the safe defaults: plan, built-in policy
+    assert deployed.job.parallel == 1  # no TDGC_PARALLEL: one target after another
     assert deployed.schedule["ScheduleExpression"] == "rate(1 hour)"
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements()
     check_dry_run_role(deployed)
@@ -223,6 +224,7 @@ BUCKET = "org-tdgc"
 PARAMETER = "/tdgc/policy"
 PARAMETER_POLICY = '[defaults]\nkeep_last = 10\ndelete_after = "90 days"\n'
 REGIONS = ["eu-west-1", "us-east-1"]
+PARALLEL = 8  # targets at once (TDGC_PARALLEL)
 MEMBER_ROLES = ["arn:aws:iam::111111111111:role/tdgc-member", "arn:aws:iam::222222222222:role/tdgc-member"]
 EXTERNAL_ID = "tdgc-external"
 CRON = "cron(0 3 * * ? *)"
@@ -247,6 +249,7 @@ def check_every_option(deployed: Deployment, region: str, account: str, kms_key_
     assert environment["TDGC_ARCHIVE_KMS_KEY"] == kms_key_arn
     assert environment["TDGC_POLICY_PARAMETER"] == PARAMETER
     assert environment["TDGC_REGIONS"].split(",") == REGIONS
+    assert environment["TDGC_PARALLEL"] == str(PARALLEL)
     assert environment["TDGC_ROLE_ARNS"].split(",") == MEMBER_ROLES
     assert environment["TDGC_EXTERNAL_ID"] == EXTERNAL_ID
     assert environment["TDGC_ARCHIVE"].startswith(f"s3://{BUCKET}/")
@@ -258,6 +261,7 @@ def check_every_option(deployed: Deployment, region: str, account: str, kms_key_
     job = deployed.job
     assert job.apply and job.policy_text == PARAMETER_POLICY
     assert (job.regions, job.role_arns, job.external_id) == (tuple(REGIONS), tuple(MEMBER_ROLES), EXTERNAL_ID)
+    assert job.parallel == PARALLEL
     assert (job.archive, job.report) == (environment["TDGC_ARCHIVE"], environment["TDGC_REPORT"])
     parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
     table = table_arn(region, account, USAGE_TABLE)  # the policy names the table: not the environment

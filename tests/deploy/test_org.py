@@ -25,7 +25,16 @@ from moto import mock_aws
 
 from tdgc import permissions
 from tdgc.errors import UsageError
-from tdgc.job import merge_reports, merged_exit_code, org_accounts, target_report
+from tdgc.job import (
+    STATE_DATA_LIMIT,
+    TARGETS_DATA_LIMIT,
+    merge_reports,
+    merged_exit_code,
+    org_accounts,
+    target_report,
+    targets_data,
+    targets_of,
+)
 from tdgc.lambda_handler import RunFailed, handler, job_from, merge_handler, targets_from, targets_handler
 from tdgc.local.simulator import Simulator
 from tests.deploy import test_sam as test_deploy_sam
@@ -374,6 +383,102 @@ def test_the_organisation_s_active_accounts_under_the_ous_asked_paged_by_botocor
         assert listed["targets"] == [{"account": in_sandbox[0], "region": "us-east-1"}]
 
 
+def test_the_targets_list_is_refused_one_byte_beyond_what_the_state_machine_carries() -> None:
+    accounts = [f"{n:012d}" for n in range(6000)]
+    regions = ["ap-southeast-2"]  # a longest region name: 14 characters
+
+    def listed(count: int, run: str = "exec-1") -> dict[str, Any]:
+        return {"run_id": run, "targets": targets_of(accounts[:count], regions)}
+
+    def size(data: Any) -> int:
+        return len(json.dumps(data).encode())
+
+    most = max(n for n in range(4000, 6000) if size(listed(n)) <= TARGETS_DATA_LIMIT)
+    assert 4500 <= most <= STATE_DATA_LIMIT // 57  # the READMEs' figure for 14-character regions
+    exact = listed(most, "x" * (6 + TARGETS_DATA_LIMIT - size(listed(most))))
+    assert size(exact) == TARGETS_DATA_LIMIT and targets_data(exact) is exact
+    over = exact | {"run_id": exact["run_id"] + "x"}
+    with pytest.raises(UsageError, match=rf"^{most} targets \({most} accounts x 1 regions\) are 258,049 bytes"):
+        targets_data(over)
+    with pytest.raises(UsageError, match=r"about 4,52\d such targets\): name fewer OUs \(TDGC_ORGANIZATIONAL_UNITS\)"):
+        targets_data(listed(most + 1))
+
+
+# Sixteen regions: a large organisation's accounts times these cross what one execution carries.
+SIXTEEN_REGIONS = [
+    "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
+    "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1",
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+]  # fmt: skip
+
+
+def test_an_organisation_too_large_for_one_execution_is_refused_by_the_targets_function(
+    sim: Simulator, clean_env: pytest.MonkeyPatch
+) -> None:
+    """320 member accounts times 16 regions is more than the state machine can pass from state to state: the
+    targets function says so, with the numbers and what to narrow, after listing and nothing else; the OU of
+    250 of them fits, and every state's data then stays within Step Functions' quota."""
+    organizations = boto3.client("organizations", region_name="us-east-1")
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    prod = organizations.create_organizational_unit(ParentId=root, Name="prod")["OrganizationalUnit"]["Id"]
+    for n in range(320):
+        created = organizations.create_account(AccountName=f"a{n}", Email=f"a{n}@example.com")
+        if n < 250:
+            account = created["CreateAccountStatus"]["AccountId"]
+            organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=prod)
+    sim.calls.clear()
+    sim.mutations.clear()
+    clean_env.setenv("TDGC_MEMBER_ROLE_NAME", "tdgc-member")
+    clean_env.setenv("TDGC_REGIONS", ",".join(SIXTEEN_REGIONS))
+
+    with pytest.raises(UsageError) as refused:
+        targets_handler({"run_id": "exec-1"}, FakeContext(300))
+    message = str(refused.value)
+    assert message.startswith("5136 targets (321 accounts x 16 regions) are ")
+    assert "TDGC_ORGANIZATIONAL_UNITS" in message and "TDGC_REGIONS" in message
+    # The organisation listed, paged, and nothing else called: no child execution would have started.
+    assert {op.split(":")[-1] for op in sim.calls} == {"ListAccounts"} and sim.count("ListAccounts") > 1
+
+    clean_env.setenv("TDGC_ORGANIZATIONAL_UNITS", prod)
+    listed = targets_handler({"run_id": "exec-1"}, FakeContext(300))
+    assert len(listed["targets"]) == 250 * 16
+    # Each state's data, computed from the definition, as Step Functions holds it.
+    states = _sam_definition()[0]["States"]
+    context = {"Execution": {"Name": "exec-1"}}
+    raw = {"ExecutedVersion": "$LATEST", "Payload": listed, "StatusCode": 200, **LAMBDA_INVOKE_METADATA}
+    after_list = _select(states["ListTargets"]["ResultSelector"], raw, context)
+    merge_payload = _payload(states["MergeReports"], after_list, context)  # the map passes its input on
+    collect = states["CollectEachTarget"]["ItemProcessor"]["States"]["Collect"]
+    report = {"exit_code": 0, "report": "s3://tdgc-archive/reports/exec-1/" + "x" * 200, "summary": {}}
+    results = [_select(collect["ResultSelector"], {"Payload": report}, context)] * len(listed["targets"])
+    for data in (raw, after_list, merge_payload, results):
+        assert len(json.dumps(data).encode()) <= STATE_DATA_LIMIT
+
+
+# What a lambda:invoke task's raw result carries besides the payload, before its ResultSelector.
+LAMBDA_INVOKE_METADATA = {
+    "SdkHttpMetadata": {
+        "AllHttpHeaders": {
+            name: [value]
+            for name, value in {
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-Remapped-Content-Length": "0",
+                "Connection": "keep-alive",
+                "x-amzn-RequestId": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+                "Content-Length": "258048",
+                "Date": "Mon, 01 Jun 2026 12:00:00 GMT",
+                "X-Amzn-Trace-Id": "root=1-6a1b2c3d-0123456789abcdef01234567;parent=0123456789abcdef;sampled=0",
+                "Content-Type": "application/json",
+            }.items()
+        },
+        "HttpHeaders": {"Connection": "keep-alive", "Content-Type": "application/json"},
+        "HttpStatusCode": 200,
+    },
+    "SdkResponseMetadata": {"RequestId": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"},
+}
+
+
 # --- the state machine's definition ------------------------------------------------------------------------
 
 
@@ -461,15 +566,25 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
     # A collector run takes up to Lambda's 15 minutes: an EXPRESS child execution stops at 5.
     assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert collect["ResultPath"] is None  # results stay in S3: a state's output is limited to 256 KiB
-    # Every state that can fail reaches the dead-letter queue, and then fails the execution.
+    # Yet a Distributed Map's gathered results are held to it before ResultPath drops them: each child keeps
+    # only its exit status, and nothing else on the map makes a result of its own.
+    [task] = collect["ItemProcessor"]["States"].values()
+    assert task["ResultSelector"] == {"exit_code.$": "$.Payload.exit_code"} and task["End"] is True
+    assert "ResultWriter" not in collect and "ResultSelector" not in collect
+    # Every state that can fail reaches the dead-letter queue, and then fails the execution. The error replaces
+    # the state's data rather than joining the targets' list, which may be near the quota already.
     for name, state in definition["States"].items():
         if state["Type"] in ("Task", "Map") and name != "SendToDeadLetters":
-            assert [c["Next"] for c in state["Catch"]] == ["SendToDeadLetters"], name
+            assert [(c["Next"], c["ResultPath"]) for c in state["Catch"]] == [("SendToDeadLetters", "$")], name
     dead = definition["States"]["SendToDeadLetters"]
     assert (
         dead["Resource"].endswith(":states:::sqs:sendMessage")
         and dead["Parameters"]["QueueUrl"] == "${DeadLetterQueue}"
     )
+    error = {"Error": "States.DataLimitExceeded", "Cause": "..."}
+    context = {"Execution": {"Id": "arn:aws:states:us-east-1:123456789012:execution:tdgc-organisation:exec-1"}}
+    message = _select(dead["Parameters"]["MessageBody"], error, context)
+    assert message == {"execution": context["Execution"]["Id"], "error": error}
     assert definition["States"][dead["Next"]]["Type"] == "Fail"
 
 
@@ -570,12 +685,11 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
         result = handler(event, FakeContext(900))
         assert result["exit_code"] == 0 and result["summary"]["results"]["pending"] == 3
         assert result["report"] == target_report("s3://tdgc-archive/reports/", "exec-1", item["account"], "us-east-1")
-        assert _select(task["ResultSelector"], {"Payload": result}, item_context) == {
-            "exit_code": 0,
-            "report": result["report"],
-        }
-    # ResultPath null: the map passes its input on to the merge.
+        # Each child's result is what the map gathers (and the merge never reads): its exit status alone.
+        assert _select(task["ResultSelector"], {"Payload": result}, item_context) == {"exit_code": 0}
+    # ResultPath null: the map passes its input on to the merge, which finds the reports by their names.
     merge_event = _payload(states["MergeReports"], after_list, context)
+    assert merge_event == after_list
     merged = merge_handler(merge_event, FakeContext(900))
     assert merged["exit_code"] == 0 and merged["targets"] == 2
     assert merged["summary"]["results"]["pending"] == 6 and merged["summary"]["families"] == 2

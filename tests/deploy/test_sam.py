@@ -14,6 +14,7 @@ import base64
 import io
 import itertools
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from hashlib import sha256
@@ -36,13 +37,15 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
-from tdgc import package
+from tdgc import lambda_handler, package
+from tdgc.collect.run import MAX_PARALLEL
 from tests.deploy.checks import (
     BUCKET,
     CRON,
     EXISTING_TABLE,
     EXTERNAL_ID,
     MEMBER_ROLES,
+    PARALLEL,
     PARAMETER,
     REGIONS,
     STATE_BUCKETS,
@@ -415,6 +418,7 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
         "ArchiveKmsKeyArn": key,
         "PolicyParameterName": PARAMETER,
         "Regions": ",".join(REGIONS),
+        "Parallel": str(PARALLEL),
         "MemberRoleArns": ",".join(MEMBER_ROLES),
         "ExternalId": EXTERNAL_ID,
         "UsageTable": USAGE_TABLE,
@@ -524,6 +528,18 @@ def test_two_policy_sources_are_refused_at_deploy_time() -> None:
             parameters = defaults | {name: sources[name] for name in chosen}
             passes = all(_evaluate(assertion, parameters) for assertion in assertions)
             assert passes == (count <= 1), chosen
+
+
+def test_parallel_takes_what_the_handler_takes() -> None:
+    """CloudFormation refuses a Parallel the handler would refuse at every run (TDGC_PARALLEL: a whole number,
+    1 to MAX_PARALLEL, written plainly); the default sets no variable, so the handler's own default applies."""
+    spec = yaml_parse(TEMPLATE.read_text())["Parameters"]["Parallel"]
+    assert (spec["Type"], spec["Default"]) == ("String", "1")
+    candidates = [str(n) for n in range(-1, 200)] + ["01", "1.0", "2.5", "1e1", " 8", "8 ", "", "٨"]
+    accepted = [value for value in candidates if re.fullmatch(spec["AllowedPattern"], value)]
+    assert accepted == [str(n) for n in range(1, MAX_PARALLEL + 1)]
+    taken = [lambda_handler.job_from({}, {"TDGC_PARALLEL": value}, None).parallel for value in accepted]
+    assert taken == list(range(1, MAX_PARALLEL + 1))
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tdgc.collect.run import MAX_PARALLEL
 from tdgc.local.simulator import serve
 from tests.deploy.checks import (
     BUCKET,
@@ -27,6 +28,7 @@ from tests.deploy.checks import (
     EXISTING_TABLE,
     EXTERNAL_ID,
     MEMBER_ROLES,
+    PARALLEL,
     PARAMETER,
     REGIONS,
     STATE_BUCKETS,
@@ -164,6 +166,7 @@ module "full" {{
   archive_bucket        = {bucket}
   policy_parameter_name = {parameter}
   regions               = {regions}
+  parallel              = {parallel}
   member_role_arns      = {roles}
   external_id           = {external_id}
   usage_table           = {usage_table}
@@ -229,7 +232,7 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     # JSON's strings and lists are HCL's too.
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
-    options |= {"state_buckets": STATE_BUCKETS, "topic": ALARM_TOPIC}
+    options |= {"state_buckets": STATE_BUCKETS, "topic": ALARM_TOPIC, "parallel": PARALLEL}
     key = _client(endpoint)("kms").create_key(Description="tdgc archives")["KeyMetadata"]["Arn"]
     options |= {"key": key}
     hcl = {name: json.dumps(value) for name, value in options.items()}
@@ -244,8 +247,8 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
 def test_contradictory_inputs_are_refused_at_plan_time(
     terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The handler refuses to run with two policy sources; the module refuses to plan them, and a table to
-    create without its name."""
+    """The handler refuses to run with two policy sources; the module refuses to plan them, a table to create
+    without its name, and more targets at once than the handler takes."""
     root = tmp_path_factory.mktemp("refused")
     _copy_module(root)
     wrong = """
@@ -277,6 +280,14 @@ module "bucketless_key" {{
     assert "Set one of policy_text, policy_parameter_name and policy_file" in refused.stderr
     assert "create_usage_table needs usage_table" in refused.stderr
     assert "archive_kms_key_arn needs a bucket" in refused.stderr
+    # A variable's validation fails the plan before any precondition is looked at: a plan of its own.
+    for parallel in (0, MAX_PARALLEL + 1, 2.5):
+        module = f'module "parallel" {{\n  source = "./tdgc"\n  package_path = "x.zip"\n  parallel = {parallel}\n}}\n'
+        (root / "main.tf").write_text(PROVIDER.format(region=REGION, endpoint=endpoint) + module)
+        if parallel == 0:
+            terraform(root, "init")  # a module call of a new name
+        refused = terraform(root, "plan", succeeds=False)
+        assert f"parallel must be a whole number from 1 to {MAX_PARALLEL}." in refused.stderr, parallel
 
 
 def _client(endpoint: str) -> Any:
