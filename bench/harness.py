@@ -27,6 +27,7 @@ class Served:
     revisions: int
     calls: dict[str, int] = field(default_factory=dict)  # by operation, filled in when the server stops
     throttled: dict[str, int] = field(default_factory=dict)  # ThrottlingExceptions AWS's buckets gave
+    cpu: float = 0.0  # seconds of CPU the server spent answering, filled in when it stops
 
     def env(self) -> dict[str, str]:
         return {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
@@ -71,6 +72,7 @@ class Account:
         if tail:
             counts = json.loads(tail)
             self.served.calls, self.served.throttled = counts["calls"], counts["throttled"]
+            self.served.cpu = counts["cpu"]
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Measured:
     rss_mb: float  # peak resident set size
     status: int  # exit status
     last_line: str  # of its stdout (tdgc's jsonl summary)
+    cpu: float = 0.0  # seconds of CPU, user and system
 
 
 def measure(argv: Sequence[str], env: Mapping[str, str]) -> Measured:
@@ -90,7 +93,8 @@ def measure(argv: Sequence[str], env: Mapping[str, str]) -> Measured:
     for line in proc.stdout:
         last = line or last
     _, status, usage = os.wait4(proc.pid, 0)
-    return Measured(time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), last)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), last, cpu)
 
 
 def _serve(builder: str, args: list[Any], time_scale: float | None) -> None:
@@ -106,9 +110,11 @@ def _serve(builder: str, args: list[Any], time_scale: float | None) -> None:
             sim.throttle(time_scale=time_scale)
         with sim.serve() as url:
             print(json.dumps({"url": url, "revisions": revisions}), flush=True)
+            started = time.process_time()
             sys.stdin.read()
+            cpu = time.process_time() - started
         calls = {op.split(":")[-1]: n for op, n in sim.calls.items()}
-        print(json.dumps({"calls": calls, "throttled": dict(sim.throttled)}), flush=True)
+        print(json.dumps({"calls": calls, "throttled": dict(sim.throttled), "cpu": cpu}), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,17 @@ account) with its default rates scaled by the same factor, so its own pacing is 
 
 Columns: wall = the run's wall time (the subprocess's, start-up included); bound = the slowest target's token
 bucket bound (its deregistrations beyond tdgc's burst, at tdgc's modify rate), which no schedule can beat;
-ratio = wall / bound (the goal for parallel: at most 1.2); RSS = the run's peak resident set size.
+ratio = wall / bound (the goal for parallel: at most 1.2); calls = the API calls the simulator answered;
+tdgc CPU and sim CPU = seconds of CPU tdgc's process and the simulator's spent (on a machine of C cores, the wall
+time is at least their sum / C: the simulator's share is what AWS would spend on its side); RSS = the run's peak
+resident set size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,9 +80,10 @@ def one(n: int, parallel: int, each: int = EACH) -> str:
     ratio = f"{ran.wall / need:.2f}" if need else "-"
     done = sum(result["done"])
     throttled = sum(served.throttled.values())
+    calls = sum(served.calls.values())
     return (
-        f"{n:>4}{parallel:>10}{done:>7}{ran.wall:>9.1f}{need:>9.1f}{ratio:>7}"
-        f"{throttled:>10}{ran.rss_mb:>8.0f}{result['exit_code']:>6}"
+        f"{n:>4}{parallel:>10}{done:>7}{ran.wall:>9.1f}{need:>9.1f}{ratio:>7}{calls:>7}{throttled:>10}"
+        f"{ran.cpu:>10.1f}{served.cpu:>9.1f}{ran.rss_mb:>8.0f}{result['exit_code']:>6}"
     )
 
 
@@ -96,9 +101,10 @@ def main() -> None:
         f"time scale {TIME_SCALE:g}: AWS's buckets per account and Region refill {TIME_SCALE:g}x faster; tdgc's "
         f"rates scaled alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
     )
+    print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}")
     print(
-        f"{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'throttled':>10}{'RSS MB':>8}"
-        f"{'exit':>6}"
+        f"{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'calls':>7}{'throttled':>10}"
+        f"{'tdgc CPU':>10}{'sim CPU':>9}{'RSS MB':>8}{'exit':>6}"
     )
     runs = [(8, 1), (8, 8), (32, 32)] + ([(32, 1)] if args.sequential_all else [])
     for n, parallel in runs:

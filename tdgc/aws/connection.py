@@ -197,6 +197,15 @@ def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: st
     return assumed
 
 
+def load_models(session: boto3.Session, services: Sequence[str], region: str) -> None:
+    """Parse `services`' models (API, endpoint rules, paginators) into the loader every member session shares
+    (`assume`), once, before targets run in parallel: its cache is not locked, so N threads creating their first
+    clients at once would each parse every model again (seconds of CPU for 32 targets). No network call."""
+    for service in dict.fromkeys(services):
+        client = session.client(service, region_name=region)  # type: ignore[call-overload]
+        client.can_paginate(next(iter(client.meta.method_to_api_mapping)))  # loads the paginators too
+
+
 def whoami(target: Connection) -> str:
     """The account the target's credentials act in (assuming its role, if it has one): the run's first call to
     a target, made to fail fast (PROBE_CONFIG) where the endpoint cannot be reached."""

@@ -16,12 +16,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from tdgc.aws.ecs import PAGE_SIZE
 from tdgc.collect.decide import decide, needs_description, ranks_kept
 from tdgc.collect.references import References
 from tdgc.collect.scan import STATUSES, RevisionList, Scanner
 from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Policy, Rule
+
+# Decisions handed on at a time. Small, so that the lanes start on a family's first mutations after a few
+# describes rather than a listing page's hundred, and are never left idle, their bucket full, while the rest of
+# a page is described (docs/performance.md: what an organisation at once measured).
+DECISION_PAGE = 10
 
 
 def decide_pages(
@@ -43,9 +47,9 @@ def decide_pages(
     lists = lists or scanner.family_lists(family)
     for status in STATUSES:
         reader = _Reader(scanner, rule, status, lists[status], now, refs or References())
-        for start in range(0, len(reader.revisions), PAGE_SIZE):
+        for start in range(0, len(reader.revisions), DECISION_PAGE):
             decisions = []
-            for index in range(start, min(start + PAGE_SIZE, len(reader.revisions))):
+            for index in range(start, min(start + DECISION_PAGE, len(reader.revisions))):
                 found = reader.revision(index)
                 if found is not None:
                     rev, in_use = found

@@ -564,6 +564,21 @@ def _incomplete(operation: str, failure: dict[str, Any]) -> botocore.exceptions.
     )
 
 
+# The AWS services each source reads, for loading their models before targets run in parallel.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "express_services": ("ecs",),
+    "services": ("ecs",),
+    "rollback": ("ecs",),
+    "tasks": ("ecs",),
+    "rules": ("events",),
+    "schedules": ("scheduler",),
+    "pipes": ("pipes",),
+    "state_machines": ("stepfunctions",),
+    "stacks": ("cloudformation",),
+    "codedeploy": ("codedeploy", "s3"),
+    "terraform": ("s3",),
+}
+
 _FINDERS: dict[str, Callable[[_Context], None]] = {
     "express_services": _express_services,  # first: the services and rollback sources see what it lists
     "services": _services,

@@ -20,7 +20,7 @@ import botocore.exceptions
 import structlog
 
 from tdgc import TOOL, __version__, signals
-from tdgc.aws.connection import ALL_REGIONS, Connection, Role, connect, enabled_regions, whoami
+from tdgc.aws.connection import ALL_REGIONS, Connection, Role, connect, enabled_regions, load_models, whoami
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import Pacer
 from tdgc.aws.s3 import s3_access
@@ -30,6 +30,7 @@ from tdgc.collect.archive import Archive, open_archive
 from tdgc.collect.budget import Budget
 from tdgc.collect.cutoff import decide_pages
 from tdgc.collect.guard import ReferenceGuard
+from tdgc.collect.references import SERVICES
 from tdgc.collect.reporter import InOrderReporter
 from tdgc.collect.scan import RevisionList, Scanner
 from tdgc.collect.tfstate import States
@@ -348,6 +349,10 @@ def _run_targets(context: RunContext, accounts: Sequence[Connection]) -> None:
 
 
 def _in_parallel(context: RunContext, order: Sequence[_Item], schedule: _Schedule, *, alone: bool) -> None:
+    first = order[0].target
+    sources = context.options.policy.safety.references
+    services = ["sts", "ecs", *(service for source in sources for service in SERVICES[source])]
+    load_models(first.caller or first.session, services, first.as_caller().region)
     pool = ThreadPoolExecutor(context.options.parallel, thread_name_prefix="tdgc-target")
     try:
         futures = [pool.submit(_serve, context, item, schedule, alone=alone) for item in order]

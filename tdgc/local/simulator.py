@@ -49,6 +49,7 @@ from unittest import mock
 import botocore
 import botocore.exceptions
 import botocore.session
+import moto.backends
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.codedeploy import responses as codedeploy_responses
@@ -56,6 +57,7 @@ from moto.codedeploy.models import CodeDeployBackend
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
+from moto.core.routing import get_service_router
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
@@ -257,13 +259,40 @@ def serve(port: int = 0) -> Iterator[str]:
     if port:
         _check_port(port)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    # moto lists its own package's folders on every request, under the lock all requests share: once will do.
+    modules = tuple(moto.backends.list_of_moto_modules())
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with mock.patch.object(moto.backends, "list_of_moto_modules", lambda: modules):
+        server.start()
+        _prepare(server, modules)
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+# What tdgc, its deployments and its tests call over HTTP.
+SERVED_SERVICES = (
+    *("ecs", "sts", "events", "scheduler", "pipes", "stepfunctions", "cloudformation", "codedeploy", "s3"),
+    *("dynamodb", "organizations", "ssm", "ec2", "iam", "lambda", "sqs", "logs", "cloudwatch", "kms"),
+)
+
+
+def _prepare(server: Any, modules: tuple[str, ...]) -> None:
+    """Build what moto builds on a service's first request, before the server answers one: moto does it under
+    one lock (its Flask app per service) or with no lock at all (its cached service models), so the first
+    requests of many clients at once (tdgc's parallel targets) would queue on it or each parse the models
+    again: seconds of the server's CPU that a benchmark would count as tdgc's."""
+    dispatcher = server._server.app  # moto's DomainDispatcherApplication
+    for service in SERVED_SERVICES:
+        get_service_router(service)  # and its service model
+        if service in modules:
+            with dispatcher.lock:
+                if service not in dispatcher.app_instances:
+                    dispatcher.app_instances[service] = dispatcher.create_app(service)
+        if service in CHECKED_SERVICES:
+            _checker(service)
 
 
 def _check_port(port: int) -> None:
@@ -590,6 +619,7 @@ def _without_nulls(value: Any) -> Any:
 
 
 _CHECKERS: dict[str, Any] = {}  # service -> a client whose model checks that service's answers
+_CHECKERS_LOCK = threading.Lock()  # one checker a service, however many requests arrive at once
 # The services whose answers the simulator writes or changes; the others are moto's own (which, e.g., adds
 # `CreatedBy` to EventBridge rules, and whose DynamoDB answers trip a bound of botocore's model that AWS's
 # own answers trip too).
@@ -601,12 +631,7 @@ def _shape_errors(service: str, operation: str, answer: Any) -> list[str]:
     types, found by the very validation botocore's Stubber applies to a stubbed response."""
     if service not in CHECKED_SERVICES or not (isinstance(answer, tuple) and answer[0] == 200 and answer[2]):
         return []
-    if service not in _CHECKERS:
-        client = botocore.session.get_session().create_client(
-            service, region_name="us-east-1", aws_access_key_id="checker", aws_secret_access_key="checker"
-        )
-        _CHECKERS[service] = client if client.meta.service_model.protocol == "json" else None
-    client = _CHECKERS[service]
+    client = _checker(service)
     if client is None:
         return []  # XML and REST protocols: the body is not the whole answer
     try:
@@ -614,6 +639,17 @@ def _shape_errors(service: str, operation: str, answer: Any) -> list[str]:
     except botocore.exceptions.ParamValidationError as exc:
         return [f"{service}:{operation}: {exc}"]
     return []
+
+
+def _checker(service: str) -> Any:
+    """A client whose model checks `service`'s answers; None for protocols whose body is not the whole answer."""
+    with _CHECKERS_LOCK:
+        if service not in _CHECKERS:
+            client = botocore.session.get_session().create_client(
+                service, region_name="us-east-1", aws_access_key_id="checker", aws_secret_access_key="checker"
+            )
+            _CHECKERS[service] = client if client.meta.service_model.protocol == "json" else None
+        return _CHECKERS[service]
 
 
 def _last_revision(self: EC2ContainerServiceBackend, family: str) -> int | None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tdgc.collect.cutoff import decide_pages
+from tdgc.collect.cutoff import DECISION_PAGE, decide_pages
 from tdgc.collect.scan import Scanner
 from tdgc.durations import Duration
 from tdgc.local.simulator import Simulator
@@ -104,3 +104,22 @@ def test_the_search_costs_about_twice_log2_of_the_young_side(shared: Simulator, 
     decisions = [d for page in decide_pages(Scanner(ecs), Policy(defaults=rule), "f", NOW) for d in page]
     assert sum(d.action.value == "deregister" for d in decisions) == 200 - max(young, 1)
     assert sim.count("DescribeTaskDefinition") <= most
+
+
+def test_the_first_decisions_are_handed_on_after_a_few_describes(shared: Simulator) -> None:
+    """Under a protect tag every old candidate is described; the lanes get the first page after DECISION_PAGE
+    of them (and the search's probes), not after the family's whole listing page, so that mutations start
+    while the rest is read."""
+    sim = shared
+    sim.reset()
+    for n in range(90):
+        sim.seed("f", registered_at=NOW - timedelta(days=200) + timedelta(hours=n))
+    ecs = boto3.client("ecs", region_name=sim.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    rule = Rule(keep_last=2, deregister_after=Duration(days=30), delete_after=None, protect_tags={"keep": "*"})
+    pages = decide_pages(Scanner(ecs), Policy(defaults=rule), "f", NOW)
+    first = next(pages)
+    assert len(first) == DECISION_PAGE
+    assert sim.count("DescribeTaskDefinition") <= DECISION_PAGE + 1  # the search's one probe: all old
+    every = [first, *pages]
+    assert all(len(page) <= DECISION_PAGE for page in every)
+    assert sum(d.action.value == "deregister" for page in every for d in page) == 88

@@ -13,10 +13,10 @@ import pytest
 
 from tdgc.aws.connection import Connection
 from tdgc.aws.pacing import Pacer
-from tdgc.collect.references import History, discover, parse_reference
+from tdgc.collect.references import SERVICES, History, discover, parse_reference
 from tdgc.collect.run import RunOptions, run
 from tdgc.local.simulator import Simulator
-from tdgc.policy import load_policy
+from tdgc.policy import REFERENCE_SOURCES, load_policy
 from tdgc.report.writers import JsonWriter
 from tests.helpers import EVERY_BEHAVIOUR, FAST, write_policy
 
@@ -606,3 +606,28 @@ def test_a_document_nested_too_deeply_to_read_fails_its_source_closed(sim: Simul
     )
     refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["rules"], Pacer({}))
     assert refs.failed == {"rules": "rule default/deep (input): JSON nested too deeply to read"}
+
+
+class _Recording(boto3.Session):
+    """A session that notes which services its clients are for."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services: set[str] = set()
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.services.add(service_name)
+        return super().client(service_name, *args, **kwargs)
+
+
+@pytest.mark.parametrize("source", sorted(REFERENCE_SOURCES))
+def test_each_source_reads_only_the_services_listed_for_it(source: str, sim: Simulator, used: dict[str, str]) -> None:
+    """SERVICES is what a parallel run parses the models of before its targets start: a source that reads a
+    service not listed there would parse it once per target, all at once."""
+    assert set(SERVICES) == set(REFERENCE_SOURCES)
+    session = _Recording(region_name="us-east-1")
+    found = discover(Connection(session, "us-east-1"), [source], Pacer({}))
+    assert not found.failed
+    if source != "terraform":  # its states come from the run (none here): nothing to read
+        assert session.services
+    assert session.services <= set(SERVICES[source])

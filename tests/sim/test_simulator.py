@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import moto.backends
 import pytest
 from botocore.config import Config
 from freezegun import freeze_time
@@ -482,3 +484,25 @@ def test_timestamps_are_kept_as_ecs_sends_them_to_the_millisecond(sim: Simulator
     [recorded] = sim.revisions("ACTIVE")
     sent = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["registeredAt"]
     assert recorded.registered_at == sent == datetime(2026, 5, 31, 12, 0, 0, 999_000, tzinfo=UTC)
+
+
+def test_a_served_simulator_answers_many_first_requests_at_once(sim: Simulator) -> None:
+    """Served, the simulator builds moto's per-service state before the first request (tdgc's parallel targets
+    all start at once) and patches moto only while it serves."""
+    listing = moto.backends.list_of_moto_modules
+    for _ in range(3):
+        sim.seed("etl", registered_at=NOW)
+    with sim.serve() as url:
+
+        def first(_: int) -> list[str]:
+            ecs = boto3.client(
+                "ecs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+            )
+            arns: list[str] = ecs.list_task_definitions()["taskDefinitionArns"]
+            return arns
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(first, range(16)))
+    assert answers == [[f"arn:aws:ecs:us-east-1:{sim.account_id}:task-definition/etl:{n}" for n in (1, 2, 3)]] * 16
+    assert not sim.shape_errors
+    assert moto.backends.list_of_moto_modules is listing

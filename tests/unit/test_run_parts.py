@@ -1,5 +1,6 @@
 """The run's parts that need no AWS: the report's sections in order whatever order the targets end in, a
-target's share of the time budget, the hourly rotation, the typed run summary, and the pages' back-pressure."""
+target's share of the time budget, the hourly rotation, the typed run summary, the pages' back-pressure, and
+the service models loaded once for every account."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import threading
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
+import boto3
 import pytest
+from botocore.loaders import JSONFileLoader
 
+from tdgc.aws.connection import Role, assume, load_models
 from tdgc.collect.budget import Budget
 from tdgc.collect.reporter import PAGES_AHEAD, InOrderReporter
 from tdgc.collect.run import rotated
@@ -176,3 +181,17 @@ def test_the_run_summary_reads_back_what_it_writes_and_gives_its_short_forms() -
 def test_an_interruption_s_exit_status_is_computed_in_one_place() -> None:
     assert stopped_by(Interrupted(15)) == ("SIGTERM", exit_status("SIGTERM")) == ("SIGTERM", 143)
     assert stopped_by(KeyboardInterrupt()) == ("SIGINT", 130)
+
+
+def test_the_models_a_parallel_run_loads_first_are_not_read_again_by_each_account() -> None:
+    """load_models fills the loader every member session shares: their clients then read no model from disk,
+    so targets starting at once do not each parse them (the cache has no lock). No AWS call is made."""
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    services = ["sts", "ecs", "events", "cloudformation"]
+    load_models(base, services, "us-east-1")
+    members = [assume(base, Role(f"arn:aws:iam::{n:012d}:role/tdgc"), None, "us-east-1") for n in range(1, 4)]
+    with mock.patch.object(JSONFileLoader, "load_file", side_effect=AssertionError("a model read from disk")):
+        for member in members:
+            for service in services:
+                client = member.client(service, region_name="eu-west-1")  # type: ignore[call-overload]
+                assert client.can_paginate(next(iter(client.meta.method_to_api_mapping))) in (True, False)
