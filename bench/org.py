@@ -8,6 +8,10 @@ account) with its default rates scaled by the same factor, so its own pacing is 
     python bench/org.py                 # N = 8 and 32 in parallel, N = 8 also one after another
     python bench/org.py --sequential-all  # N = 32 one after another too (about 10 minutes)
     python bench/org.py --each 200 --parallel-only  # larger backlogs, N = 8 and 32 in parallel only
+    python bench/org.py --time-scale 1 --parallel-only  # AWS's own rates (about 4 minutes)
+
+The time scale compresses AWS's time, not the work: at 5, the simulator answers 32 accounts' calls five times
+as fast as AWS would let them come, and tdgc makes them five times as fast, both on this machine's cores.
 
 Columns: wall = the run's wall time (the subprocess's, start-up included); bound = the slowest target's token
 bucket bound (its deregistrations beyond tdgc's burst, at tdgc's modify rate), which no schedule can beat;
@@ -31,7 +35,7 @@ from harness import Account, measure
 from tdgc.aws.pacing import AWS_BUCKETS, BURST
 from tdgc.policy import DEFAULT_RATES
 
-TIME_SCALE = 5.0
+TIME_SCALE = 5.0  # the default; --time-scale
 EACH = 60  # revisions in each account's family; all but KEEP are deregistered
 KEEP = 2
 FIRST_ACCOUNT = 100_000_000_000
@@ -49,34 +53,35 @@ def account(n: int) -> str:
     return str(FIRST_ACCOUNT + n)
 
 
-def policy() -> str:
-    """tdgc's default rates scaled by TIME_SCALE (within what a policy may set: AWS's bursts)."""
-    rates = "\n".join(f"{c} = {min(DEFAULT_RATES[c] * TIME_SCALE, AWS_BUCKETS[c][0]):g}" for c in DEFAULT_RATES)
+def policy(scale: float) -> str:
+    """tdgc's default rates scaled by `scale` (within what a policy may set: AWS's bursts)."""
+    rates = "\n".join(f"{c} = {min(DEFAULT_RATES[c] * scale, AWS_BUCKETS[c][0]):g}" for c in DEFAULT_RATES)
     return f'[defaults]\nkeep_last = {KEEP}\nderegister_after = "30 days"\ndelete_after = false\n[rate]\n{rates}\n'
 
 
-def child(n: int, parallel: int, each: int) -> None:
+def child(n: int, parallel: int, each: int, scale: float) -> None:
     """Run in the measured subprocess: the job, then its targets' deregistrations as the last line."""
     from tdgc.job import Job, run_job
 
     roles = tuple(f"arn:aws:iam::{account(a)}:role/tdgc" for a in range(n))
-    job = Job(policy_text=policy(), apply=True, role_arns=roles, parallel=parallel, regions=("us-east-1",))
+    job = Job(policy_text=policy(scale), apply=True, role_arns=roles, parallel=parallel, regions=("us-east-1",))
     summary = run_job(job)
     done = [t["summary"]["results"]["done"] for t in summary["targets"]]
     print(json.dumps({"exit_code": summary["exit_code"], "done": done, "each": each}))
 
 
-def bound(done: list[int]) -> float:
+def bound(done: list[int], scale: float) -> float:
     """The slowest target's token-bucket bound: its deregistrations beyond tdgc's burst at tdgc's modify rate."""
-    rate = DEFAULT_RATES["modify"] * TIME_SCALE
+    rate = DEFAULT_RATES["modify"] * scale
     return max((max(0.0, d - BURST["modify"]) / rate for d in done), default=0.0)
 
 
-def one(n: int, parallel: int, each: int = EACH) -> str:
-    with Account("org:accounts", [n, each], time_scale=TIME_SCALE) as served:
-        ran = measure([sys.executable, __file__, "--child", str(n), str(parallel), str(each)], served.env())
+def one(n: int, parallel: int, each: int = EACH, scale: float = TIME_SCALE) -> str:
+    argv = [sys.executable, __file__, "--child", str(n), str(parallel), str(each), "--time-scale", str(scale)]
+    with Account("org:accounts", [n, each], time_scale=scale) as served:
+        ran = measure(argv, served.env())
     result = json.loads(ran.last_line) if ran.last_line.startswith("{") else {"exit_code": ran.status, "done": []}
-    need = bound(result["done"])
+    need = bound(result["done"], scale)
     ratio = f"{ran.wall / need:.2f}" if need else "-"
     done = sum(result["done"])
     throttled = sum(served.throttled.values())
@@ -92,13 +97,15 @@ def main() -> None:
     parser.add_argument("--sequential-all", action="store_true", help="N = 32 one after another too")
     parser.add_argument("--each", type=int, default=EACH, help="revisions in each account's family")
     parser.add_argument("--parallel-only", action="store_true", help="skip the runs one after another")
+    parser.add_argument("--time-scale", type=float, default=TIME_SCALE, help="AWS's refill this many times faster")
     parser.add_argument("--child", nargs=3, type=int, metavar=("N", "PARALLEL", "EACH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    scale = args.time_scale
     if args.child:
-        child(*args.child)
+        child(*args.child, scale)
         return
     print(
-        f"time scale {TIME_SCALE:g}: AWS's buckets per account and Region refill {TIME_SCALE:g}x faster; tdgc's "
+        f"time scale {scale:g}: AWS's buckets per account and Region refill {scale:g}x faster; tdgc's "
         f"rates scaled alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
     )
     print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}")
@@ -109,7 +116,7 @@ def main() -> None:
     runs = [(8, 1), (8, 8), (32, 32)] + ([(32, 1)] if args.sequential_all else [])
     for n, parallel in runs:
         if parallel > 1 or not args.parallel_only:
-            print(one(n, parallel, args.each), flush=True)
+            print(one(n, parallel, args.each, scale), flush=True)
 
 
 if __name__ == "__main__":
