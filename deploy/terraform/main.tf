@@ -119,7 +119,7 @@ locals {
   )
   # The state machine: invoke its functions, run the Distributed Map's child executions (its own ARN spelled out:
   # the state machine's arn attribute would depend on this role), send a failed run to the dead-letter queue.
-  org_function_arns = var.organisation_mode ? [aws_lambda_function.targets[0].arn, aws_lambda_function.this.arn, aws_lambda_function.merge[0].arn] : []
+  org_function_arns = var.organisation_mode ? [aws_lambda_function.organisation["targets"].arn, aws_lambda_function.this.arn, aws_lambda_function.organisation["merge"].arn] : []
   org_state_machine_statements = [
     { Sid = "Invoke", Effect = "Allow", Action = local.permissions.states_invoke, Resource = flatten([for arn in local.org_function_arns : [arn, "${arn}:*"]]) },
     { Sid = "MapRun", Effect = "Allow", Action = local.permissions.states_map_start, Resource = local.state_machine_arn },
@@ -434,12 +434,13 @@ resource "aws_iam_role" "scheduler" {
   tags = var.tags
 }
 
+# In organisation mode: start the state machine instead (tdgc.permissions.schedule_policy_document).
 resource "aws_iam_role_policy" "scheduler" {
-  name = "invoke"
+  name = var.organisation_mode ? "start" : "invoke"
   role = aws_iam_role.scheduler.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = var.organisation_mode ? local.org_schedule_statements : [
       { Sid = "Invoke", Effect = "Allow", Action = ["lambda:InvokeFunction"], Resource = aws_lambda_function.this.arn },
       { Sid = "DeadLetters", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = aws_sqs_queue.dead_letters.arn },
     ]
@@ -449,26 +450,26 @@ resource "aws_iam_role_policy" "scheduler" {
 resource "aws_scheduler_schedule" "this" {
   name                = var.name
   schedule_expression = var.schedule_expression
-  # In organisation mode the state machine's schedule runs instead; this one is kept, disabled, so that switching
-  # the mode replaces nothing.
-  state = var.organisation_mode ? "DISABLED" : "ENABLED"
 
   flexible_time_window {
     mode = "OFF"
   }
 
   target {
-    arn      = aws_lambda_function.this.arn
+    # In organisation mode the state machine, which runs the function once per target: switching the mode
+    # changes the target in place.
+    arn      = var.organisation_mode ? aws_sfn_state_machine.organisation[0].arn : aws_lambda_function.this.arn
     role_arn = aws_iam_role.scheduler.arn
-    # The context attributes the handler logs and puts in its report, to trace a run to its schedule.
+    # The context attributes the handler logs and puts in its report (in organisation mode, the execution's
+    # input), to trace a run to its schedule.
     # Written out, not jsonencode()d: that would escape the placeholders' < and >, which Scheduler must see.
     input = chomp(<<-EOT
       {"schedule": "<aws.scheduler.schedule-arn>", "scheduled_time": "<aws.scheduler.scheduled-time>", "execution_id": "<aws.scheduler.execution-id>", "attempt": "<aws.scheduler.attempt-number>"}
     EOT
     )
 
-    # Scheduler retries only a hand-over Lambda did not accept, so a retry never starts a second run; within
-    # five minutes it cannot collide with the next scheduled event either.
+    # Scheduler retries only a hand-over Lambda (or Step Functions) did not accept, so a retry never starts a
+    # second run; within five minutes it cannot collide with the next scheduled event either.
     retry_policy {
       maximum_retry_attempts       = 2
       maximum_event_age_in_seconds = 300

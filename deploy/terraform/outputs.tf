@@ -14,7 +14,7 @@ output "function_role_arn" {
 }
 
 output "schedule_arn" {
-  description = "The EventBridge Scheduler schedule."
+  description = "The EventBridge Scheduler schedule (in organisation mode, it starts the state machine)."
   value       = aws_scheduler_schedule.this.arn
 }
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tdgc import lambda_handler, package, permissions
 from tdgc.collect.usage import last_uses
-from tdgc.job import Job, options_for
+from tdgc.job import Job, options_for, target_report
 from tdgc.report import destination
 from tdgc.reuse.dynamodb import DynamoStore
 from tdgc.reuse.store import Claim
@@ -97,6 +97,27 @@ class Deployment:
 
 def check_deployment(client: Client, function_name: str, log_group_name: str) -> Deployment:
     """Assert what holds of any tdgc deployment; return what a test checks further against its inputs."""
+    function, queue_arn, tdgc_policy = _check_collector(client, function_name, log_group_name, concurrency=1)
+    # The scheduler's role may invoke this function and feed the queue.
+    invoke = {
+        ("Allow", frozenset({"lambda:InvokeFunction"}), frozenset({function["FunctionArn"]}), ""),
+        ("Allow", frozenset({"sqs:SendMessage"}), frozenset({queue_arn}), ""),
+    }
+    schedule = _check_schedule(client, function["FunctionArn"], queue_arn, invoke)
+    event = json.loads(schedule["Target"]["Input"])
+    assert set(event) <= HANDLER_INPUT
+    # The handler accepts the event as Scheduler fills it in, with the environment as deployed: a job whose
+    # every option checks out (the policy read, from Parameter Store if the deployment names a parameter).
+    job = lambda_handler.job_from({key: "filled in" for key in event}, function["Environment"]["Variables"], 600.0)
+    options_for(job)
+    return Deployment(function, schedule, queue_arn, tdgc_policy, job)
+
+
+def _check_collector(
+    client: Client, function_name: str, log_group_name: str, concurrency: int
+) -> tuple[dict[str, Any], str, Any]:
+    """The function that runs tdgc, its failure queue and its role; returns GetFunction's Configuration, the
+    queue's ARN and the role's tdgc policy."""
     lam = client("lambda")
     function: dict[str, Any] = lam.get_function(FunctionName=function_name)["Configuration"]
     assert function["Runtime"] == package.RUNTIME  # the zip is built for this runtime
@@ -106,7 +127,7 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
     assert 128 <= function["MemorySize"] <= 512  # tdgc is I/O-bound at ~60 MB: no CPU to buy with memory
     assert set(function["Environment"]["Variables"]) <= HANDLER_ENVIRONMENT
     assert function["Environment"]["Variables"]["TDGC_DRY_RUN"] in {"true", "false"}
-    assert lam.get_function_concurrency(FunctionName=function_name)["ReservedConcurrentExecutions"] == 1
+    assert lam.get_function_concurrency(FunctionName=function_name)["ReservedConcurrentExecutions"] == concurrency
 
     invoke = lam.get_function_event_invoke_config(FunctionName=function_name)
     assert invoke["MaximumRetryAttempts"] == 0  # the next scheduled run is the retry
@@ -119,58 +140,70 @@ def check_deployment(client: Client, function_name: str, log_group_name: str) ->
     assert attributes["QueueArn"] == queue_arn
     assert int(attributes["MessageRetentionPeriod"]) == SQS_MAX_RETENTION  # time to notice
 
-    scheduler = client("scheduler")
-    listed = scheduler.list_schedules()["Schedules"]
-    [schedule] = [
-        found
-        for found in (scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"]) for s in listed)
-        if found["Target"]["Arn"] == function["FunctionArn"]
-    ]
-    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert schedule.get("State", "ENABLED") == "ENABLED"
-    target = schedule["Target"]
-    assert target["DeadLetterConfig"]["Arn"] == queue_arn
-    # Scheduler retries only a hand-over Lambda refused, and all its retries end before the next event.
-    interval = _rate_seconds(schedule["ScheduleExpression"])
-    assert interval is None or target["RetryPolicy"]["MaximumEventAgeInSeconds"] < interval
-    event = json.loads(target["Input"])
-    assert event and set(event) <= HANDLER_INPUT
-    assert all(re.fullmatch(r"<aws\.scheduler\.[a-z-]+>", value) for value in event.values())
-    # The handler accepts the event as Scheduler fills it in, with the environment as deployed: a job whose
-    # every option checks out (the policy read, from Parameter Store if the deployment names a parameter).
-    job = lambda_handler.job_from({key: "filled in" for key in event}, function["Environment"]["Variables"], 600.0)
-    options_for(job)
+    [tdgc_policy] = _function_policies(client, function, log_group_name, queue_arn)
+    return function, queue_arn, tdgc_policy
 
-    # The scheduler's role: trusted by Scheduler alone; it may invoke this function and feed the queue.
-    scheduler_role = client("iam").get_role(RoleName=target["RoleArn"].rsplit("/", 1)[1])["Role"]
-    [trust] = scheduler_role["AssumeRolePolicyDocument"]["Statement"]
-    service = trust["Principal"]["Service"]
-    assert (service if isinstance(service, list) else [service]) == ["scheduler.amazonaws.com"]
-    granted = set().union(*(statements(doc) for doc in role_policies(client, target["RoleArn"]).values()))
-    assert granted == {
-        ("Allow", frozenset({"lambda:InvokeFunction"}), frozenset({function["FunctionArn"]}), ""),
-        ("Allow", frozenset({"sqs:SendMessage"}), frozenset({queue_arn}), ""),
-    }
 
-    [group] = client("logs").describe_log_groups(logGroupNamePrefix=log_group_name)["logGroups"]
-    assert group["logGroupName"] == log_group_name
+def _function_policies(
+    client: Client, function: dict[str, Any], log_group_name: str, queue_arn: str | None
+) -> list[Any]:
+    """A function's log group (not kept forever) and role (Lambda's alone, no managed policy: the orchestrator's,
+    when there is a usage store, is for another role); the plumbing only on this log group and queue. Returns
+    the role's other policies, tdgc's."""
+    groups = client("logs").describe_log_groups(logGroupNamePrefix=log_group_name)["logGroups"]
+    [group] = [g for g in groups if g["logGroupName"] == log_group_name]  # not NAME-targets' too
     assert group.get("retentionInDays", 0) > 0  # not kept forever
     streams = group["arn"] if group["arn"].endswith(":*") else f"{group['arn']}:*"
-
-    # The function's role: the plumbing only on this deployment's log group and queue; one more policy, tdgc's.
-    # No managed policy (the orchestrator's, when there is a usage store, is for another role).
-    role_name = function["Role"].rsplit("/", 1)[1]
-    assert client("iam").list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
-    tdgc_documents = []
-    for document in role_policies(client, function["Role"]).values():
+    documents = []
+    for document in _role(client, function["Role"], "lambda.amazonaws.com").values():
         granted = statements(document)
         if set().union(*(actions for _, actions, _, _ in granted)) <= PLUMBING:
             assert {effect for effect, _, _, _ in granted} == {"Allow"}
             assert set().union(*(resources for _, _, resources, _ in granted)) <= {streams, queue_arn}
         else:
-            tdgc_documents.append(document)
-    [tdgc_policy] = tdgc_documents
-    return Deployment(function, schedule, queue_arn, tdgc_policy, job)
+            documents.append(document)
+    return documents
+
+
+def _role(client: Client, role_arn: str, service: str) -> dict[str, Any]:
+    """A role that `service` alone may assume, holding inline policies only: returns them by name."""
+    iam = client("iam")
+    name = role_arn.rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    trusted = {p for s in trust["Statement"] for p in _as_set(s["Principal"]["Service"])}
+    assert trusted == {service}
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+    return role_policies(client, role_arn)
+
+
+def _granted(client: Client, role_arn: str, service: str) -> Statements:
+    return set().union(*(statements(document) for document in _role(client, role_arn, service).values()))
+
+
+def _schedules(client: Client) -> list[dict[str, Any]]:
+    scheduler = client("scheduler")
+    return [
+        scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"])
+        for s in scheduler.list_schedules()["Schedules"]
+    ]
+
+
+def _check_schedule(client: Client, target_arn: str, queue_arn: str, granted: Statements) -> dict[str, Any]:
+    """The one schedule that starts `target_arn`: on time, losing nothing to the queue, retrying only before the
+    next event, with a role Scheduler alone assumes granting exactly `granted`. Returns GetSchedule's answer."""
+    [schedule] = [found for found in _schedules(client) if found["Target"]["Arn"] == target_arn]
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule.get("State", "ENABLED") == "ENABLED"
+    target = schedule["Target"]
+    assert target["DeadLetterConfig"]["Arn"] == queue_arn
+    # Scheduler retries only a hand-over the target refused, and all its retries end before the next event.
+    interval = _rate_seconds(schedule["ScheduleExpression"])
+    assert interval is None or target["RetryPolicy"]["MaximumEventAgeInSeconds"] < interval
+    # Scheduler's context attributes, to trace a run to its schedule.
+    event = json.loads(target["Input"])
+    assert event and all(re.fullmatch(r"<aws\.scheduler\.[a-z-]+>", value) for value in event.values())
+    assert _granted(client, target["RoleArn"], "scheduler.amazonaws.com") == granted
+    return schedule
 
 
 def expected_tdgc_statements(
@@ -399,3 +432,145 @@ def check_alarms(client: Client, function_name: str, threshold: float, topic: st
     for alarm in (headroom, failed):
         assert alarm["AlarmActions"] == ([topic] if topic else [])
         assert alarm["OKActions"] == ([topic] if topic else [])
+
+
+# --- organisation mode ----------------------------------------------------------------------------------------
+
+# Organisation mode as both tests deploy it (each in its tool's spelling), besides REGIONS and a bucket.
+MEMBER_ROLE_NAME = "tdgc-member"
+ORGANIZATIONAL_UNITS = ["ou-abcd-abcdefgh"]
+MAX_CONCURRENCY = 25
+TARGETS_HANDLER = "tdgc.lambda_handler.targets_handler"
+MERGE_HANDLER = "tdgc.lambda_handler.merge_handler"
+
+
+def every_state(states: Mapping[str, Any]) -> dict[str, Any]:
+    """A state machine's states by name, those of each Map's item processor included."""
+    found = dict(states)
+    for state in states.values():
+        if "ItemProcessor" in state:
+            found |= every_state(state["ItemProcessor"]["States"])
+    return found
+
+
+def check_graph(machine: Mapping[str, Any]) -> None:
+    """Every Next, Default and Catch names a state of the same machine; every state is reachable from StartAt;
+    every non-terminal state has a way on; each item processor is a machine of its own, checked the same."""
+    states = machine["States"]
+    assert machine["StartAt"] in states
+    reached, pending = set(), [machine["StartAt"]]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        state = states[name]
+        nexts = [
+            state.get("Next"),
+            state.get("Default"),
+            *(c["Next"] for c in state.get("Catch", [])),
+            *(c["Next"] for c in state.get("Choices", [])),
+        ]
+        for target in filter(None, nexts):
+            assert target in states, f"{name} goes to {target}, which is not a state"
+            pending.append(target)
+        assert state["Type"] in ("Succeed", "Fail") or state.get("End") or state.get("Next"), name
+        if "ItemProcessor" in state:
+            check_graph(state["ItemProcessor"])
+    assert reached == set(states), f"unreachable: {set(states) - reached}"
+
+
+@dataclass
+class Organisation:
+    definition: dict[str, Any]  # the state machine's, parsed
+    functions: dict[str, dict[str, Any]]  # GetFunction's Configuration of each function it invokes, by handler
+    schedule: dict[str, Any]  # GetSchedule of the one that starts it
+    collector_schedules: list[dict[str, Any]]  # GetSchedule of each that targets the collector (all disabled)
+
+
+def check_organisation(
+    client: Client,
+    state_machine_arn: str,
+    queue_url: str,
+    log_groups: tuple[str, str, str],
+    bucket: str,
+    kms_key_arn: str | None = None,
+) -> Organisation:
+    """Organisation mode deployed with MEMBER_ROLE_NAME, ORGANIZATIONAL_UNITS, REGIONS and MAX_CONCURRENCY: the
+    state machine invokes three functions that exist (the targets', the collector, the merge's; `log_groups`
+    are theirs, in that order), its failures go to the deployment's queue, and every role holds exactly what
+    tdgc.permissions renders for it; one schedule starts the state machine, and none the collector."""
+    machine = client("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn)
+    definition: dict[str, Any] = json.loads(machine["definition"])
+    check_graph(definition)
+    partition = state_machine_arn.split(":")[1]
+    states = every_state(definition["States"])
+    invoked = [
+        s["Parameters"]["FunctionName"]
+        for s in states.values()
+        if s.get("Resource") == f"arn:{partition}:states:::lambda:invoke"
+    ]
+    configurations = [client("lambda").get_function(FunctionName=arn)["Configuration"] for arn in invoked]
+    functions = {f["Handler"]: f for f in configurations}
+    assert [f["FunctionArn"] for f in configurations] == invoked  # each named by its ARN, none by a version
+    assert sorted(functions) == sorted([TARGETS_HANDLER, HANDLER, MERGE_HANDLER]) and len(invoked) == 3
+    targets, collector, merge = (functions[h] for h in (TARGETS_HANDLER, HANDLER, MERGE_HANDLER))
+    [collect] = [s for s in states.values() if s["Type"] == "Map"]
+    assert collect["MaxConcurrency"] == MAX_CONCURRENCY
+    _, queue_arn, tdgc_policy = _check_collector(client, collector["FunctionName"], log_groups[1], MAX_CONCURRENCY)
+    [dead_letters] = [s for s in states.values() if s.get("Resource") == f"arn:{partition}:states:::sqs:sendMessage"]
+    assert dead_letters["Parameters"]["QueueUrl"] == queue_url
+    # One queue for every way a run is lost: the collector's invocations, the schedule's and the states' failures.
+    attributes = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    assert attributes["QueueArn"] == queue_arn
+    _check_organisation_functions(
+        targets, collector, merge, collect["ItemSelector"]["time_budget"], bucket, kms_key_arn
+    )
+
+    # Each role: exactly tdgc.permissions' document for it, beside the functions' logs and queue.
+    member_roles = [permissions.member_role_arn(MEMBER_ROLE_NAME, partition)]
+    assert statements(tdgc_policy) == expected_tdgc_statements(bucket, member_roles, kms_key_arn=kms_key_arn)
+    merge_document = permissions.merge_policy_document(bucket, partition=partition, kms_key_arn=kms_key_arn)
+    for function, log_group, document in (
+        (targets, log_groups[0], permissions.targets_policy_document()),
+        (merge, log_groups[2], merge_document),
+    ):
+        granted = set().union(*map(statements, _function_policies(client, function, log_group, None)))
+        assert granted == statements(document), function["FunctionName"]
+    states_document = permissions.state_machine_policy_document(state_machine_arn, invoked, queue_arn)
+    assert _granted(client, machine["roleArn"], "states.amazonaws.com") == statements(states_document)
+    start = statements(permissions.schedule_policy_document(state_machine_arn, queue_arn))
+    schedule = _check_schedule(client, state_machine_arn, queue_arn, start)
+    # The collector runs for the state machine only: a schedule of its own, if the deployment keeps one, is off.
+    collector_schedules = [s for s in _schedules(client) if s["Target"]["Arn"] == collector["FunctionArn"]]
+    assert {s["State"] for s in collector_schedules} <= {"DISABLED"}
+    return Organisation(definition, functions, schedule, collector_schedules)
+
+
+def _check_organisation_functions(
+    targets: dict[str, Any],
+    collector: dict[str, Any],
+    merge: dict[str, Any],
+    time_budget: int,
+    bucket: str,
+    kms_key_arn: str | None,
+) -> None:
+    """Each function's environment: the targets' lists the organisation under the OUs; the collector assumes the
+    member role in the account each of the map's items names, and writes its report where the merge reads it."""
+    for function in (targets, merge):  # the collector's code, the zip built for this runtime
+        assert (function["Runtime"], function["Architectures"]) == (package.RUNTIME, [package.ARCHITECTURE])
+    report = f"s3://{bucket}/{permissions.REPORT_PREFIX}/"
+    key = {"TDGC_ARCHIVE_KMS_KEY": kms_key_arn} if kms_key_arn else {}
+    assert targets["Environment"]["Variables"] == {
+        "TDGC_REGIONS": ",".join(REGIONS),
+        "TDGC_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
+        "TDGC_ORGANIZATIONAL_UNITS": ",".join(ORGANIZATIONAL_UNITS),
+    }
+    assert merge["Environment"]["Variables"] == {"TDGC_REPORT": report, **key}
+    environment = collector["Environment"]["Variables"]
+    assert environment["TDGC_MEMBER_ROLE_NAME"] == MEMBER_ROLE_NAME and environment["TDGC_REPORT"] == report
+    item = {"account": "111122223333", "regions": REGIONS[0], "run_id": "exec-1", "time_budget": time_budget}
+    job = lambda_handler.job_from(item, environment, float(LAMBDA_MAX_TIMEOUT))
+    options_for(job)
+    assert job.role_arns == (f"arn:aws:iam::111122223333:role/{MEMBER_ROLE_NAME}",)
+    assert job.report == target_report(report, "exec-1", "111122223333", REGIONS[0])

@@ -39,7 +39,16 @@ from tdgc.lambda_handler import RunFailed, handler, job_from, merge_handler, tar
 from tdgc.local.simulator import Simulator
 from tests.deploy import test_sam as test_deploy_sam
 from tests.deploy import test_terraform as test_deploy_terraform
-from tests.deploy.checks import statements
+from tests.deploy.checks import (
+    MAX_CONCURRENCY,
+    MEMBER_ROLE_NAME,
+    ORGANIZATIONAL_UNITS,
+    REGIONS,
+    check_graph,
+    check_organisation,
+    every_state,
+    statements,
+)
 from tests.deploy.test_iam import _sam, resolve, sam_known
 from tests.helpers import HANDLER_ENVIRONMENT
 from tests.sim.test_lambda import FAST_POLICY, FakeContext, seed
@@ -493,44 +502,9 @@ def _sam_definition() -> tuple[dict[str, Any], dict[str, Any]]:
     return definition, machine
 
 
-def _every_state(states: Mapping[str, Any]) -> dict[str, Any]:
-    found = dict(states)
-    for state in states.values():
-        if "ItemProcessor" in state:
-            found |= _every_state(state["ItemProcessor"]["States"])
-    return found
-
-
-def _check_graph(machine: Mapping[str, Any]) -> None:
-    """Every Next, Default and Catch names a state of the same machine; every state is reachable from StartAt;
-    every non-terminal state has a way on; each item processor is a machine of its own, checked the same."""
-    states = machine["States"]
-    assert machine["StartAt"] in states
-    reached, pending = set(), [machine["StartAt"]]
-    while pending:
-        name = pending.pop()
-        if name in reached:
-            continue
-        reached.add(name)
-        state = states[name]
-        nexts = [
-            state.get("Next"),
-            state.get("Default"),
-            *(c["Next"] for c in state.get("Catch", [])),
-            *(c["Next"] for c in state.get("Choices", [])),
-        ]
-        for target in filter(None, nexts):
-            assert target in states, f"{name} goes to {target}, which is not a state"
-            pending.append(target)
-        assert state["Type"] in ("Succeed", "Fail") or state.get("End") or state.get("Next"), name
-        if "ItemProcessor" in state:
-            _check_graph(state["ItemProcessor"])
-    assert reached == set(states), f"unreachable: {set(states) - reached}"
-
-
 def test_the_state_machine_is_a_connected_graph_whose_references_resolve() -> None:
     definition, machine = _sam_definition()
-    _check_graph(definition)
+    check_graph(definition)
     resources = _sam()["Resources"]
     # Every ${...} of the definition is a pseudo parameter, a parameter, or a resource of the template (and an
     # Arn of a function); the role is a role of the template.
@@ -543,7 +517,7 @@ def test_the_state_machine_is_a_connected_graph_whose_references_resolve() -> No
         assert resources[logical].get("Condition") in (None, "Organisation")  # exists whenever the machine does
         if attribute:
             assert (attribute, resources[logical]["Type"]) == ("Arn", "AWS::Serverless::Function"), name
-    invokes = [s for s in _every_state(definition["States"]).values() if "lambda:invoke" in s.get("Resource", "")]
+    invokes = [s for s in every_state(definition["States"]).values() if "lambda:invoke" in s.get("Resource", "")]
     functions = {re.findall(r"\$\{(\w+)\.Arn\}", s["Parameters"]["FunctionName"])[0] for s in invokes}
     assert functions == {"TargetsFunction", "Function", "MergeFunction"}
     handlers = {resources[f]["Properties"]["Handler"] for f in functions}
@@ -846,57 +820,26 @@ def test_the_stack_deploys_in_moto_with_organisation_mode_on(aws: None) -> None:
     parameters = ORG | {
         "ArchiveBucket": "",
         "CreateArchiveBucket": "true",
-        "MaxConcurrency": "25",
-        "Regions": "us-east-1,eu-west-1",
-        "OrganizationalUnits": "ou-abcd-abcdefgh",
+        "MemberRoleName": MEMBER_ROLE_NAME,
+        "MaxConcurrency": str(MAX_CONCURRENCY),
+        "Regions": ",".join(REGIONS),
+        "OrganizationalUnits": ",".join(ORGANIZATIONAL_UNITS),
     }
     ids = _deploy("tdgc-org", parameters)
-    client = boto3.client
-    lam = client("lambda", region_name="us-east-1")
-    function = lam.get_function(FunctionName=ids["Function"])["Configuration"]
-    assert lam.get_function_concurrency(FunctionName=ids["Function"])["ReservedConcurrentExecutions"] == 25
-    assert function["Environment"]["Variables"]["TDGC_MEMBER_ROLE_NAME"] == "tdgc-member"
-    targets = lam.get_function(FunctionName=ids["TargetsFunction"])["Configuration"]
-    assert targets["Handler"] == "tdgc.lambda_handler.targets_handler"
-    assert targets["Environment"]["Variables"] == {
-        "TDGC_REGIONS": "us-east-1,eu-west-1",
-        "TDGC_MEMBER_ROLE_NAME": "tdgc-member",
-        "TDGC_ORGANIZATIONAL_UNITS": "ou-abcd-abcdefgh",
+    log_groups = (ids["TargetsLogGroup"], ids["LogGroup"], ids["MergeLogGroup"])
+    machine = ids["OrganisationStateMachine"]
+    client = test_deploy_sam._client
+    organisation = check_organisation(client, machine, ids["DeadLetterQueue"], log_groups, ids["ArchiveStore"])
+    assert {f["FunctionName"] for f in organisation.functions.values()} == {
+        ids["TargetsFunction"],
+        ids["Function"],
+        ids["MergeFunction"],
     }
-    merge = lam.get_function(FunctionName=ids["MergeFunction"])["Configuration"]
-    assert merge["Environment"]["Variables"] == {"TDGC_REPORT": f"s3://{ids['ArchiveStore']}/tdgc/reports/"}
-
-    sfn = client("stepfunctions", region_name="us-east-1")
-    machine = sfn.describe_state_machine(stateMachineArn=ids["OrganisationStateMachine"])
-    assert machine["name"] == "tdgc-org-organisation"
-    definition = json.loads(machine["definition"])
-    _check_graph(definition)
-    invoked = {
-        s["Parameters"]["FunctionName"]
-        for s in _every_state(definition["States"]).values()
-        if s.get("Resource", "").endswith(":states:::lambda:invoke")
-    }
-    assert invoked == {function["FunctionArn"], targets["FunctionArn"], merge["FunctionArn"]}
-    assert definition["States"]["CollectEachTarget"]["MaxConcurrency"] == 25
-
-    scheduler = client("scheduler", region_name="us-east-1")
-    schedules = [
-        scheduler.get_schedule(Name=s["Name"], GroupName=s["GroupName"])
-        for s in scheduler.list_schedules()["Schedules"]
-    ]
-    by_target = {s["Target"]["Arn"]: s for s in schedules}
-    assert by_target[function["FunctionArn"]]["State"] == "DISABLED"  # kept, so switching replaces nothing
-    started = by_target[ids["OrganisationStateMachine"]]
-    assert started.get("State", "ENABLED") == "ENABLED"
-    queue = client("sqs", region_name="us-east-1").get_queue_attributes(
-        QueueUrl=ids["DeadLetterQueue"], AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    assert started["Target"]["DeadLetterConfig"]["Arn"] == queue
-    assert definition["States"]["SendToDeadLetters"]["Parameters"]["QueueUrl"] == ids["DeadLetterQueue"]
-    outputs = client("cloudformation", region_name="us-east-1").describe_stacks(StackName="tdgc-org")["Stacks"][0]
-    assert {o["OutputKey"]: o["OutputValue"] for o in outputs["Outputs"]}["StateMachineArn"] == machine[
-        "stateMachineArn"
-    ]
+    # SAM keeps the function's own schedule, disabled, so that switching the mode replaces nothing.
+    assert [s["State"] for s in organisation.collector_schedules] == ["DISABLED"]
+    assert client("stepfunctions").describe_state_machine(stateMachineArn=machine)["name"] == "tdgc-org-organisation"
+    outputs = client("cloudformation").describe_stacks(StackName="tdgc-org")
+    assert {o["OutputKey"]: o["OutputValue"] for o in outputs["Stacks"][0]["Outputs"]}["StateMachineArn"] == machine
 
 
 # --- terraform validate, organisation mode on -----------------------------------------------------------

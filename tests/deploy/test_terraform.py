@@ -1,5 +1,6 @@
 """deploy/terraform: formatted, valid, and applied against moto's server it makes the scheduled function the
-SAM template makes (tests/deploy_checks.py holds both to the same assertions).
+SAM template makes, and with organisation_mode its state machine (tests/deploy/checks.py holds both to the same
+assertions).
 
 Terraform runs offline: the AWS provider comes from a filesystem mirror, through a CLI configuration this
 test writes in a temporary folder (never ~/.terraformrc); state and working files stay there too. The test
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -19,6 +21,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core.responses import ActionResult
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from tdgc.collect.run import MAX_PARALLEL
 from tdgc.local.simulator import serve
@@ -27,11 +31,17 @@ from tests.deploy.checks import (
     CRON,
     EXISTING_TABLE,
     EXTERNAL_ID,
+    HANDLER,
+    MAX_CONCURRENCY,
+    MEMBER_ROLE_NAME,
     MEMBER_ROLES,
+    MERGE_HANDLER,
+    ORGANIZATIONAL_UNITS,
     PARALLEL,
     PARAMETER,
     REGIONS,
     STATE_BUCKETS,
+    TARGETS_HANDLER,
     USAGE_TABLE,
     check_alarms,
     check_archive_bucket,
@@ -40,6 +50,7 @@ from tests.deploy.checks import (
     check_dry_run_role,
     check_every_option,
     check_existing_table,
+    check_organisation,
     check_register_policy,
     check_usage_table,
     expected_tdgc_statements,
@@ -50,6 +61,8 @@ from tests.deploy.checks import (
 
 MODULE = Path(__file__).resolve().parents[2] / "deploy" / "terraform"
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:tdgc-alarms"
+ORG_BUCKET = "tdgc-org-reports"  # an existing bucket, named: organisation mode's reports meet there
+TARGET_TIME_BUDGET = 600
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
 # Where provider mirrors usually live (Terraform's implied local mirror directories, and this project's).
@@ -145,6 +158,7 @@ provider "aws" {{
     logs       = "{endpoint}"
     s3         = "{endpoint}"
     scheduler  = "{endpoint}"
+    sfn        = "{endpoint}"
     sqs        = "{endpoint}"
     sts        = "{endpoint}"
   }}
@@ -195,6 +209,20 @@ module "existing" {{
   usage_table  = {existing_table}
 }}
 
+module "organisation" {{
+  source               = "./tdgc"
+  name                 = "tdgc-org"
+  package_path         = "${{path.root}}/code.zip"
+  organisation_mode    = true
+  archive_bucket       = {org_bucket}
+  archive_kms_key_arn  = {key}
+  member_role_name     = {member_role_name}
+  regions              = {regions}
+  organizational_units = {organizational_units}
+  max_concurrency      = {max_concurrency}
+  target_time_budget   = {target_time_budget}
+}}
+
 output "full" {{
   value = module.full
 }}
@@ -210,20 +238,55 @@ output "minimal" {{
 output "archive" {{
   value = module.archive
 }}
+
+output "organisation" {{
+  value = module.organisation
+}}
 """
+
+
+# moto 5.2's Step Functions lacks two calls the provider makes for aws_sfn_state_machine: ValidateStateMachineDefinition
+# at plan time (answered 500, which the provider retries for minutes) and ListStateMachineVersions after
+# creating it. They are filled in here, on moto's own responses class and backend: the server runs in this
+# process. The validation is only that the definition is JSON (moto's ASL parser refuses an integer
+# ToleratedFailurePercentage, which AWS takes); check_organisation checks the definition itself.
+
+
+def _validate_state_machine_definition(self: StepFunctionResponse) -> ActionResult:
+    try:
+        json.loads(self._get_param("definition"))
+    except ValueError as exc:
+        diagnostic = {"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(exc)}
+        return ActionResult({"result": "FAIL", "diagnostics": [diagnostic]})
+    return ActionResult({"result": "OK", "diagnostics": []})
+
+
+def _list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
+    machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+    newest_first = sorted(machine.versions.values(), key=lambda version: version.version, reverse=True)
+    versions = [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in newest_first]
+    return ActionResult({"stateMachineVersions": versions})
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with serve() as url:
-        yield url
+    with pytest.MonkeyPatch.context() as patch:
+        for name, call in {
+            "validate_state_machine_definition": _validate_state_machine_definition,
+            "list_state_machine_versions": _list_state_machine_versions,
+        }.items():
+            if not hasattr(StepFunctionResponse, name):  # a moto that has it answers for itself
+                patch.setattr(StepFunctionResponse, name, call, raising=False)
+        with serve() as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
 def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[str, Any]]:
-    """The module applied four times over: with nothing optional, with everything (an archive bucket it makes,
-    under a KMS key), with an existing usage table, and with a bucket it makes and names itself; returns the
-    endpoint, the key's ARN and the modules' outputs."""
+    """The module applied five times over: with nothing optional, with everything (an archive bucket it makes,
+    under a KMS key), with an existing usage table, with a bucket it makes and names itself, and in
+    organisation mode (an existing bucket, the key); returns the endpoint, the key's ARN and the modules'
+    outputs."""
     root = tmp_path_factory.mktemp("root")
     _copy_module(root)
     # moto stores the code and never runs it: a stand-in is enough (the real zip is test_package.py's business).
@@ -233,6 +296,9 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
     options |= {"state_buckets": STATE_BUCKETS, "topic": ALARM_TOPIC, "parallel": PARALLEL}
+    options |= {"org_bucket": ORG_BUCKET, "member_role_name": MEMBER_ROLE_NAME}
+    options |= {"organizational_units": ORGANIZATIONAL_UNITS, "max_concurrency": MAX_CONCURRENCY}
+    options |= {"target_time_budget": TARGET_TIME_BUDGET}
     key = _client(endpoint)("kms").create_key(Description="tdgc archives")["KeyMetadata"]["Arn"]
     options |= {"key": key}
     hcl = {name: json.dumps(value) for name, value in options.items()}
@@ -369,3 +435,37 @@ def test_a_created_bucket_gets_a_name_of_its_own(applied: tuple[str, str, dict[s
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(bucket)
     check_dry_run_role(deployed)
     check_archive_bucket(client, bucket, None, retention_days=30)
+
+
+@pytest.mark.slow
+def test_organisation_mode_deploys_the_state_machine_its_two_functions_and_one_schedule(
+    applied: tuple[str, str, dict[str, Any]],
+) -> None:
+    """The state machine is organisation.asl.json rendered with what the apply made; check_organisation holds it,
+    its functions, roles, queue and schedule to what the SAM template's are held to. The module's one schedule
+    starts the state machine: none is left on the function."""
+    endpoint, key, outputs = applied
+    client = _client(endpoint)
+    organisation = outputs["organisation"]
+    log_groups = ("/aws/lambda/tdgc-org-targets", organisation["log_group_name"], "/aws/lambda/tdgc-org-merge")
+    machine = organisation["state_machine_arn"]
+    queue_url = organisation["dead_letter_queue_url"]
+    checked = check_organisation(client, machine, queue_url, log_groups, ORG_BUCKET, key)
+    functions = checked.functions
+    assert functions[HANDLER]["FunctionArn"] == organisation["function_arn"]
+    assert {f["FunctionName"] for f in functions.values()} == {"tdgc-org-targets", "tdgc-org", "tdgc-org-merge"}
+    values = {
+        "partition": "aws",
+        "targets_function_arn": functions[TARGETS_HANDLER]["FunctionArn"],
+        "function_arn": organisation["function_arn"],
+        "merge_function_arn": functions[MERGE_HANDLER]["FunctionArn"],
+        "dead_letter_queue_url": queue_url,
+        "max_concurrency": MAX_CONCURRENCY,
+        "target_time_budget": TARGET_TIME_BUDGET,
+    }
+    template = (MODULE / "organisation.asl.json").read_text()
+    rendered = re.sub(r"\$\{(\w+)\}", lambda found: str(values[found[1]]), template)
+    assert checked.definition == json.loads(rendered)
+    assert checked.schedule["Arn"] == organisation["schedule_arn"]
+    assert checked.schedule["ScheduleExpression"] == "rate(1 hour)"
+    assert checked.collector_schedules == []
