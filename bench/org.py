@@ -2,13 +2,13 @@
 
 Every account is alike (one family of EACH old revisions, all but 2 to deregister) and lives in one simulator
 served by a process of its own (bench/harness.py), with AWS's buckets per account and Region refilled
-TIME_SCALE times faster (as bench/peers.py does); tdgc runs as a subprocess (`tdgc.job.run_job`, a role per
+a time scale's times faster (5, as bench/peers.py does, then 1); tdgc runs as a subprocess (`tdgc.job.run_job`, a role per
 account) with its default rates scaled by the same factor, so its own pacing is what bounds each account.
 
-    python bench/org.py                 # N = 8 and 32 in parallel, N = 8 also one after another
-    python bench/org.py --sequential-all  # N = 32 one after another too (about 10 minutes)
-    python bench/org.py --each 200 --parallel-only  # larger backlogs, N = 8 and 32 in parallel only
-    python bench/org.py --time-scale 1 --parallel-only  # AWS's own rates (about 4 minutes)
+    python bench/org.py                 # scale 5: 1 account, 8 one after another, 8 and 32 in parallel;
+                                        # scale 1 (AWS's own rates): 8 and 32 in parallel (7 minutes in all)
+    python bench/org.py --sequential-all  # N = 32 one after another too (about 10 minutes more)
+    python bench/org.py --each 200 --parallel-only --time-scale 5  # larger backlogs, in parallel only
 
 The time scale compresses AWS's time, not the work: at 5, the simulator answers 32 accounts' calls five times
 as fast as AWS would let them come, and tdgc makes them five times as fast, both on this machine's cores.
@@ -35,7 +35,8 @@ from harness import Account, measure
 from tdgc.aws.pacing import AWS_BUCKETS, BURST
 from tdgc.policy import DEFAULT_RATES
 
-TIME_SCALE = 5.0  # the default; --time-scale
+TIME_SCALE = 5.0  # as bench/peers.py
+SCALES = [TIME_SCALE, 1.0]  # compressed, and AWS's own rates (the machine's CPU then no longer bounds N = 32)
 EACH = 60  # revisions in each account's family; all but KEEP are deregistered
 KEEP = 2
 FIRST_ACCOUNT = 100_000_000_000
@@ -76,11 +77,13 @@ def bound(done: list[int], scale: float) -> float:
     return max((max(0.0, d - BURST["modify"]) / rate for d in done), default=0.0)
 
 
-def one(n: int, parallel: int, each: int = EACH, scale: float = TIME_SCALE) -> str:
+def one(n: int, parallel: int, each: int, scale: float) -> str:
     argv = [sys.executable, __file__, "--child", str(n), str(parallel), str(each), "--time-scale", str(scale)]
     with Account("org:accounts", [n, each], time_scale=scale) as served:
         ran = measure(argv, served.env())
-    result = json.loads(ran.last_line) if ran.last_line.startswith("{") else {"exit_code": ran.status, "done": []}
+    result: dict[str, Any] = {"exit_code": ran.status, "done": []}
+    if ran.last_line.startswith("{"):
+        result = json.loads(ran.last_line)
     need = bound(result["done"], scale)
     ratio = f"{ran.wall / need:.2f}" if need else "-"
     done = sum(result["done"])
@@ -97,26 +100,31 @@ def main() -> None:
     parser.add_argument("--sequential-all", action="store_true", help="N = 32 one after another too")
     parser.add_argument("--each", type=int, default=EACH, help="revisions in each account's family")
     parser.add_argument("--parallel-only", action="store_true", help="skip the runs one after another")
-    parser.add_argument("--time-scale", type=float, default=TIME_SCALE, help="AWS's refill this many times faster")
+    parser.add_argument(
+        "--time-scale", type=float, action="append", help=f"AWS's refill this many times faster (default: {SCALES})"
+    )
     parser.add_argument("--child", nargs=3, type=int, metavar=("N", "PARALLEL", "EACH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    scale = args.time_scale
+    scales = args.time_scale or SCALES
     if args.child:
-        child(*args.child, scale)
+        n, parallel, each = args.child
+        child(n, parallel, each, scales[0])
         return
     print(
-        f"time scale {scale:g}: AWS's buckets per account and Region refill {scale:g}x faster; tdgc's "
-        f"rates scaled alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
+        f"time scale: AWS's buckets per account and Region refill that many times faster, tdgc's rates scaled "
+        f"alike; {args.each} revisions an account, {args.each - KEEP} to deregister"
     )
     print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}")
     print(
-        f"{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'calls':>7}{'throttled':>10}"
-        f"{'tdgc CPU':>10}{'sim CPU':>9}{'RSS MB':>8}{'exit':>6}"
+        f"{'scale':>5}{'N':>4}{'parallel':>10}{'done':>7}{'wall s':>9}{'bound s':>9}{'ratio':>7}{'calls':>7}"
+        f"{'throttled':>10}{'tdgc CPU':>10}{'sim CPU':>9}{'RSS MB':>8}{'exit':>6}"
     )
-    runs = [(8, 1), (8, 8), (32, 32)] + ([(32, 1)] if args.sequential_all else [])
-    for n, parallel in runs:
-        if parallel > 1 or not args.parallel_only:
-            print(one(n, parallel, args.each, scale), flush=True)
+    for scale in scales:
+        # One after another at AWS's own rates takes N times the bound: only where time is compressed.
+        sequential = not args.parallel_only and scale > 1
+        runs = [(1, 1), (8, 1)] * sequential + [(8, 8), (32, 32)] + [(32, 1)] * (sequential and args.sequential_all)
+        for n, parallel in runs:
+            print(f"{scale:>5g}{one(n, parallel, args.each, scale)}", flush=True)
 
 
 if __name__ == "__main__":

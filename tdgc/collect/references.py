@@ -109,7 +109,9 @@ class References:
     notes: list[str] = field(default_factory=list)
 
     def refresh_from(self, newer: References) -> None:
-        """Take a newer reading's findings, in place, so that whoever holds this object sees them."""
+        """Take a newer reading's findings, in place, so that whoever holds this object sees them. The newer
+        reading's containers are taken whole, never changed after: a lane reading `uses` outside the guard's lock
+        while another thread refreshes sees the old reading's or the new one's, never half of one."""
         self.by_revision, self.by_family = newer.by_revision, newer.by_family
         self.failed, self.notes = newer.failed, newer.notes
 
