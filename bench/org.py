@@ -1,9 +1,9 @@
 """An organisation at once: N member accounts with AWS's throttling on, applied one after another and in parallel.
 
 Every account is alike (one family of EACH old revisions, all but 2 to deregister) and lives in one simulator
-served by a process of its own (bench/harness.py), with AWS's buckets per account and Region refilled
-a time scale's times faster (5, as bench/peers.py does, then 1); tdgc runs as a subprocess (`tdgc.job.run_job`, a role per
-account) with its default rates scaled by the same factor, so its own pacing is what bounds each account.
+served by a process of its own (bench/harness.py), with AWS's buckets per account and Region refilled a time
+scale's times faster (5, as bench/peers.py does, then 1); tdgc runs as a subprocess (`tdgc.job.run_job`, a role
+per account) with its default rates scaled by the same factor, so its own pacing is what bounds each account.
 
     python bench/org.py                 # scale 5: 1 account, 8 one after another, 8 and 32 in parallel;
                                         # scale 1 (AWS's own rates): 8 and 32 in parallel (7 minutes in all)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -159,13 +159,17 @@ def run(
             options.profile, options.regions, options.endpoint_url, roles=options.roles, all_regions=options.all_regions
         )
     )
-    context = _context(options, writers, targets, now or datetime.now(UTC), started, clock)
-    context = replace(context, pacer_factory=pacer_factory or Pacer, progress=progress)
+    when = now or datetime.now(UTC)
+    context = _context(options, writers, targets, when, started, clock, pacer_factory or Pacer, progress)
     log.info("run started", mode=context.mode, targets=[t.label for t in targets], policy=options.policy.source)
     try:
         _run_targets(context, targets)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tdgc.signals), after the lanes drained: report it all
         _interrupted(context.report, exc)
+    except BaseException:
+        if progress is not None:  # the error's line starts on a line of its own
+            progress.close()
+        raise
     return _result(context)
 
 
@@ -184,6 +188,8 @@ def _context(
     now: datetime,
     started: float,
     clock: Callable[[], float],
+    pacer_factory: PacerFactory,
+    progress: Progress | None,
 ) -> RunContext:
     policy = options.policy
     states = _states(policy, targets[0])  # before the first AWS call: a missing local state is a usage error
@@ -199,7 +205,7 @@ def _context(
         clock=clock,
     )
     report = _new_report(writers, options, now, targets)
-    return RunContext(options, report, budget, now, clock, archive, usage, states)
+    return RunContext(options, report, budget, now, clock, archive, usage, states, pacer_factory, progress)
 
 
 def _interrupted(report: Report, exc: KeyboardInterrupt) -> None:
