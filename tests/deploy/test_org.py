@@ -458,10 +458,13 @@ def test_an_organisation_too_large_for_one_execution_is_refused_by_the_targets_f
     raw = {"ExecutedVersion": "$LATEST", "Payload": listed, "StatusCode": 200, **LAMBDA_INVOKE_METADATA}
     after_list = _select(states["ListTargets"]["ResultSelector"], raw, context)
     merge_payload = _payload(states["MergeReports"], after_list, context)  # the map passes its input on
-    collect = states["CollectEachTarget"]["ItemProcessor"]["States"]["Collect"]
+    child = states["CollectEachTarget"]["ItemProcessor"]["States"]
     report = {"exit_code": 0, "report": "s3://tdgc-archive/reports/exec-1/" + "x" * 200, "summary": {}}
-    results = [_select(collect["ResultSelector"], {"Payload": report}, context)] * len(listed["targets"])
-    for data in (raw, after_list, merge_payload, results):
+    results = [_select(child["Collect"]["ResultSelector"], {"Payload": report}, context)] * len(listed["targets"])
+    # Every target failing (a role missing everywhere, say): each child keeps its error's name, not its cause.
+    error = {"Error": "States.TaskFailed", "Cause": json.dumps({"errorMessage": "x" * 2000, "trace": ["y" * 500]})}
+    failures = [_select(child["CollectFailed"]["Parameters"], error, context)] * len(listed["targets"])
+    for data in (raw, after_list, merge_payload, results, failures):
         assert len(json.dumps(data).encode()) <= STATE_DATA_LIMIT
 
 
@@ -542,8 +545,15 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
     assert collect["ResultPath"] is None  # results stay in S3: a state's output is limited to 256 KiB
     # Yet a Distributed Map's gathered results are held to it before ResultPath drops them: each child keeps
     # only its exit status, and nothing else on the map makes a result of its own.
-    [task] = collect["ItemProcessor"]["States"].values()
+    task, failed = collect["ItemProcessor"]["States"]["Collect"], collect["ItemProcessor"]["States"]["CollectFailed"]
     assert task["ResultSelector"] == {"exit_code.$": "$.Payload.exit_code"} and task["End"] is True
+    # A failed child's result would carry the error's cause (a stack trace, up to 32 KiB): a failed target keeps
+    # only the error's name, and the merge reports its missing report and fails the run then.
+    assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": "CollectFailed"}]
+    assert failed["Type"] == "Pass" and failed["End"] is True
+    assert _select(failed["Parameters"], {"Error": "States.Timeout", "Cause": "x" * 32768}, {}) == {
+        "error": "States.Timeout"
+    }
     assert "ResultWriter" not in collect and "ResultSelector" not in collect
     # Every state that can fail reaches the dead-letter queue, and then fails the execution. The error replaces
     # the state's data rather than joining the targets' list, which may be near the quota already.
