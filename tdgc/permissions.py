@@ -93,6 +93,11 @@ USAGE_READ = ("dynamodb:Scan",)
 # read only, on the state buckets the operator names. Never PutObject, never the lock table.
 TERRAFORM_STATE_OBJECTS = ("s3:GetObject",)
 TERRAFORM_STATE_BUCKET = ("s3:ListBucket",)  # a PREFIX/ location lists its state files
+# The `codedeploy` reference source reads an AppSpec kept in S3 (revisionType S3, such as a CodePipeline
+# artifact bucket) with the target's credentials: the function's role in
+# its own account, the member role in a member account. So it is an account statement, on the buckets the
+# operator names: GetObject alone (the key comes from the deployment, nothing is listed).
+CODEDEPLOY_APPSPEC_OBJECTS = ("s3:GetObject",)
 
 # Not the scheduled run's: what `tdgc register` (and `restore`, and the Airflow operator) need, where the
 # orchestrator runs. Tags go on in RegisterTaskDefinition itself, never by a TagResource call of their own.
@@ -149,6 +154,7 @@ def actions() -> list[str]:
         *USAGE_READ,
         *TERRAFORM_STATE_OBJECTS,
         *TERRAFORM_STATE_BUCKET,
+        *CODEDEPLOY_APPSPEC_OBJECTS,
     )
     return sorted(set(every))
 
@@ -172,13 +178,25 @@ def protect_condition() -> dict[str, Any]:
     return {"StringEquals": {f"aws:ResourceTag/{key}": value}}
 
 
-def account_statements(partition: str = "aws", account: str = "*", apply: bool = True) -> list[dict[str, Any]]:
-    """What a run needs in the account it collects: the reads; with `apply`, the two mutations; and always the
-    Deny that keeps a protected revision from being deleted (also against any other policy of the role)."""
+def account_statements(
+    partition: str = "aws", account: str = "*", apply: bool = True, *, appspec_buckets: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """What a run needs in the account it collects: the reads (with `appspec_buckets`, of the CodeDeploy
+    AppSpecs in them); with `apply`, the two mutations; and always the Deny that keeps a protected revision
+    from being deleted (also against any other policy of the role)."""
     revisions = task_definitions_arn(partition, account)
     statements: list[dict[str, Any]] = [
         {"Sid": sid, "Effect": "Allow", "Action": list(acts), "Resource": "*"} for sid, acts in READ_ONLY.items()
     ]
+    if appspec_buckets:
+        statements.append(
+            {
+                "Sid": "CodeDeployAppSpecs",
+                "Effect": "Allow",
+                "Action": list(CODEDEPLOY_APPSPEC_OBJECTS),
+                "Resource": [f"arn:{partition}:s3:::{name}/*" for name in appspec_buckets],
+            }
+        )
     if apply:
         statements += [
             # "*": DeregisterTaskDefinition supports no resource type (Service Authorization Reference).
@@ -220,11 +238,13 @@ def policy_document(
     archive_prefix: str = ARCHIVE_PREFIX,
     report_prefix: str = REPORT_PREFIX,
     kms_key_arn: str | None = None,
+    appspec_buckets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The least-privilege policy of a run: the account's statements (without the mutations when not
-    `apply`), the bucket's two prefixes (and the archive key), the roles, and a read of the Terraform state
-    buckets (the caller's own: member roles never read them)."""
-    statements = account_statements(partition, account, apply)
+    `apply`; with the AppSpec buckets' read, as a member role has it), the bucket's two prefixes (and the
+    archive key), the roles, and a read of the Terraform state buckets (the caller's own: member roles never
+    read them)."""
+    statements = account_statements(partition, account, apply, appspec_buckets=appspec_buckets)
     if bucket:
         statements += [
             {
@@ -373,8 +393,9 @@ def terraform_json() -> dict[str, Any]:
         "--terraform-json` from tdgc/permissions.py, which tests/test_deploy_iam.py holds this file to. register, "
         "register_tag, register_read and usage_write are the orchestrator's (tdgc register), not the function's. "
         "terraform_state_objects and terraform_state_bucket are the function's own read of the Terraform state "
-        "buckets, never a member role's. organisation_list, states_*, dead_letters and schedule_start are "
-        "organisation mode's (its targets function, state machine and schedule).",
+        "buckets, never a member role's. codedeploy_appspec_objects is the read of the AppSpec buckets, an account "
+        "statement (a member role's too, deploy/stackset). organisation_list, states_*, dead_letters and "
+        "schedule_start are organisation mode's (its targets function, state machine and schedule).",
         "read_only": {sid: list(acts) for sid, acts in READ_ONLY.items()},
         "apply_deregister": list(DEREGISTER),
         "apply_delete": list(DELETE),
@@ -387,6 +408,7 @@ def terraform_json() -> dict[str, Any]:
         "usage_read": list(USAGE_READ),
         "terraform_state_objects": list(TERRAFORM_STATE_OBJECTS),
         "terraform_state_bucket": list(TERRAFORM_STATE_BUCKET),
+        "codedeploy_appspec_objects": list(CODEDEPLOY_APPSPEC_OBJECTS),
         "register": list(REGISTER),
         "register_tag": list(REGISTER_TAG),
         "register_read": list(REGISTER_READ),

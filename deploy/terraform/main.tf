@@ -29,6 +29,11 @@ locals {
 
   tdgc_statements = concat(
     [for sid, actions in local.permissions.read_only : { Sid = sid, Effect = "Allow", Action = actions, Resource = "*" }],
+    # The codedeploy reference source reads AppSpecs kept in S3 (such as CodePipeline artifact buckets) with
+    # the target's credentials: this role in its own account (a member role in a member account, deploy/stackset).
+    length(var.codedeploy_appspec_buckets) == 0 ? [] : [
+      { Sid = "CodeDeployAppSpecs", Effect = "Allow", Action = local.permissions.codedeploy_appspec_objects, Resource = [for name in var.codedeploy_appspec_buckets : "arn:${local.partition}:s3:::${name}/*"] },
+    ],
     # The mutations, only when the deployment applies: dry_run = true is enforced by IAM. "*" for the
     # deregistration: the Service Authorization Reference gives DeregisterTaskDefinition no resource type.
     var.dry_run ? [] : [

@@ -72,6 +72,17 @@ variable "terraform_state_buckets" {
   }
 }
 
+variable "codedeploy_appspec_buckets" {
+  description = "Buckets holding the ECS blue/green AppSpecs CodeDeploy deployments keep in S3 (such as CodePipeline artifact buckets), which the codedeploy reference source reads; the function may only read their objects (s3:GetObject), in its own account. Member roles need the same: deploy/stackset's CodeDeployAppSpecBuckets."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.codedeploy_appspec_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name))])
+    error_message = "codedeploy_appspec_buckets must be bucket names, not s3:// locations or ARNs."
+  }
+}
+
 variable "archive_bucket" {
   description = "An S3 bucket for each run's report and each deleted revision's archive: an existing one, or with create_archive_bucket the name of the one to create. null: neither goes to S3, unless create_archive_bucket, which then names the bucket itself."
   type        = string

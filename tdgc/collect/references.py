@@ -89,8 +89,9 @@ FIXES = {
     "express_services": "grant ecs:ListServices, ecs:DescribeServices and ecs:DescribeExpressGatewayService "
     "(where ECS Express is not offered, skip it)",
     "codedeploy": "grant codedeploy:ListApplications, BatchGetApplications, ListDeploymentGroups, "
-    "BatchGetDeploymentGroups, ListDeployments, BatchGetDeployments and GetApplicationRevision (and s3:GetObject "
-    "on AppSpec files kept in S3)",
+    "BatchGetDeploymentGroups, ListDeployments, BatchGetDeployments and GetApplicationRevision, and s3:GetObject "
+    "on the AppSpecs kept in S3 (the templates' CodeDeployAppSpecBuckets / codedeploy_appspec_buckets, and the "
+    "member role's CodeDeployAppSpecBuckets; kms:Decrypt too under a customer-managed key)",
     "terraform": "grant s3:ListBucket and s3:GetObject on the state bucket, or correct the location",
 }
 
@@ -521,8 +522,12 @@ def _appspec(ctx: _Context, cd: Any, app: str, revision: dict[str, Any] | None) 
         location = revision.get("s3Location") or {}
         if location.get("bundleType") not in ("YAML", "JSON"):
             raise Unreadable(f"{app}: an AppSpec bundled as {location.get('bundleType')} cannot be read")
+        bucket, name = location.get("bucket"), location.get("key")
         extra = {"VersionId": location["version"]} if location.get("version") else {}
-        body = ctx.client("s3").get_object(Bucket=location.get("bucket"), Key=location.get("key"), **extra)["Body"]
+        try:
+            body = ctx.client("s3").get_object(Bucket=bucket, Key=name, **extra)["Body"]
+        except botocore.exceptions.ClientError as exc:  # which object, for the operator to grant or fix
+            raise Unreadable(f"{app}: AppSpec s3://{bucket}/{name}: {error_text(exc)}") from None
         return str(body.read().decode("utf-8", errors="replace"))
     return ""  # GitHub revisions belong to EC2 deployments
 

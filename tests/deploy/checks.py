@@ -215,12 +215,19 @@ def expected_tdgc_statements(
     *,
     apply: bool = False,
     kms_key_arn: str | None = None,
+    appspec_buckets: list[str] | None = None,
 ) -> Statements:
     """tdgc.permissions' statements for these options in moto's account, the Parameter Store and usage store
     reads included."""
     expected = statements(
         permissions.policy_document(
-            bucket, role_arns or (), state_buckets or (), account=ACCOUNT, apply=apply, kms_key_arn=kms_key_arn
+            bucket,
+            role_arns or (),
+            state_buckets or (),
+            account=ACCOUNT,
+            apply=apply,
+            kms_key_arn=kms_key_arn,
+            appspec_buckets=appspec_buckets or (),
         )
     )
     if parameter_arn:
@@ -264,6 +271,7 @@ CRON = "cron(0 3 * * ? *)"
 USAGE_TABLE = "tdgc-usage"  # created by the deployment
 EXISTING_TABLE = "tdgc-usage-existing"  # named only: the deployment grants on it, and creates nothing
 STATE_BUCKETS = ["org-tf-state", "org-tf-state.eu"]  # the terraform reference source's, read only
+APPSPEC_BUCKETS = ["codepipeline-us-east-1-1", "org-artifacts.eu"]  # the codedeploy source's AppSpecs, read only
 
 
 def table_arn(region: str, account: str, table: str) -> str:
@@ -299,7 +307,14 @@ def check_every_option(deployed: Deployment, region: str, account: str, kms_key_
     parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
     table = table_arn(region, account, USAGE_TABLE)  # the policy names the table: not the environment
     assert statements(deployed.tdgc_policy) == expected_tdgc_statements(
-        BUCKET, MEMBER_ROLES, parameter_arn, table, STATE_BUCKETS, apply=True, kms_key_arn=kms_key_arn
+        BUCKET,
+        MEMBER_ROLES,
+        parameter_arn,
+        table,
+        STATE_BUCKETS,
+        apply=True,
+        kms_key_arn=kms_key_arn,
+        appspec_buckets=APPSPEC_BUCKETS,
     )
     assert allowed(deployed.tdgc_policy) >= set(permissions.APPLY)
 

@@ -144,9 +144,10 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 
 # Parameter sets: nothing set, every option, each option on its own (an existing bucket, a created one with or
-# without a name and a key, member roles, parameter, usage table, state buckets).
+# without a name and a key, member roles, parameter, usage table, state buckets, AppSpec buckets).
 ROLES = ["arn:aws:iam::222222222222:role/tdgc-member", "arn:aws:iam::333333333333:role/tdgc-member"]
 STATE = ["tf-state", "tf-state.eu"]
+APPSPECS = ["codepipeline-eu-west-1-1", "artifacts.eu"]
 CASES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "apply": {"DryRun": "false"},
@@ -168,7 +169,9 @@ CASES: dict[str, dict[str, Any]] = {
         "PolicyParameterName": "/tdgc/policy",
         "UsageTable": "tdgc-usage",
         "TerraformStateBuckets": STATE,
+        "CodeDeployAppSpecBuckets": APPSPECS,
     },
+    "AppSpec buckets": {"CodeDeployAppSpecBuckets": APPSPECS},
 }
 
 
@@ -188,6 +191,7 @@ def expected_sam_policy(partition: str, parameters: dict[str, Any]) -> dict[str,
         archive_prefix=known["ArchivePrefix"],
         report_prefix=known["ReportPrefix"],
         kms_key_arn=known["ArchiveKmsKeyArn"] or None,
+        appspec_buckets=[b for b in known["CodeDeployAppSpecBuckets"] if b],
     )
     if known["PolicyParameterName"]:
         document["Statement"].append(

@@ -40,6 +40,7 @@ from samtranslator.yaml_helper import yaml_parse
 from tdgc import lambda_handler, package
 from tdgc.collect.run import MAX_PARALLEL
 from tests.deploy.checks import (
+    APPSPEC_BUCKETS,
     BUCKET,
     CRON,
     EXISTING_TABLE,
@@ -424,6 +425,7 @@ def test_every_option_reaches_the_environment_and_scopes_the_permissions(aws: No
         "UsageTable": USAGE_TABLE,
         "CreateUsageTable": "true",
         "TerraformStateBuckets": ",".join(STATE_BUCKETS),
+        "CodeDeployAppSpecBuckets": ",".join(APPSPEC_BUCKETS),
     }
     ids = _deploy("tdgc-org", parameters)
     put_policy_parameter(_client)

@@ -22,6 +22,7 @@ from tests.deploy.test_sam import _documents_as_json, _no_value_dropped
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "stackset" / "member-role.yaml"
 CENTRAL = "arn:aws:iam::999999999999:role/tdgc"
+APPSPEC_BUCKETS = ["codepipeline-us-east-1-1", "org-artifacts.eu"]  # the codedeploy source's AppSpecs
 ACCOUNT = "123456789012"  # moto's
 
 
@@ -40,12 +41,18 @@ def test_member_roles_are_read_only_unless_apply_is_allowed() -> None:
 
 @pytest.mark.parametrize("partition", permissions.PARTITIONS)
 @pytest.mark.parametrize("allow_apply", ["true", "false"])
-def test_the_role_grants_exactly_the_account_statements(partition: str, allow_apply: str) -> None:
+@pytest.mark.parametrize("appspec_buckets", [[""], APPSPEC_BUCKETS])  # a CommaDelimitedList's default: [""]
+def test_the_role_grants_exactly_the_account_statements(
+    partition: str, allow_apply: str, appspec_buckets: list[str]
+) -> None:
     template = _template()
     [policy] = template["Resources"]["MemberRole"]["Properties"]["Policies"]
     known = {"AllowApply": allow_apply, "AWS::Partition": partition, "AWS::AccountId": ACCOUNT}
+    known |= {"CodeDeployAppSpecBuckets": appspec_buckets}
     granted = resolve(policy["PolicyDocument"], known, template["Conditions"])
-    expected = permissions.account_statements(partition, ACCOUNT, apply=allow_apply == "true")
+    expected = permissions.account_statements(
+        partition, ACCOUNT, apply=allow_apply == "true", appspec_buckets=[b for b in appspec_buckets if b]
+    )
     assert {st["Sid"]: st for st in granted["Statement"]} == {st["Sid"]: st for st in expected}
 
 
@@ -124,3 +131,21 @@ def test_a_role_deployed_with_allow_apply_deregisters_anywhere_and_deletes_its_a
     assert by_sid["ApplyDeregister"]["Resource"] == "*"
     assert by_sid["ApplyDelete"]["Resource"] == f"arn:aws:ecs:*:{ACCOUNT}:task-definition/*"
     assert by_sid["KeepProtected"]["Condition"] == {"StringEquals": {"aws:ResourceTag/tdgc:keep": "true"}}
+
+
+def test_a_role_deployed_with_appspec_buckets_reads_their_objects_and_nothing_more(aws: None) -> None:
+    """The codedeploy source reads an AppSpec kept in S3 through this role: GetObject on the named buckets'
+    objects; without the parameter, no S3 action at all."""
+    _deploy({})
+    assert {a for a in _allowed(_role_statements()) if a.startswith("s3:")} == set()
+    boto3.client("cloudformation", region_name="us-east-1").delete_stack(StackName="tdgc-member")
+    _deploy({"CodeDeployAppSpecBuckets": ",".join(APPSPEC_BUCKETS)})
+    granted = [st for st in _role_statements() if any(a.startswith("s3:") for a in _allowed([st]))]
+    assert granted == [
+        {
+            "Sid": "CodeDeployAppSpecs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{name}/*" for name in APPSPEC_BUCKETS],
+        }
+    ]

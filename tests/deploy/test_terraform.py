@@ -27,6 +27,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 from tdgc.collect.run import MAX_PARALLEL
 from tdgc.local.simulator import serve
 from tests.deploy.checks import (
+    APPSPEC_BUCKETS,
     BUCKET,
     CRON,
     EXISTING_TABLE,
@@ -188,7 +189,8 @@ module "full" {{
   create_archive_bucket = true
   archive_kms_key_arn   = {key}
 
-  terraform_state_buckets = {state_buckets}
+  terraform_state_buckets    = {state_buckets}
+  codedeploy_appspec_buckets = {appspec_buckets}
 
   quota_headroom_alarm_threshold = 20000
   alarm_actions                  = [{topic}]
@@ -295,7 +297,8 @@ def applied(terraform: Any, endpoint: str, tmp_path_factory: pytest.TempPathFact
     # JSON's strings and lists are HCL's too.
     options = {"cron": CRON, "bucket": BUCKET, "parameter": PARAMETER, "regions": REGIONS, "roles": MEMBER_ROLES}
     options |= {"external_id": EXTERNAL_ID, "usage_table": USAGE_TABLE, "existing_table": EXISTING_TABLE}
-    options |= {"state_buckets": STATE_BUCKETS, "topic": ALARM_TOPIC, "parallel": PARALLEL}
+    options |= {"state_buckets": STATE_BUCKETS, "appspec_buckets": APPSPEC_BUCKETS}
+    options |= {"topic": ALARM_TOPIC, "parallel": PARALLEL}
     options |= {"org_bucket": ORG_BUCKET, "member_role_name": MEMBER_ROLE_NAME}
     options |= {"organizational_units": ORGANIZATIONAL_UNITS, "max_concurrency": MAX_CONCURRENCY}
     options |= {"target_time_budget": TARGET_TIME_BUDGET}

@@ -226,6 +226,28 @@ def test_the_policy_document_reads_the_terraform_state_buckets_and_nothing_else(
     ]
 
 
+@pytest.mark.parametrize("partition", permissions.PARTITIONS)
+def test_the_account_statements_read_the_appspec_buckets_objects_and_nothing_else(partition: str) -> None:
+    """The codedeploy source reads AppSpecs with the target's credentials, so the read is an account statement:
+    the function's role and a member role hold it alike. GetObject on the named buckets' objects, no listing."""
+    read = {
+        "Sid": "CodeDeployAppSpecs",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": [f"arn:{partition}:s3:::codepipeline-eu-west-1-1/*", f"arn:{partition}:s3:::artifacts.eu/*"],
+    }
+    buckets = ["codepipeline-eu-west-1-1", "artifacts.eu"]
+    for apply in (True, False):
+        without = permissions.account_statements(partition, ACCOUNT, apply)
+        member = permissions.account_statements(partition, ACCOUNT, apply, appspec_buckets=buckets)
+        assert [st for st in member if st not in without] == [read] and len(member) == len(without) + 1
+        document = permissions.policy_document(
+            partition=partition, account=ACCOUNT, apply=apply, appspec_buckets=buckets
+        )
+        assert document["Statement"] == member
+    assert "CodeDeployAppSpecs" not in _by_sid(permissions.policy_document())
+
+
 def test_the_command_prints_the_policy_for_a_partition_and_account(capsys: pytest.CaptureFixture[str]) -> None:
     permissions.main(["--partition", "aws-us-gov", "--account", ACCOUNT, "--plan-only"])
     printed = json.loads(capsys.readouterr().out)

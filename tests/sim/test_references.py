@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tdgc.aws.connection import Connection
+from tdgc.aws.connection import Connection, Role
 from tdgc.aws.pacing import Pacer
 from tdgc.collect.references import SERVICES, History, discover, parse_reference
 from tdgc.collect.run import RunOptions, run
@@ -550,8 +550,11 @@ def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Si
     assert ("web", 17) in third.by_revision and ("web", 16) not in third.by_revision
 
 
+APPSPEC_IN_S3 = {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bg.yaml", "bundleType": "YAML"}}
+
+
 @pytest.mark.parametrize(
-    ("revision", "problem"),
+    ("revision", "refused", "problem"),
     [
         (
             {
@@ -563,22 +566,32 @@ def test_a_refresh_reads_the_history_of_only_the_services_deployed_since(sim: Si
                     )
                 },
             },
+            False,
             "an AppSpec names a TaskDefinition in a form tdgc cannot read",
         ),
         (
             {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "bundle.zip", "bundleType": "zip"}},
+            False,
             "an AppSpec bundled as zip cannot be read",
         ),
         (
             {"revisionType": "S3", "s3Location": {"bucket": "appspecs", "key": "missing.yaml", "bundleType": "YAML"}},
-            "NoSuchKey",
+            False,
+            "app: AppSpec s3://appspecs/missing.yaml: NoSuchKey",
         ),
+        (APPSPEC_IN_S3, True, "app: AppSpec s3://appspecs/bg.yaml: AccessDenied: Access Denied"),
     ],
 )
 def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(
-    revision: dict[str, Any], problem: str, sim: Simulator
+    revision: dict[str, Any], refused: bool, problem: str, sim: Simulator
 ) -> None:
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appspecs")
+    """Each names what cannot be read; an AppSpec in S3 the caller may not read (`refused`: S3 refuses the
+    GetObject, as without a grant on the artifact bucket) names the object, and the fix what to grant."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="appspecs")
+    s3.put_object(Bucket="appspecs", Key="bg.yaml", Body=appspec(td(1)).encode())
+    if refused:
+        sim.inject("GetObject", "AccessDenied", times=-1, message="Access Denied")
     cd = boto3.client("codedeploy", region_name="us-east-1")
     cd.create_application(applicationName="app", computePlatform="ECS")
     cd.create_deployment_group(applicationName="app", deploymentGroupName="g", serviceRoleArn=ROLE)
@@ -586,6 +599,28 @@ def test_a_codedeploy_appspec_tdgc_cannot_read_fails_the_source_closed(
     refs = discover(Connection(boto3.Session(region_name="us-east-1"), "us-east-1"), ["codedeploy"], Pacer({}))
     assert list(refs.failed) == ["codedeploy"] and problem in refs.failed["codedeploy"]
     assert "(fix: grant codedeploy:ListApplications" in refs.failure_text()
+    assert (
+        "s3:GetObject on the AppSpecs kept in S3 (the templates' CodeDeployAppSpecBuckets / "
+        "codedeploy_appspec_buckets, and the member role's CodeDeployAppSpecBuckets" in refs.failure_text()
+    )
+
+
+def test_an_appspec_in_s3_is_read_with_the_target_s_credentials_not_the_caller_s(sim: Simulator) -> None:
+    """Unlike a Terraform state (the caller's own read), an AppSpec is read as the target: in a member account,
+    through the member role, which is where tdgc.permissions' account statements grant it."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="appspecs")
+    s3.put_object(Bucket="appspecs", Key="bg.yaml", Body=appspec(td(1)).encode())
+    cd = boto3.client("codedeploy", region_name="us-east-1")
+    cd.create_application(applicationName="app", computePlatform="ECS")
+    cd.create_deployment_group(applicationName="app", deploymentGroupName="g", serviceRoleArn=ROLE)
+    cd.create_deployment(applicationName="app", deploymentGroupName="g", revision=APPSPEC_IN_S3)
+    member, caller = _Recording(region_name="us-east-1"), _Recording(region_name="us-east-1")
+    target = Connection(member, "us-east-1", role=Role(f"arn:aws:iam::{ACCOUNT}:role/tdgc-member"), caller=caller)
+    refs = discover(target, ["codedeploy"], Pacer({}))
+    assert not refs.failed and refs.by_revision[("web", 1)]
+    assert sim.count("GetObject") == 1
+    assert "s3" in member.services and caller.services == set()
 
 
 def test_a_document_nested_too_deeply_to_read_fails_its_source_closed(sim: Simulator) -> None:
