@@ -1,7 +1,7 @@
 # Organisation mode (organisation_mode = true; docs/design.md, "Organisation mode"): a state machine lists the
 # targets (the targets function), runs the collector once per account and region in a Distributed Map, and
 # merges the targets' reports (the merge function). The same definition as the SAM template's
-# (organisation.asl.json; tests/test_org.py holds the two equal). Two small functions of the same code, each
+# (organisation.asl.json; tests/deploy/test_org.py holds the two equal). Two small functions of the same code, each
 # with a role of its own: the listing never touches ECS or S3, the merge only the report prefix. The module's one
 # schedule (main.tf) starts the state machine.
 

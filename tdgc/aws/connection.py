@@ -200,10 +200,14 @@ def assume(base: boto3.Session, role: Role, endpoint_url: str | None, region: st
 def load_models(session: boto3.Session, services: Sequence[str], region: str) -> None:
     """Parse `services`' models (API, endpoint rules, paginators) into the loader every member session shares
     (`assume`), once, before targets run in parallel: its cache is not locked, so N threads creating their first
-    clients at once would each parse every model again (seconds of CPU for 32 targets). No network call."""
+    clients at once would each parse every model again (seconds of CPU for 32 targets). No network call; what
+    it cannot load, each target loads for itself, as it would without this."""
     for service in dict.fromkeys(services):
-        client = session.client(service, region_name=region)  # type: ignore[call-overload]
-        client.can_paginate(next(iter(client.meta.method_to_api_mapping)))  # loads the paginators too
+        try:
+            client = session.client(service, region_name=region)  # type: ignore[call-overload]
+            client.can_paginate(next(iter(client.meta.method_to_api_mapping)))  # loads the paginators too
+        except botocore.exceptions.BotoCoreError:
+            continue
 
 
 def whoami(target: Connection) -> str:

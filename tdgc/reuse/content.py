@@ -32,7 +32,7 @@ class Verdict(Enum):
 # What ECS is known to answer for a field the request left out, per level of the document: botocore's own
 # examples of ECS (examples-1.json: DescribeTaskDefinition "hello_world:8", RegisterTaskDefinition "sleep360")
 # answer [] for a container's environment, mountPoints, portMappings and volumesFrom and for the task's volumes,
-# and drop the taskRoleArn "" they were sent; real answers (tests/test_reuse.py WEB_DESCRIBED) add
+# and drop the taskRoleArn "" they were sent; real answers (tests/sim/test_reuse.py WEB_DESCRIBED) add
 # placementConstraints, a container's systemControls and a log configuration's secretOptions as []. So these
 # values, at these levels only, are the same content as no value at all; every other empty value is content.
 _AS_ABSENT: Mapping[str, Mapping[str, Any]] = {

@@ -5,7 +5,7 @@ and an IAM role holding exactly tdgc.permissions.
 moto's CloudFormation does not expand the Serverless transform (docs/design.md §7), so the template is translated
 with aws-sam-translator first, as CloudFormation does, after the CodeUri is pointed at S3, as `sam deploy`
 does. The code uploaded is a small stand-in zip: moto stores the code and never runs it; what the real zip
-holds is tests/test_package.py's business.
+holds is tests/unit/test_package.py's business.
 """
 
 from __future__ import annotations

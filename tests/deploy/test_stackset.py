@@ -58,7 +58,7 @@ def test_the_role_grants_exactly_the_account_statements(
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto, with the two gaps tests/test_deploy_sam.py fills for the same reason: a conditional statement that
+    """moto, with the two gaps tests/deploy/test_sam.py fills for the same reason: a conditional statement that
     resolves to AWS::NoValue is dropped, and the role's policies come back as JSON."""
     with mock_aws():
         monkeypatch.setattr(parsing, "clean_json", _no_value_dropped(parsing.clean_json))

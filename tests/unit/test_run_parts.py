@@ -195,3 +195,10 @@ def test_the_models_a_parallel_run_loads_first_are_not_read_again_by_each_accoun
             for service in services:
                 client = member.client(service, region_name="eu-west-1")  # type: ignore[call-overload]
                 assert client.can_paginate(next(iter(client.meta.method_to_api_mapping))) in (True, False)
+
+
+def test_a_model_that_cannot_be_loaded_beforehand_is_left_to_the_targets() -> None:
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    load_models(base, ["no-such-service", "ecs"], "us-east-1")  # no error: an optimisation, not a check
+    with mock.patch.object(JSONFileLoader, "load_file", side_effect=AssertionError("a model read from disk")):
+        base.client("ecs", region_name="us-east-1")  # type: ignore[call-overload]
