@@ -16,16 +16,26 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from tdgc.aws.ecs import PAGE_SIZE
 from tdgc.collect.decide import decide, needs_description, ranks_kept
 from tdgc.collect.references import References
 from tdgc.collect.scan import STATUSES, RevisionList, Scanner
 from tdgc.model import Decision, Revision, Status
 from tdgc.policy import Policy, Rule
 
-# Decisions handed on at a time. Small, so that the lanes start on a family's first mutations after a few
-# describes rather than a listing page's hundred, and are never left idle, their bucket full, while the rest of
-# a page is described (docs/performance.md: what an organisation at once measured).
-DECISION_PAGE = 10
+# How many decisions are handed on at a time. ACTIVE pages start small and double up to a listing page: the
+# lanes start on a family's first deregistrations after a few describes rather than a hundred, and are fed
+# while the rest is described (each deregistration is a call of its own, so small pages cost no call). INACTIVE
+# pages stay whole: deletes go ten to a call within a page, and smaller pages would split the batches
+# (docs/performance.md: what an organisation at once measured).
+FIRST_PAGE = 10
+
+
+def _page_sizes(status: Status) -> Iterator[int]:
+    size = FIRST_PAGE if status is Status.ACTIVE else PAGE_SIZE
+    while True:
+        yield size
+        size = min(2 * size, PAGE_SIZE)
 
 
 def decide_pages(
@@ -47,9 +57,11 @@ def decide_pages(
     lists = lists or scanner.family_lists(family)
     for status in STATUSES:
         reader = _Reader(scanner, rule, status, lists[status], now, refs or References())
-        for start in range(0, len(reader.revisions), DECISION_PAGE):
+        start, sizes = 0, _page_sizes(status)
+        while start < len(reader.revisions):
+            end = min(start + next(sizes), len(reader.revisions))
             decisions = []
-            for index in range(start, min(start + DECISION_PAGE, len(reader.revisions))):
+            for index in range(start, end):
                 found = reader.revision(index)
                 if found is not None:
                     rev, in_use = found
@@ -59,6 +71,7 @@ def decide_pages(
                         decide(rev, rank=rank, rule=rule, glob=glob, now=now, in_use_by=in_use, last_used=last_used)
                     )
             yield decisions
+            start = end
 
 
 class _Reader:

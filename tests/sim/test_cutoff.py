@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tdgc.collect.cutoff import DECISION_PAGE, decide_pages
+from tdgc.aws.ecs import PAGE_SIZE
+from tdgc.collect.cutoff import FIRST_PAGE, decide_pages
 from tdgc.collect.scan import Scanner
 from tdgc.durations import Duration
 from tdgc.local.simulator import Simulator
@@ -107,19 +108,26 @@ def test_the_search_costs_about_twice_log2_of_the_young_side(shared: Simulator, 
 
 
 def test_the_first_decisions_are_handed_on_after_a_few_describes(shared: Simulator) -> None:
-    """Under a protect tag every old candidate is described; the lanes get the first page after DECISION_PAGE
-    of them (and the search's probes), not after the family's whole listing page, so that mutations start
-    while the rest is read."""
+    """Under a protect tag every old candidate is described; the lanes get the first ACTIVE page after
+    FIRST_PAGE of them (and the search's probe), not after a whole listing page, and the pages grow from there;
+    INACTIVE pages stay whole, so that deletes fill their batches of ten."""
     sim = shared
     sim.reset()
-    for n in range(90):
-        sim.seed("f", registered_at=NOW - timedelta(days=200) + timedelta(hours=n))
+    at = NOW - timedelta(days=400)
+    for n in range(250):
+        gone = at + timedelta(days=n % 3) if n < 130 else None  # the oldest deregistered long ago
+        sim.seed("f", registered_at=at, status="INACTIVE" if gone else "ACTIVE", deregistered_at=gone)
     ecs = boto3.client("ecs", region_name=sim.region, aws_access_key_id="testing", aws_secret_access_key="testing")
-    rule = Rule(keep_last=2, deregister_after=Duration(days=30), delete_after=None, protect_tags={"keep": "*"})
+    days30 = Duration(days=30)
+    rule = Rule(keep_last=2, deregister_after=days30, delete_after=days30, protect_tags={"k": "*"})
     pages = decide_pages(Scanner(ecs), Policy(defaults=rule), "f", NOW)
+    inactive = [next(pages), next(pages)]
+    assert [len(page) for page in inactive] == [PAGE_SIZE, 30]
+    described = sim.count("DescribeTaskDefinition")
     first = next(pages)
-    assert len(first) == DECISION_PAGE
-    assert sim.count("DescribeTaskDefinition") <= DECISION_PAGE + 1  # the search's one probe: all old
-    every = [first, *pages]
-    assert all(len(page) <= DECISION_PAGE for page in every)
-    assert sum(d.action.value == "deregister" for page in every for d in page) == 88
+    assert len(first) == FIRST_PAGE
+    assert sim.count("DescribeTaskDefinition") - described <= FIRST_PAGE + 1  # and the search's one probe
+    active = [first, *pages]
+    assert [len(page) for page in active] == [10, 20, 40, 50]
+    assert sum(d.action.value == "deregister" for page in active for d in page) == 118
+    assert sum(d.action.value == "delete" for page in inactive for d in page) == 130
