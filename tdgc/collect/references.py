@@ -208,11 +208,11 @@ def discover(
     refs = References()
     context = _Context(target, pacer, refs, rollback_depth, {} if history is None else history, states)
     wanted = set(sources)
-    for name, finder in _FINDERS.items():
+    for name, source in SOURCES.items():
         if name not in wanted:
             continue
         try:
-            finder(context)
+            source.find(context)
         except UNREACHABLE:
             raise  # not a source's failure: the whole target is out of reach
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, Unreadable) as exc:
@@ -571,31 +571,26 @@ def _incomplete(operation: str, failure: dict[str, Any]) -> botocore.exceptions.
     )
 
 
-# The AWS services each source reads, for loading their models before targets run in parallel.
-SERVICES: dict[str, tuple[str, ...]] = {
-    "express_services": ("ecs",),
-    "services": ("ecs",),
-    "rollback": ("ecs",),
-    "tasks": ("ecs",),
-    "rules": ("events",),
-    "schedules": ("scheduler",),
-    "pipes": ("pipes",),
-    "state_machines": ("stepfunctions",),
-    "stacks": ("cloudformation",),
-    "codedeploy": ("codedeploy", "s3"),
-    "terraform": ("s3",),
-}
+@dataclass(frozen=True)
+class Source:
+    """A reference source: how it finds references, and the AWS services it reads (whose models a parallel run
+    loads once, before its targets start)."""
 
-_FINDERS: dict[str, Callable[[_Context], None]] = {
-    "express_services": _express_services,  # first: the services and rollback sources see what it lists
-    "services": _services,
-    "rollback": _rollback,
-    "tasks": _tasks,
-    "rules": _rules,
-    "schedules": _schedules,
-    "pipes": _pipes,
-    "state_machines": _state_machines,
-    "stacks": _stacks,
-    "codedeploy": _codedeploy,
-    "terraform": _terraform,
+    find: Callable[[_Context], None]
+    services: tuple[str, ...]
+
+
+# In the order they run: the express services first, so that the services and rollback sources see what it lists.
+SOURCES: dict[str, Source] = {
+    "express_services": Source(_express_services, ("ecs",)),
+    "services": Source(_services, ("ecs",)),
+    "rollback": Source(_rollback, ("ecs",)),
+    "tasks": Source(_tasks, ("ecs",)),
+    "rules": Source(_rules, ("events",)),
+    "schedules": Source(_schedules, ("scheduler",)),
+    "pipes": Source(_pipes, ("pipes",)),
+    "state_machines": Source(_state_machines, ("stepfunctions",)),
+    "stacks": Source(_stacks, ("cloudformation",)),
+    "codedeploy": Source(_codedeploy, ("codedeploy", "s3")),
+    "terraform": Source(_terraform, ("s3",)),
 }

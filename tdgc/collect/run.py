@@ -30,7 +30,7 @@ from tdgc.collect.archive import Archive, open_archive
 from tdgc.collect.budget import Budget
 from tdgc.collect.cutoff import decide_pages
 from tdgc.collect.guard import ReferenceGuard
-from tdgc.collect.references import SERVICES
+from tdgc.collect.references import SOURCES
 from tdgc.collect.reporter import InOrderReporter
 from tdgc.collect.scan import RevisionList, Scanner
 from tdgc.collect.tfstate import States
@@ -357,7 +357,7 @@ def _run_targets(context: RunContext, accounts: Sequence[Connection]) -> None:
 def _in_parallel(context: RunContext, order: Sequence[_Item], schedule: _Schedule, *, alone: bool) -> None:
     first = order[0].target
     sources = context.options.policy.safety.references
-    services = ["sts", "ecs", *(service for source in sources for service in SERVICES[source])]
+    services = ["sts", "ecs", *(service for source in sources for service in SOURCES[source].services)]
     load_models(first.caller or first.session, services, first.as_caller().region)
     pool = ThreadPoolExecutor(context.options.parallel, thread_name_prefix="tdgc-target")
     try:

@@ -99,11 +99,16 @@ def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     assert context.get_remaining_time_in_millis() > 0
 
     assert result["mode"] == "apply" and result["exit_code"] == 0
+    # How much of the plan was decided before the minute ran out is a race, not a promise: the lanes' waits move
+    # the fake clock in no real time while the scan's describes take real time (a real clock charges both). The
+    # run stops deciding when the budget ends ("the next run goes on"), so the summary holds what was decided,
+    # and every decided action is either done or deferred.
     summary = result["summary"]
-    assert summary["deregister"] == 148 and summary["delete"] == 40
+    planned = summary["deregister"] + summary["delete"]
+    assert summary["deregister"] <= 148 and summary["delete"] <= 40 and summary["revisions"] <= 190
     done = summary["results"]["done"] + summary["results"]["pending"]
-    assert 10 < done < 188, "some done, the rest deferred to the next run"
-    assert summary["results"]["skipped"] == 188 - done and summary["results"]["failed"] == 0
+    assert 10 < done < planned, "some done, the rest deferred to the next run"
+    assert summary["results"]["skipped"] == planned - done and summary["results"]["failed"] == 0
     assert any("time budget reached" in note for note in result["notes"])
     assert len([op for op, _ in sim.mutations if op in ("DeregisterTaskDefinition", "DeleteTaskDefinitions")]) > 0
 
@@ -111,7 +116,7 @@ def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     key = result["report"].removeprefix("s3://tdgc-archive/")
     assert key.startswith("reports/tdgc-apply-") and key.endswith(".json")
     report = json.loads(s3.get_object(Bucket="tdgc-archive", Key=key)["Body"].read())
-    assert report["summary"] == summary and len(report["decisions"]) == 190
+    assert report["summary"] == summary and len(report["decisions"]) == summary["revisions"]
     # Each revision deleted was archived first; beside the archives, the probe that proved the prefix writable.
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="tdgc-archive", Prefix="archive/").get("Contents", [])]
     assert len([k for k in keys if k.endswith(".json")]) == summary["results"]["pending"]
@@ -122,7 +127,12 @@ def test_with_60_seconds_left_it_ends_within_them_and_returns_the_summary(
     assert len(actions) == done and all(line["arn"].startswith("arn:aws:ecs:") for line in actions)
     last = lines[-1]
     assert last["event"] == "tdgc summary" and last["level"] == "info"
-    assert (last["deregister"], last["delete"], last["exit_code"], last["report"]) == (148, 40, 0, result["report"])
+    assert (last["deregister"], last["delete"], last["exit_code"], last["report"]) == (
+        summary["deregister"],
+        summary["delete"],
+        0,
+        result["report"],
+    )
     invoked = next(line for line in lines if line["event"] == "tdgc invoked")
     assert invoked["schedule"] == SCHEDULER_EVENT["schedule"] and invoked["dry_run"] is False
 

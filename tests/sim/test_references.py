@@ -13,7 +13,7 @@ import pytest
 
 from tdgc.aws.connection import Connection, Role
 from tdgc.aws.pacing import Pacer
-from tdgc.collect.references import SERVICES, History, discover, parse_reference
+from tdgc.collect.references import SOURCES, History, discover, parse_reference
 from tdgc.collect.run import RunOptions, run
 from tdgc.local.simulator import Simulator
 from tdgc.policy import REFERENCE_SOURCES, load_policy
@@ -493,7 +493,7 @@ def test_parse_reference(text: str, parsed: tuple[str, int | None] | None) -> No
 def test_references_are_read_again_during_a_long_apply(
     max_age: float, web_10: str, sim: Simulator, tmp_path: Path
 ) -> None:
-    for _ in range(150):
+    for _ in range(40):
         sim.seed("web", registered_at=None)
     sim.backend().create_cluster("prod")
     # Right after tdgc's first deregister, someone rolls a service back to web:10 (deregistered much later).
@@ -657,12 +657,12 @@ class _Recording(boto3.Session):
 
 @pytest.mark.parametrize("source", sorted(REFERENCE_SOURCES))
 def test_each_source_reads_only_the_services_listed_for_it(source: str, sim: Simulator, used: dict[str, str]) -> None:
-    """SERVICES is what a parallel run parses the models of before its targets start: a source that reads a
-    service not listed there would parse it once per target, all at once."""
-    assert set(SERVICES) == set(REFERENCE_SOURCES)
+    """A source's services are what a parallel run parses the models of before its targets start: a source that
+    reads a service not listed would parse it once per target, all at once."""
+    assert set(SOURCES) == set(REFERENCE_SOURCES)
     session = _Recording(region_name="us-east-1")
     found = discover(Connection(session, "us-east-1"), [source], Pacer({}))
     assert not found.failed
     if source != "terraform":  # its states come from the run (none here): nothing to read
         assert session.services
-    assert session.services <= set(SERVICES[source])
+    assert session.services <= set(SOURCES[source].services)
