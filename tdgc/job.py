@@ -36,6 +36,7 @@ from tdgc.aws.s3url import is_s3, s3_location
 from tdgc.collect.run import MAX_PARALLEL, RunOptions, RunResult, exit_status_of, run
 from tdgc.errors import EXIT_ACTIONS_FAILED, EXIT_GUARD, EXIT_OK, EXIT_USAGE, ReportError, UsageError
 from tdgc.model import Action, Decision, Outcome, Result, Revision, Status, Why
+from tdgc.permissions import MAP_RESULTS_NAME, TARGETS_NAME
 from tdgc.policy import Overrides, Policy, load_policy, parse_policy
 from tdgc.report import destination
 from tdgc.report.metrics import QUOTA_FAMILIES
@@ -239,32 +240,52 @@ def role_targets(role_arns: Sequence[str], regions: Sequence[str]) -> list[dict[
     return targets_of(list(dict.fromkeys(r.account for r in roles)) or [None], regions)
 
 
-# Step Functions' quota on a state's input and output, as UTF-8 text. The list of targets travels whole through
-# the organisation's state machine (ListTargets' result, the map's input, MergeReports' payload), and a Distributed
-# Map without a ResultWriter is held to it too, whatever its ResultPath (deploy/sam/README.md, "Organisation mode").
-STATE_DATA_LIMIT = 256 * 1024
-# What the lambda:invoke task's raw result wraps around the targets handler's answer (StatusCode, ExecutedVersion,
-# the HTTP headers: about 1 KiB) counts against the same quota.
-TARGETS_DATA_LIMIT = STATE_DATA_LIMIT - 4 * 1024
+def org_report(report: str) -> str:
+    """TDGC_REPORT in organisation mode, `s3://BUCKET/PREFIX/`: checked (the run's objects all go there, and
+    the state machine reads and writes there too), with its trailing slash."""
+    if not is_s3(report):
+        raise UsageError(f"TDGC_REPORT: organisation mode keeps its objects in S3 (s3://BUCKET/PREFIX/): {report!r}")
+    base = report if report.endswith("/") else report + "/"
+    s3_location(base, "TDGC_REPORT")
+    return base
 
 
-def targets_data(listed: dict[str, Any]) -> dict[str, Any]:
-    """The targets handler's answer, `{"run_id", "targets"}`, if the state machine can carry it: else a UsageError
-    that names the organisation's size and how to cut it, rather than the execution failing later with
-    States.DataLimitExceeded. Measured as the Lambda runtime serialises it (json.dumps, with spaces), which is no
-    shorter than what Step Functions counts."""
-    size = len(json.dumps(listed).encode())
-    if size <= TARGETS_DATA_LIMIT:
-        return listed
-    targets = listed["targets"]
-    accounts, regions = len({t.get("account") for t in targets}), len({t["region"] for t in targets})
-    most = TARGETS_DATA_LIMIT * len(targets) // size
-    raise UsageError(
-        f"{len(targets)} targets ({accounts} accounts x {regions} regions) are {size:,} bytes of JSON, more than "
-        f"one execution of the state machine can pass between its states ({TARGETS_DATA_LIMIT:,} bytes of Step "
-        f"Functions' 256 KiB; about {most:,} such targets): name fewer OUs (TDGC_ORGANIZATIONAL_UNITS) or regions "
-        "(TDGC_REGIONS), or deploy once per part of the organisation"
-    )
+def _run_prefix(report: str, run: str) -> str:
+    """`s3://BUCKET/PREFIX/RUN/`: where an organisation run's objects go."""
+    return f"{org_report(report)}{run_id(run)}/"
+
+
+def targets_location(report: str, run: str) -> str:
+    """Where an organisation run's target list goes: `REPORT/RUN/targets.json`, beside the targets' reports.
+    The targets function writes it, the map's ItemReader and the merge read it: one name, computed here."""
+    return destination.resolve(_run_prefix(report, run), TARGETS_NAME)
+
+
+def write_targets(report: str, run: str, targets: Sequence[Mapping[str, Any]], s3: S3Access) -> dict[str, Any]:
+    """The run's targets written to S3 as one JSON array (through the report writer: the bucket's owner named,
+    the reports' encryption asked for); what the state machine passes on instead of the list:
+    `{"run_id", "bucket", "key", "results_prefix", "count"}`, the same few hundred bytes however many targets.
+    `results_prefix` is where the map's ResultWriter puts its children's results, beside the reports."""
+    location = targets_location(report, run)
+    with destination.open_report(location, s3) as out:
+        json.dump(list(targets), out)
+    bucket, key = s3_location(location, "targets", key_required=True)
+    _, results = s3_location(_run_prefix(report, run) + MAP_RESULTS_NAME, "TDGC_REPORT")
+    return {"run_id": run, "bucket": bucket, "key": key, "results_prefix": results, "count": len(targets)}
+
+
+def read_targets(location: str, s3: S3Access) -> list[dict[str, Any]]:
+    """The run's target list as the targets function wrote it (`write_targets`), checked as the merge's input.
+    A list that cannot be read is a ReportError: the collectors may have changed their accounts by then."""
+    bucket, key = s3_location(location, "targets", key_required=True)
+    try:
+        body = s3.client().get_object(Bucket=bucket, Key=key, **s3.protection.reads)["Body"].read()
+        loaded = json.loads(body)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise ReportError(f"targets {location}: cannot read ({error_text(exc)})") from None
+    except ValueError as exc:
+        raise ReportError(f"targets {location}: not JSON ({exc})") from None
+    return check_targets(loaded)
 
 
 def _exit_of(report: Mapping[str, Any]) -> int:

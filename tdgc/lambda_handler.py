@@ -66,7 +66,7 @@ from tdgc.aws.connection import Role, account_id, caller
 from tdgc.aws.connection import session as aws_session
 from tdgc.aws.errors import error_text
 from tdgc.aws.pacing import unpaced
-from tdgc.aws.s3 import s3_access
+from tdgc.aws.s3 import S3Access, s3_access
 from tdgc.collect.run import MAX_PARALLEL
 from tdgc.errors import EXIT_OK, TdgcError, UsageError
 from tdgc.job import (
@@ -75,13 +75,16 @@ from tdgc.job import (
     check_targets,
     merge_from_s3,
     org_accounts,
+    org_report,
     organisational_units,
+    read_targets,
     role_targets,
     run_id,
     run_job,
     target_report,
-    targets_data,
+    targets_location,
     targets_of,
+    write_targets,
 )
 from tdgc.logs import configure
 from tdgc.report.metrics import emf
@@ -158,23 +161,42 @@ def handler(event: Any, context: LambdaContext, *, clock: Callable[[], float] = 
 
 
 def targets_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Organisation mode's first state: `{"run_id"}` in, `{"run_id", "targets": [{"account", "region"}]}` out,
-    the Distributed Map's items (see `targets_from`)."""
+    """Organisation mode's first state: `{"run_id"}` in; the targets (see `targets_from`) written to
+    TDGC_REPORT/RUN_ID/targets.json, the Distributed Map's ItemReader reads them there; out, where they are:
+    `{"run_id", "bucket", "key", "results_prefix", "count"}` (tdgc.job.write_targets), whatever their number."""
     configure("json", level=logging.INFO)
     try:
-        result = targets_from(event, os.environ, _organizations)
+        report = _org_report(os.environ)
+        listed = targets_from(event, os.environ, _organizations)
+        s3 = _report_access(os.environ, context)
+        result = write_targets(report, listed["run_id"], listed["targets"], s3)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
         raise
-    log.info("tdgc targets", run_id=result["run_id"], targets=len(result["targets"]))
+    log.info("tdgc targets", run_id=result["run_id"], targets=result["count"], key=result["key"])
     return result
+
+
+def _org_report(env: Any) -> str:
+    report = env.get("TDGC_REPORT")
+    if not report:
+        raise UsageError("TDGC_REPORT: not set; organisation mode keeps the targets and their reports there")
+    return org_report(str(report))
+
+
+def _report_access(env: Any, context: LambdaContext) -> S3Access:
+    """S3 for the run's own objects, as the reports are written: the bucket's owner (TDGC_ARCHIVE_BUCKET_OWNER,
+    else the function's account) named on each call, TDGC_ARCHIVE_KMS_KEY's encryption asked for."""
+    owner = env.get("TDGC_ARCHIVE_BUCKET_OWNER") or function_account(context)
+    owner = account_id(owner, "TDGC_ARCHIVE_BUCKET_OWNER") if owner else None
+    return s3_access(caller(aws_session(None), None), owner, env.get("TDGC_ARCHIVE_KMS_KEY") or None)
 
 
 def targets_from(event: Any, env: Any, organizations: Callable[[], Any]) -> dict[str, Any]:
     """The targets of an organisation run, every input checked before any AWS call: TDGC_ROLE_ARNS' accounts,
     or with TDGC_MEMBER_ROLE_NAME the organisation's ACTIVE accounts (under TDGC_ORGANIZATIONAL_UNITS if set),
-    or else the function's own account; times TDGC_REGIONS (default: the function's region). Refused when
-    the list is more than the state machine can carry (`tdgc.job.targets_data`)."""
+    or else the function's own account; times TDGC_REGIONS (default: the function's region). However many:
+    the list goes to S3, never through the state machine's data."""
     if not isinstance(event, dict) or set(event) - {"run_id"}:
         raise UsageError(f"event: expected {{'run_id': EXECUTION_NAME}}, not {event!r}")
     run = run_id(event.get("run_id"), "event: 'run_id'")
@@ -190,16 +212,16 @@ def targets_from(event: Any, env: Any, organizations: Callable[[], Any]) -> dict
     if ous and not name:
         raise UsageError("TDGC_ORGANIZATIONAL_UNITS needs TDGC_MEMBER_ROLE_NAME (the role to assume in each account)")
     if roles:
-        return targets_data({"run_id": run, "targets": role_targets(roles, regions)})
+        return {"run_id": run, "targets": role_targets(roles, regions)}
     if not name:
-        return targets_data({"run_id": run, "targets": targets_of([None], regions)})
+        return {"run_id": run, "targets": targets_of([None], regions)}
     try:
         accounts = org_accounts(organizations(), ous)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise UsageError(f"cannot list the organisation's accounts ({error_text(exc)})") from None
     if not accounts:
         raise UsageError("no ACTIVE account in the organisation" + (f" under {', '.join(ous)}" if ous else ""))
-    return targets_data({"run_id": run, "targets": targets_of(accounts, regions)})
+    return {"run_id": run, "targets": targets_of(accounts, regions)}
 
 
 def _organizations() -> Any:
@@ -207,21 +229,26 @@ def _organizations() -> Any:
 
 
 def merge_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Organisation mode's last state: `{"run_id", "targets"}` in (the first state's output), the per-target
+    """Organisation mode's last state: `{"run_id", "bucket", "key"}` in (where the first state wrote the
+    targets, which must be TDGC_REPORT/RUN_ID/targets.json), the list read from there and the per-target
     reports merged into TDGC_REPORT/RUN_ID/organisation.json and .md; returns a summary small enough for a
     state's output (counts, not the targets), or raises RunFailed when the merged exit status is not 0."""
     configure("json", level=logging.INFO)
     try:
-        if not isinstance(event, dict) or set(event) != {"run_id", "targets"}:
-            raise UsageError("event: expected {'run_id': EXECUTION_NAME, 'targets': [...]}")
-        run, targets = run_id(event["run_id"], "event: 'run_id'"), check_targets(event["targets"])
-        report = os.environ.get("TDGC_REPORT")
-        if not report:
-            raise UsageError("TDGC_REPORT: not set; the merge reads and writes the reports there")
-        owner = os.environ.get("TDGC_ARCHIVE_BUCKET_OWNER") or function_account(context)
-        owner = account_id(owner, "TDGC_ARCHIVE_BUCKET_OWNER") if owner else None
-        s3 = s3_access(caller(aws_session(None), None), owner, os.environ.get("TDGC_ARCHIVE_KMS_KEY") or None)
-        result = merge_from_s3(report, run, targets, s3)
+        if not isinstance(event, dict) or set(event) != {"run_id", "bucket", "key"}:
+            raise UsageError("event: expected {'run_id': EXECUTION_NAME, 'bucket': BUCKET, 'key': KEY}")
+        run = run_id(event["run_id"], "event: 'run_id'")
+        report = _org_report(os.environ)
+        location = targets_location(report, run)
+        if not isinstance(event["bucket"], str) or not isinstance(event["key"], str):
+            raise UsageError("event: 'bucket' and 'key' must be strings")
+        # Only the run's own list: an event cannot point the merge at any other object.
+        if f"s3://{event['bucket']}/{event['key']}" != location:
+            raise UsageError(
+                f"event: the targets of run {run} are at {location}, not s3://{event['bucket']}/{event['key']}"
+            )
+        s3 = _report_access(os.environ, context)
+        result = merge_from_s3(report, run, read_targets(location, s3), s3)
     except TdgcError as exc:
         log.error("tdgc refused", error=str(exc), exit_code=exc.exit_code)
         raise

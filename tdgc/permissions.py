@@ -128,6 +128,17 @@ ORGANISATION_LIST = (
 # Map's child executions (StartExecution on itself; Describe and Stop on its executions, as Step Functions
 # requires of a Distributed Map), and hands a failed run to the dead-letter queue.
 STATES_INVOKE = ("lambda:InvokeFunction",)
+# An organisation run's objects beside its targets' reports, under REPORT_PREFIX/RUN_ID/: the targets function writes
+# the target list (TARGETS_LIST: PutObject, through the report writer), the Distributed Map reads its items from it
+# (ItemReader: GetObject) and writes its children's results under MAP_RESULTS_NAME/ (ResultWriter: PutObject, and
+# for its multipart uploads GetObject, ListMultipartUploadParts and AbortMultipartUpload, as Step Functions'
+# "IAM policies for using Distributed Map states" lists). So nothing about the organisation's size passes through
+# the state machine's data, which Step Functions holds to 256 KiB. Under a KMS key, ARCHIVE_KEY for both roles.
+TARGETS_NAME = "targets.json"
+MAP_RESULTS_NAME = "map-results"
+TARGETS_LIST = ("s3:PutObject",)
+STATES_MAP_ITEMS = ("s3:GetObject",)
+STATES_MAP_RESULTS = ("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload")
 STATES_MAP_START = ("states:StartExecution",)
 STATES_MAP_EXECUTIONS = ("states:DescribeExecution", "states:StopExecution")
 DEAD_LETTERS = ("sqs:SendMessage",)
@@ -317,11 +328,50 @@ def member_role_arn(role_name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::*:role/{role_name.strip('/')}"
 
 
-def targets_policy_document(list_organisation: bool = True) -> dict[str, Any]:
-    """Organisation mode's targets function: the organisation's listing, or nothing at all when the targets are
-    a list of role ARNs (its role then holds only the runtime's log statement)."""
+def targets_list_arn(bucket: str, partition: str = "aws", report_prefix: str = REPORT_PREFIX) -> str:
+    """Every organisation run's target list: `BUCKET/REPORT_PREFIX/*/targets.json`."""
+    _check(partition, "*")
+    return f"arn:{partition}:s3:::{bucket}/{report_prefix.strip('/')}/*/{TARGETS_NAME}"
+
+
+def map_results_arn(bucket: str, partition: str = "aws", report_prefix: str = REPORT_PREFIX) -> str:
+    """Every organisation run's map results: `BUCKET/REPORT_PREFIX/*/map-results/*`."""
+    _check(partition, "*")
+    return f"arn:{partition}:s3:::{bucket}/{report_prefix.strip('/')}/*/{MAP_RESULTS_NAME}/*"
+
+
+def _key_statement(sid: str, partition: str, kms_key_arn: str | None) -> list[dict[str, Any]]:
+    if not kms_key_arn:
+        return []
+    if not kms_key_arn.startswith(f"arn:{partition}:kms:"):
+        raise ValueError(f"{kms_key_arn!r} is not a KMS key ARN in the {partition} partition")
+    return [{"Sid": sid, "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn}]
+
+
+def targets_policy_document(
+    bucket: str,
+    list_organisation: bool = True,
+    *,
+    partition: str = "aws",
+    report_prefix: str = REPORT_PREFIX,
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """Organisation mode's targets function: write the run's target list (and the key that encrypts it), and the
+    organisation's listing unless the targets are a list of role ARNs."""
     statements = [{"Sid": "ListOrganisation", "Effect": "Allow", "Action": list(ORGANISATION_LIST), "Resource": "*"}]
-    return {"Version": "2012-10-17", "Statement": statements if list_organisation else []}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            *(statements if list_organisation else []),
+            {
+                "Sid": "TargetsList",
+                "Effect": "Allow",
+                "Action": list(TARGETS_LIST),
+                "Resource": targets_list_arn(bucket, partition, report_prefix),
+            },
+            *_key_statement("ReportKey", partition, kms_key_arn),
+        ],
+    }
 
 
 def merge_policy_document(
@@ -349,14 +399,22 @@ def merge_policy_document(
 
 
 def state_machine_policy_document(
-    state_machine_arn: str, function_arns: Sequence[str], queue_arn: str
+    state_machine_arn: str,
+    function_arns: Sequence[str],
+    queue_arn: str,
+    bucket: str,
+    *,
+    report_prefix: str = REPORT_PREFIX,
+    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """Organisation mode's state machine role: invoke its functions (each ARN and its versions), run its
-    Distributed Map's child executions, send a failure to the queue."""
+    Distributed Map's child executions, read the map's items from the run's target list and write its results
+    beside it (and the key that encrypts them), send a failure to the queue."""
     arn = state_machine_arn.split(":")
     if len(arn) != 7 or arn[2] != "states" or arn[5] != "stateMachine":
         raise ValueError(f"{state_machine_arn!r} is not a state machine ARN")
     executions = ":".join([*arn[:5], "execution", arn[6]]) + "/*"
+    partition = arn[1]
     functions = [f for arn in function_arns for f in (arn, f"{arn}:*")]
     return {
         "Version": "2012-10-17",
@@ -369,6 +427,19 @@ def state_machine_policy_document(
                 "Action": list(STATES_MAP_EXECUTIONS),
                 "Resource": executions,
             },
+            {
+                "Sid": "MapItems",
+                "Effect": "Allow",
+                "Action": list(STATES_MAP_ITEMS),
+                "Resource": targets_list_arn(bucket, partition, report_prefix),
+            },
+            {
+                "Sid": "MapResults",
+                "Effect": "Allow",
+                "Action": list(STATES_MAP_RESULTS),
+                "Resource": map_results_arn(bucket, partition, report_prefix),
+            },
+            *_key_statement("ReportKey", partition, kms_key_arn),
             {"Sid": "DeadLetters", "Effect": "Allow", "Action": list(DEAD_LETTERS), "Resource": queue_arn},
         ],
     }
@@ -394,7 +465,7 @@ def terraform_json() -> dict[str, Any]:
         "register_tag, register_read and usage_write are the orchestrator's (tdgc register), not the function's. "
         "terraform_state_objects and terraform_state_bucket are the function's own read of the Terraform state "
         "buckets, never a member role's. codedeploy_appspec_objects is the read of the AppSpec buckets, an account "
-        "statement (a member role's too, deploy/stackset). organisation_list, states_*, dead_letters and "
+        "statement (a member role's too, deploy/stackset). organisation_list, targets_list, states_*, dead_letters and "
         "schedule_start are organisation mode's (its targets function, state machine and schedule).",
         "read_only": {sid: list(acts) for sid, acts in READ_ONLY.items()},
         "apply_deregister": list(DEREGISTER),
@@ -417,6 +488,9 @@ def terraform_json() -> dict[str, Any]:
         "states_invoke": list(STATES_INVOKE),
         "states_map_start": list(STATES_MAP_START),
         "states_map_executions": list(STATES_MAP_EXECUTIONS),
+        "states_map_items": list(STATES_MAP_ITEMS),
+        "states_map_results": list(STATES_MAP_RESULTS),
+        "targets_list": list(TARGETS_LIST),
         "dead_letters": list(DEAD_LETTERS),
         "schedule_start": list(SCHEDULE_START),
     }

@@ -108,29 +108,42 @@ locals {
   # Organisation mode's roles (organisation.tf), each from tdgc.permissions as the function's is.
   state_machine_name = "${var.name}-organisation"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.state_machine_name}"
-  # The organisation's listing, only when it is listed. On "*": OU and root ARNs hold the organisation's id.
-  org_targets_statements = [
-    { Sid = "ListOrganisation", Effect = "Allow", Action = local.permissions.organisation_list, Resource = "*" },
+  # The organisation's listing, only when it is listed (on "*": OU and root ARNs hold the organisation's id); the
+  # run's target list written under the report prefix, and the key (tdgc.permissions.targets_policy_document).
+  org_targets_list = "arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}/${var.report_prefix}/*/targets.json"
+  org_report_key = var.archive_kms_key_arn == null ? [] : [
+    { Sid = "ReportKey", Effect = "Allow", Action = local.permissions.archive_key, Resource = [var.archive_kms_key_arn] },
   ]
+  org_targets_statements = concat(
+    !local.lists_organisation ? [] : [
+      { Sid = "ListOrganisation", Effect = "Allow", Action = local.permissions.organisation_list, Resource = "*" },
+    ],
+    [{ Sid = "TargetsList", Effect = "Allow", Action = local.permissions.targets_list, Resource = [local.org_targets_list] }],
+    local.org_report_key,
+  )
   # The merge: the report prefix only, the bucket's HeadBucket, the key (tdgc.permissions.merge_policy_document).
   org_merge_statements = concat(
     [
       { Sid = "ReportObjects", Effect = "Allow", Action = local.permissions.archive_objects, Resource = ["arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}/${var.report_prefix}/*"] },
       { Sid = "ReportBucket", Effect = "Allow", Action = local.permissions.archive_bucket, Resource = ["arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}"] },
     ],
-    var.archive_kms_key_arn == null ? [] : [
-      { Sid = "ReportKey", Effect = "Allow", Action = local.permissions.archive_key, Resource = [var.archive_kms_key_arn] },
-    ],
+    local.org_report_key,
   )
   # The state machine: invoke its functions, run the Distributed Map's child executions (its own ARN spelled out:
-  # the state machine's arn attribute would depend on this role), send a failed run to the dead-letter queue.
+  # the state machine's arn attribute would depend on this role), read the map's items and write its results under
+  # the report prefix (ItemReader, ResultWriter), send a failed run to the dead-letter queue.
   org_function_arns = var.organisation_mode ? [aws_lambda_function.organisation["targets"].arn, aws_lambda_function.this.arn, aws_lambda_function.organisation["merge"].arn] : []
-  org_state_machine_statements = [
-    { Sid = "Invoke", Effect = "Allow", Action = local.permissions.states_invoke, Resource = flatten([for arn in local.org_function_arns : [arn, "${arn}:*"]]) },
-    { Sid = "MapRun", Effect = "Allow", Action = local.permissions.states_map_start, Resource = local.state_machine_arn },
-    { Sid = "MapRunExecutions", Effect = "Allow", Action = local.permissions.states_map_executions, Resource = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}/*" },
-    { Sid = "DeadLetters", Effect = "Allow", Action = local.permissions.dead_letters, Resource = aws_sqs_queue.dead_letters.arn },
-  ]
+  org_state_machine_statements = concat(
+    [
+      { Sid = "Invoke", Effect = "Allow", Action = local.permissions.states_invoke, Resource = flatten([for arn in local.org_function_arns : [arn, "${arn}:*"]]) },
+      { Sid = "MapRun", Effect = "Allow", Action = local.permissions.states_map_start, Resource = local.state_machine_arn },
+      { Sid = "MapRunExecutions", Effect = "Allow", Action = local.permissions.states_map_executions, Resource = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}/*" },
+      { Sid = "MapItems", Effect = "Allow", Action = local.permissions.states_map_items, Resource = [local.org_targets_list] },
+      { Sid = "MapResults", Effect = "Allow", Action = local.permissions.states_map_results, Resource = ["arn:${local.partition}:s3:::${coalesce(local.archive_bucket, "-")}/${var.report_prefix}/*/map-results/*"] },
+    ],
+    local.org_report_key,
+    [{ Sid = "DeadLetters", Effect = "Allow", Action = local.permissions.dead_letters, Resource = aws_sqs_queue.dead_letters.arn }],
+  )
   org_schedule_statements = [
     { Sid = "Start", Effect = "Allow", Action = local.permissions.schedule_start, Resource = local.state_machine_arn },
     { Sid = "DeadLetters", Effect = "Allow", Action = local.permissions.dead_letters, Resource = aws_sqs_queue.dead_letters.arn },

@@ -2,7 +2,8 @@
 # targets (the targets function), runs the collector once per account and region in a Distributed Map, and
 # merges the targets' reports (the merge function). The same definition as the SAM template's
 # (organisation.asl.json; tests/deploy/test_org.py holds the two equal). Two small functions of the same code, each
-# with a role of its own: the listing never touches ECS or S3, the merge only the report prefix. The module's one
+# with a role of its own: the listing never touches ECS and writes only the run's target list, the merge only the
+# report prefix. The module's one
 # schedule (main.tf) starts the state machine.
 
 locals {
@@ -19,13 +20,15 @@ locals {
       handler     = "tdgc.lambda_handler.targets_handler"
       memory_size = 256
       timeout     = 300 # a listing: 20 accounts a page, a page per OU
-      # tdgc.permissions.targets_policy_document: the organisation's listing, only when it is listed.
-      statements = local.lists_organisation ? local.org_targets_statements : []
+      # tdgc.permissions.targets_policy_document: the organisation's listing, only when it is listed; the target list.
+      statements = local.org_targets_statements
       environment = {
         TDGC_REGIONS              = length(var.regions) > 0 ? join(",", var.regions) : null
         TDGC_ROLE_ARNS            = length(var.member_role_arns) > 0 ? join(",", var.member_role_arns) : null
         TDGC_MEMBER_ROLE_NAME     = local.lists_organisation ? var.member_role_name : null
         TDGC_ORGANIZATIONAL_UNITS = local.lists_organisation && length(var.organizational_units) > 0 ? join(",", var.organizational_units) : null
+        TDGC_REPORT               = local.uses_archive_bucket ? "s3://${local.archive_bucket}/${var.report_prefix}/" : null
+        TDGC_ARCHIVE_KMS_KEY      = var.archive_kms_key_arn
       }
     }
     merge = {
@@ -57,7 +60,7 @@ resource "aws_iam_role" "organisation" {
   tags               = var.tags
 }
 
-# None for the targets function with member_role_arns: it lists nothing, and its role holds the logs alone.
+# With member_role_arns the targets function lists nothing: its role writes the target list alone.
 resource "aws_iam_role_policy" "organisation" {
   for_each = { for name, function in local.org_functions : name => function.statements if length(function.statements) > 0 }
   name     = "tdgc"
