@@ -547,12 +547,18 @@ def check_organisation(
     assert statements(tdgc_policy) == expected_tdgc_statements(bucket, member_roles, kms_key_arn=kms_key_arn)
     merge_document = permissions.merge_policy_document(bucket, partition=partition, kms_key_arn=kms_key_arn)
     for function, log_group, document in (
-        (targets, log_groups[0], permissions.targets_policy_document()),
+        (
+            targets,
+            log_groups[0],
+            permissions.targets_policy_document(bucket, partition=partition, kms_key_arn=kms_key_arn),
+        ),
         (merge, log_groups[2], merge_document),
     ):
         granted = set().union(*map(statements, _function_policies(client, function, log_group, None)))
         assert granted == statements(document), function["FunctionName"]
-    states_document = permissions.state_machine_policy_document(state_machine_arn, invoked, queue_arn)
+    states_document = permissions.state_machine_policy_document(
+        state_machine_arn, invoked, queue_arn, bucket, kms_key_arn=kms_key_arn
+    )
     assert _granted(client, machine["roleArn"], "states.amazonaws.com") == statements(states_document)
     start = statements(permissions.schedule_policy_document(state_machine_arn, queue_arn))
     schedule = _check_schedule(client, state_machine_arn, queue_arn, start)
@@ -580,6 +586,8 @@ def _check_organisation_functions(
         "TDGC_REGIONS": ",".join(REGIONS),
         "TDGC_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
         "TDGC_ORGANIZATIONAL_UNITS": ",".join(ORGANIZATIONAL_UNITS),
+        "TDGC_REPORT": report,
+        **key,
     }
     assert merge["Environment"]["Variables"] == {"TDGC_REPORT": report, **key}
     environment = collector["Environment"]["Variables"]

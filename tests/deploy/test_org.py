@@ -24,16 +24,19 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from tdgc import permissions
-from tdgc.errors import UsageError
+from tdgc.aws.connection import caller
+from tdgc.aws.connection import session as aws_session
+from tdgc.aws.s3 import s3_access
+from tdgc.errors import ReportError, UsageError
 from tdgc.job import (
-    STATE_DATA_LIMIT,
-    TARGETS_DATA_LIMIT,
     merge_reports,
     merged_exit_code,
     org_accounts,
+    read_targets,
     target_report,
-    targets_data,
+    targets_location,
     targets_of,
+    write_targets,
 )
 from tdgc.lambda_handler import RunFailed, handler, job_from, merge_handler, targets_from, targets_handler
 from tdgc.local.simulator import Simulator
@@ -392,28 +395,48 @@ def test_the_organisation_s_active_accounts_under_the_ous_asked_paged_by_botocor
         assert listed["targets"] == [{"account": in_sandbox[0], "region": "us-east-1"}]
 
 
-def test_the_targets_list_is_refused_one_byte_beyond_what_the_state_machine_carries() -> None:
-    accounts = [f"{n:012d}" for n in range(6000)]
-    regions = ["ap-southeast-2"]  # a longest region name: 14 characters
+def test_a_target_list_far_beyond_a_state_s_256_kib_goes_to_s3_and_reads_back_exactly(sim: Simulator) -> None:
+    """20,000 targets (about four times what a state's data once carried): written as one JSON array under the
+    run's report prefix, as the reports are (the bucket's owner named, encryption asked for), and read back
+    whole; what the state machine passes on is where the list is, the same size whatever the count."""
+    sim.create_bucket("tdgc-archive")
+    targets = targets_of([f"{n:012d}" for n in range(5000)], ["ap-southeast-2", "eu-west-1", "us-east-1", "us-west-2"])
+    assert len(targets) == 20_000
+    s3 = s3_access(caller(aws_session(None), None, "us-east-1"), "123456789012", None)
+    written = write_targets("s3://tdgc-archive/reports/", "exec-1", targets, s3)
+    assert written == {
+        "run_id": "exec-1",
+        "bucket": "tdgc-archive",
+        "key": "reports/exec-1/targets.json",
+        "results_prefix": "reports/exec-1/map-results",
+        "count": 20_000,
+    }
+    location = targets_location("s3://tdgc-archive/reports", "exec-1")
+    assert location == "s3://tdgc-archive/reports/exec-1/targets.json"
+    body = boto3.client("s3", region_name="us-east-1").get_object(Bucket="tdgc-archive", Key=written["key"])["Body"]
+    assert json.loads(body.read()) == targets and len(json.dumps(targets)) > 4 * 256 * 1024
+    assert read_targets(location, s3) == targets
+    assert [(r.method, r.key, r.expected_owner, r.encryption) for r in sim.s3_requests] == [
+        ("PUT", "reports/exec-1/targets.json", "123456789012", "AES256"),
+        ("GET", "reports/exec-1/targets.json", None, None),  # the check's own read, boto3 without tdgc's
+        ("GET", "reports/exec-1/targets.json", "123456789012", None),
+    ]
 
-    def listed(count: int, run: str = "exec-1") -> dict[str, Any]:
-        return {"run_id": run, "targets": targets_of(accounts[:count], regions)}
 
-    def size(data: Any) -> int:
-        return len(json.dumps(data).encode())
-
-    most = max(n for n in range(4000, 6000) if size(listed(n)) <= TARGETS_DATA_LIMIT)
-    assert 4500 <= most <= STATE_DATA_LIMIT // 57  # the READMEs' figure for 14-character regions
-    exact = listed(most, "x" * (6 + TARGETS_DATA_LIMIT - size(listed(most))))
-    assert size(exact) == TARGETS_DATA_LIMIT and targets_data(exact) is exact
-    over = exact | {"run_id": exact["run_id"] + "x"}
-    with pytest.raises(UsageError, match=rf"^{most} targets \({most} accounts x 1 regions\) are 258,049 bytes"):
-        targets_data(over)
-    with pytest.raises(UsageError, match=r"about 4,52\d such targets\): name fewer OUs \(TDGC_ORGANIZATIONAL_UNITS\)"):
-        targets_data(listed(most + 1))
+def test_a_missing_or_damaged_target_list_stops_the_merge_with_exit_1(sim: Simulator) -> None:
+    sim.create_bucket("tdgc-archive")
+    s3 = s3_access(caller(aws_session(None), None, "us-east-1"), "123456789012", None)
+    location = targets_location("s3://tdgc-archive/reports/", "exec-1")
+    with pytest.raises(ReportError, match=r"^targets s3://tdgc-archive/reports/exec-1/targets.json: cannot read"):
+        read_targets(location, s3)
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket="tdgc-archive", Key="reports/exec-1/targets.json", Body=b"[{"
+    )
+    with pytest.raises(ReportError, match="not JSON"):
+        read_targets(location, s3)
 
 
-# Sixteen regions: a large organisation's accounts times these cross what one execution carries.
+# Sixteen regions: a large organisation's accounts times these cross what one execution's data once carried.
 SIXTEEN_REGIONS = [
     "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
     "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1",
@@ -421,51 +444,37 @@ SIXTEEN_REGIONS = [
 ]  # fmt: skip
 
 
-def test_an_organisation_too_large_for_one_execution_is_refused_by_the_targets_function(
+def test_a_large_organisation_s_targets_go_to_s3_and_every_state_s_data_stays_small(
     sim: Simulator, clean_env: pytest.MonkeyPatch
 ) -> None:
-    """320 member accounts times 16 regions is more than the state machine can pass from state to state: the
-    targets function says so, with the numbers and what to narrow, after listing and nothing else; the OU of
-    250 of them fits, and every state's data then stays within Step Functions' quota."""
+    """321 accounts times 16 regions, more than a state's 256 KiB could hold as a list: the targets function
+    lists the organisation, writes the list to S3 and returns where it is; every state's data, computed from
+    the definition, stays a few hundred bytes."""
     organizations = boto3.client("organizations", region_name="us-east-1")
     organizations.create_organization(FeatureSet="ALL")
-    root = organizations.list_roots()["Roots"][0]["Id"]
-    prod = organizations.create_organizational_unit(ParentId=root, Name="prod")["OrganizationalUnit"]["Id"]
     for n in range(320):
-        created = organizations.create_account(AccountName=f"a{n}", Email=f"a{n}@example.com")
-        if n < 250:
-            account = created["CreateAccountStatus"]["AccountId"]
-            organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=prod)
+        organizations.create_account(AccountName=f"a{n}", Email=f"a{n}@example.com")
+    sim.create_bucket("tdgc-archive")
     sim.calls.clear()
-    sim.mutations.clear()
     clean_env.setenv("TDGC_MEMBER_ROLE_NAME", "tdgc-member")
     clean_env.setenv("TDGC_REGIONS", ",".join(SIXTEEN_REGIONS))
+    clean_env.setenv("TDGC_REPORT", "s3://tdgc-archive/reports/")
 
-    with pytest.raises(UsageError) as refused:
-        targets_handler({"run_id": "exec-1"}, FakeContext(300))
-    message = str(refused.value)
-    assert message.startswith("5136 targets (321 accounts x 16 regions) are ")
-    assert "TDGC_ORGANIZATIONAL_UNITS" in message and "TDGC_REGIONS" in message
-    # The organisation listed, paged, and nothing else called: no child execution would have started.
-    assert {op.split(":")[-1] for op in sim.calls} == {"ListAccounts"} and sim.count("ListAccounts") > 1
-
-    clean_env.setenv("TDGC_ORGANIZATIONAL_UNITS", prod)
     listed = targets_handler({"run_id": "exec-1"}, FakeContext(300))
-    assert len(listed["targets"]) == 250 * 16
+    assert listed["count"] == 321 * 16 and listed["key"] == "reports/exec-1/targets.json"
+    # The organisation listed, paged, and the list written: nothing else called.
+    assert {op.split(":")[-1] for op in sim.calls} == {"ListAccounts", "PutObject"} and sim.count("PutObject") == 1
+    s3 = boto3.client("s3", region_name="us-east-1")
+    items = json.loads(s3.get_object(Bucket="tdgc-archive", Key=listed["key"])["Body"].read())
+    assert len(items) == 321 * 16 and len(json.dumps(items)) > 256 * 1024
     # Each state's data, computed from the definition, as Step Functions holds it.
     states = _sam_definition()[0]["States"]
     context = {"Execution": {"Name": "exec-1"}}
     raw = {"ExecutedVersion": "$LATEST", "Payload": listed, "StatusCode": 200, **LAMBDA_INVOKE_METADATA}
     after_list = _select(states["ListTargets"]["ResultSelector"], raw, context)
     merge_payload = _payload(states["MergeReports"], after_list, context)  # the map passes its input on
-    child = states["CollectEachTarget"]["ItemProcessor"]["States"]
-    report = {"exit_code": 0, "report": "s3://tdgc-archive/reports/exec-1/" + "x" * 200, "summary": {}}
-    results = [_select(child["Collect"]["ResultSelector"], {"Payload": report}, context)] * len(listed["targets"])
-    # Every target failing (a role missing everywhere, say): each child keeps its error's name, not its cause.
-    error = {"Error": "States.TaskFailed", "Cause": json.dumps({"errorMessage": "x" * 2000, "trace": ["y" * 500]})}
-    failures = [_select(child["CollectFailed"]["Parameters"], error, context)] * len(listed["targets"])
-    for data in (raw, after_list, merge_payload, results, failures):
-        assert len(json.dumps(data).encode()) <= STATE_DATA_LIMIT
+    for data in (raw, after_list, merge_payload):
+        assert len(json.dumps(data).encode()) < 4096
 
 
 # What a lambda:invoke task's raw result carries besides the payload, before its ResultSelector.
@@ -542,9 +551,20 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
     [collect] = maps
     # A collector run takes up to Lambda's 15 minutes: an EXPRESS child execution stops at 5.
     assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-    assert collect["ResultPath"] is None  # results stay in S3: a state's output is limited to 256 KiB
-    # Yet a Distributed Map's gathered results are held to it before ResultPath drops them: each child keeps
-    # only its exit status, and nothing else on the map makes a result of its own.
+    # Nothing about the organisation's size passes through the state machine's data (256 KiB): the items are
+    # read from the target list in S3, the children's results written beside it, and the map passes its input on.
+    assert "ItemsPath" not in collect and "ItemReader" in collect and "ResultSelector" not in collect
+    assert collect["ItemReader"] == {
+        "Resource": "arn:${AWS::Partition}:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.key"},
+    }
+    assert collect["ResultWriter"] == {
+        "Resource": "arn:${AWS::Partition}:states:::s3:putObject",
+        "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.results_prefix"},
+    }
+    assert collect["ResultPath"] is None
+    # Each child keeps only its exit status: the merge reads the reports, never the map's results.
     task, failed = collect["ItemProcessor"]["States"]["Collect"], collect["ItemProcessor"]["States"]["CollectFailed"]
     assert task["ResultSelector"] == {"exit_code.$": "$.Payload.exit_code"} and task["End"] is True
     # A failed child's result would carry the error's cause (a stack trace, up to 32 KiB): a failed target keeps
@@ -554,9 +574,8 @@ def test_the_map_is_distributed_standard_and_bounded_by_the_parameter() -> None:
     assert _select(failed["Parameters"], {"Error": "States.Timeout", "Cause": "x" * 32768}, {}) == {
         "error": "States.Timeout"
     }
-    assert "ResultWriter" not in collect and "ResultSelector" not in collect
     # Every state that can fail reaches the dead-letter queue, and then fails the execution. The error replaces
-    # the state's data rather than joining the targets' list, which may be near the quota already.
+    # the state's data rather than joining it.
     for name, state in definition["States"].items():
         if state["Type"] in ("Task", "Map") and name != "SendToDeadLetters":
             assert [(c["Next"], c["ResultPath"]) for c in state["Catch"]] == [("SendToDeadLetters", "$")], name
@@ -650,17 +669,29 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
 
     listed = targets_handler(_payload(states["ListTargets"], scheduled, context), FakeContext(300))
     after_list = _select(states["ListTargets"]["ResultSelector"], {"Payload": listed}, context)
-    listed_targets = [
+    assert after_list == {
+        "run_id": "exec-1",
+        "bucket": "tdgc-archive",
+        "key": "reports/exec-1/targets.json",
+        "results_prefix": "reports/exec-1/map-results",
+        "count": 2,
+    }
+
+    # The map's items: the JSON array its ItemReader reads (GetObject of the Bucket and Key it selects).
+    collect = states["CollectEachTarget"]
+    processor = collect["ItemProcessor"]
+    reader = collect["ItemReader"]
+    assert reader["Resource"].endswith(":states:::s3:getObject") and reader["ReaderConfig"] == {"InputType": "JSON"}
+    where = _select(reader["Parameters"], after_list, context)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    items = json.loads(s3.get_object(**where)["Body"].read())
+    assert items == [
         {"account": "111111111111", "region": "us-east-1"},
         {"account": "222222222222", "region": "us-east-1"},
     ]
-    assert after_list == {"run_id": "exec-1", "targets": listed_targets}
-
-    collect = states["CollectEachTarget"]
-    processor = collect["ItemProcessor"]
-    items = after_list
-    for part in collect["ItemsPath"][2:].split("."):
-        items = items[part]
+    # The children's results go under the run's report prefix, where the role may write them.
+    writer = _select(collect["ResultWriter"]["Parameters"], after_list, context)
+    assert writer == {"Bucket": "tdgc-archive", "Prefix": "reports/exec-1/map-results"}
     for item in items:
         item_context = context | {"Map": {"Item": {"Value": item, "Index": 0}}}
         child_input = _select(collect["ItemSelector"], after_list, item_context)
@@ -669,17 +700,17 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
         result = handler(event, FakeContext(900))
         assert result["exit_code"] == 0 and result["summary"]["results"]["pending"] == 3
         assert result["report"] == target_report("s3://tdgc-archive/reports/", "exec-1", item["account"], "us-east-1")
-        # Each child's result is what the map gathers (and the merge never reads): its exit status alone.
+        # Each child's result is what the map writes to S3 (and the merge never reads): its exit status alone.
         assert _select(task["ResultSelector"], {"Payload": result}, item_context) == {"exit_code": 0}
-    # ResultPath null: the map passes its input on to the merge, which finds the reports by their names.
+    # ResultPath null: the map passes its input on to the merge, which reads the target list again (one GetObject)
+    # and finds the reports by their names.
     merge_event = _payload(states["MergeReports"], after_list, context)
-    assert merge_event == after_list
+    assert merge_event == {"run_id": "exec-1", "bucket": "tdgc-archive", "key": "reports/exec-1/targets.json"}
     merged = merge_handler(merge_event, FakeContext(900))
     assert merged["exit_code"] == 0 and merged["targets"] == 2
     assert merged["summary"]["results"]["pending"] == 6 and merged["summary"]["families"] == 2
     assert len(json.dumps(merged)) < 4096  # a state's output stays small however many targets
 
-    s3 = boto3.client("s3", region_name="us-east-1")
     document = json.loads(s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.json")["Body"].read())
     assert [t["target"] for t in document["targets"]] == ["111111111111 us-east-1", "222222222222 us-east-1"]
     assert document["summary"] == merged["summary"] and len(document["decisions"]) == 2 * 5
@@ -694,8 +725,9 @@ def test_each_state_s_output_is_the_next_state_s_input_against_the_real_handlers
 
     # A third target whose invocation died before writing its report: named, failed, and the run fails.
     third = {"account": "333333333333", "region": "us-east-1"}
+    s3.put_object(Bucket="tdgc-archive", Key="reports/exec-1/targets.json", Body=json.dumps([*items, third]).encode())
     with pytest.raises(RunFailed, match="exited 1: 2 ok, 1 failed"):
-        merge_handler(merge_event | {"targets": [*merge_event["targets"], third]}, FakeContext(900))
+        merge_handler(merge_event, FakeContext(900))
     document = json.loads(s3.get_object(Bucket="tdgc-archive", Key="reports/exec-1/organisation.json")["Body"].read())
     [missing] = [t for t in document["targets"] if t["account"] == "333333333333"]
     assert (
@@ -722,9 +754,14 @@ def seed_in(sim: Simulator, account: str) -> None:
     "event",
     [
         {"run_id": "exec-1"},
-        {"run_id": "exec-1", "targets": [{"account": "1", "region": "us-east-1"}]},
-        {"run_id": "exec-1", "targets": [{"region": "us-east-1", "role_arn": "arn:aws:iam::1:role/x"}]},
-        {"run_id": "a/b", "targets": []},
+        {"run_id": "exec-1", "targets": [{"account": "111111111111", "region": "us-east-1"}]},
+        {"run_id": "exec-1", "bucket": "tdgc-archive", "key": "reports/exec-1/targets.json", "count": 2},
+        {"run_id": "a/b", "bucket": "tdgc-archive", "key": "reports/a/b/targets.json"},
+        {"run_id": "exec-1", "bucket": "tdgc-archive", "key": ["reports/exec-1/targets.json"]},
+        # Only the run's own list: any other object, even in the same bucket, is refused.
+        {"run_id": "exec-1", "bucket": "tdgc-archive", "key": "reports/exec-2/targets.json"},
+        {"run_id": "exec-1", "bucket": "elsewhere", "key": "reports/exec-1/targets.json"},
+        {"run_id": "exec-1", "bucket": "tdgc-archive", "key": "archive/secrets.json"},
     ],
 )
 def test_a_bad_merge_event_is_refused_before_any_aws_call(
@@ -733,6 +770,26 @@ def test_a_bad_merge_event_is_refused_before_any_aws_call(
     clean_env.setenv("TDGC_REPORT", "s3://tdgc-archive/reports/")
     with pytest.raises(UsageError):
         merge_handler(event, FakeContext(900))
+    assert sum(sim.calls.values()) == 0 and sim.s3_requests == []
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [(None, "TDGC_REPORT: not set"), ("/tmp/reports", "keeps its objects in S3"), ("s3://", "expected s3://BUCKET")],
+)
+def test_both_handlers_refuse_a_report_location_not_in_s3_before_any_aws_call(
+    report: str | None, message: str, sim: Simulator, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("TDGC_ROLE_ARNS", ",".join(MEMBERS))
+    if report is not None:
+        clean_env.setenv("TDGC_REPORT", report)
+    merge_event = {"run_id": "exec-1", "bucket": "tdgc-archive", "key": "reports/exec-1/targets.json"}
+    for call in (
+        lambda: targets_handler({"run_id": "exec-1"}, FakeContext(300)),
+        lambda: merge_handler(merge_event, FakeContext(900)),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            call()
     assert sum(sim.calls.values()) == 0 and sim.s3_requests == []
 
 
@@ -766,17 +823,23 @@ def test_the_organisation_roles_grant_exactly_what_tdgc_permissions_renders(part
         f"arn:{partition}:lambda:eu-west-1:111122223333:function:{f}"
         for f in ("TargetsFunction", "Function", "MergeFunction")
     ]
-    assert statements(_policy("TargetsFunctionRole", "tdgc", partition, ORG)) == statements(
-        permissions.targets_policy_document()
-    )
     for parameters, key in ((ORG, None), (ORG | {"ArchiveKmsKeyArn": f"arn:{partition}:kms:eu-west-1:1:key/k"}, "k")):
-        expected = permissions.merge_policy_document(
-            "org-tdgc", partition=partition, kms_key_arn=parameters.get("ArchiveKmsKeyArn") if key else None
-        )
+        kms_key_arn = parameters.get("ArchiveKmsKeyArn") if key else None
+        expected = permissions.merge_policy_document("org-tdgc", partition=partition, kms_key_arn=kms_key_arn)
         assert statements(_policy("MergeFunctionRole", "tdgc", partition, parameters)) == statements(expected)
-    assert statements(_policy("StateMachineRole", "tdgc", partition, ORG)) == statements(
-        permissions.state_machine_policy_document(machine, functions, queue)
-    )
+        assert statements(_policy("TargetsFunctionRole", "tdgc", partition, parameters)) == statements(
+            permissions.targets_policy_document("org-tdgc", partition=partition, kms_key_arn=kms_key_arn)
+        )
+        assert statements(_policy("StateMachineRole", "tdgc", partition, parameters)) == statements(
+            permissions.state_machine_policy_document(machine, functions, queue, "org-tdgc", kms_key_arn=kms_key_arn)
+        )
+    # The map's S3 access is the run's objects under the report prefix alone, never the archive prefix.
+    machine_policy = _policy("StateMachineRole", "tdgc", partition, ORG)
+    s3_resources = {s["Resource"] for s in machine_policy["Statement"] if s["Action"][0].startswith("s3:")}
+    assert s3_resources == {
+        f"arn:{partition}:s3:::org-tdgc/tdgc/reports/*/targets.json",
+        f"arn:{partition}:s3:::org-tdgc/tdgc/reports/*/map-results/*",
+    }
     assert statements(_policy("ScheduleRole", "start", partition, ORG)) == statements(
         permissions.schedule_policy_document(machine, queue)
     )
@@ -784,16 +847,14 @@ def test_the_organisation_roles_grant_exactly_what_tdgc_permissions_renders(part
     collector = _policy("FunctionRole", "tdgc", partition, ORG)
     [assume] = [s for s in collector["Statement"] if s["Sid"] == "AssumeMemberRoles"]
     assert assume["Resource"] == permissions.member_role_arn("tdgc-member", partition)
-    # With a role list, the targets function lists nothing: its role holds no tdgc policy at all.
+    # With a role list, the targets function lists nothing: its role writes the target list alone.
     with_roles = ORG | {"MemberRoleArns": ["arn:aws:iam::111111111111:role/r"]}
-    template = _sam()
-    policies = resolve(
-        template["Resources"]["TargetsFunctionRole"]["Properties"]["Policies"],
-        sam_known(partition, with_roles) | {"TargetsLogGroup": "g"},
-        template["Conditions"],
+    assert statements(_policy("TargetsFunctionRole", "tdgc", partition, with_roles)) == statements(
+        permissions.targets_policy_document("org-tdgc", list_organisation=False, partition=partition)
     )
-    assert [p["PolicyName"] for p in policies] == ["runtime"]
-    assert permissions.targets_policy_document(list_organisation=False)["Statement"] == []
+    assert [s["Sid"] for s in permissions.targets_policy_document("b", list_organisation=False)["Statement"]] == [
+        "TargetsList"
+    ]
 
 
 def test_organisation_mode_is_off_by_default_and_needs_a_bucket() -> None:
