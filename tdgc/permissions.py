@@ -271,12 +271,7 @@ def policy_document(
                 "Resource": f"arn:{partition}:s3:::{bucket}",
             },
         ]
-    if kms_key_arn:
-        if not kms_key_arn.startswith(f"arn:{partition}:kms:"):
-            raise ValueError(f"{kms_key_arn!r} is not a KMS key ARN in the {partition} partition")
-        statements.append(
-            {"Sid": "ArchiveKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn}
-        )
+    statements += _key_statement("ArchiveKey", partition, kms_key_arn)
     if role_arns:
         statements.append(
             {"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": list(ASSUME), "Resource": list(role_arns)}
@@ -341,6 +336,7 @@ def map_results_arn(bucket: str, partition: str = "aws", report_prefix: str = RE
 
 
 def _key_statement(sid: str, partition: str, kms_key_arn: str | None) -> list[dict[str, Any]]:
+    """Use of the KMS key that encrypts tdgc's objects, if there is one (and it is a key of the partition)."""
     if not kms_key_arn:
         return []
     if not kms_key_arn.startswith(f"arn:{partition}:kms:"):
@@ -393,9 +389,7 @@ def merge_policy_document(
             "Resource": f"arn:{partition}:s3:::{bucket}",
         },
     ]
-    if kms_key_arn:
-        statements.append({"Sid": "ReportKey", "Effect": "Allow", "Action": list(ARCHIVE_KEY), "Resource": kms_key_arn})
-    return {"Version": "2012-10-17", "Statement": statements}
+    return {"Version": "2012-10-17", "Statement": [*statements, *_key_statement("ReportKey", partition, kms_key_arn)]}
 
 
 def state_machine_policy_document(
