@@ -16,10 +16,11 @@ locals {
   # (NAME-targets, NAME-merge). statements: what tdgc calls, beside the runtime's logs.
   org_functions = { for name, function in {
     targets = {
-      description = "tdgc organisation mode, first state: the accounts and regions to collect"
-      handler     = "tdgc.lambda_handler.targets_handler"
-      memory_size = 256
-      timeout     = 300 # a listing: 20 accounts a page, a page per OU
+      description       = "tdgc organisation mode, first state: the accounts and regions to collect"
+      handler           = "tdgc.lambda_handler.targets_handler"
+      memory_size       = 256
+      ephemeral_storage = 512 # Lambda's default: the target list is a few MB at most
+      timeout           = 300 # a listing: 20 accounts a page, a page per OU
       # tdgc.permissions.targets_policy_document: the organisation's listing, only when it is listed; the target list.
       statements = local.org_targets_statements
       environment = {
@@ -34,8 +35,10 @@ locals {
     merge = {
       description = "tdgc organisation mode, last state: the targets' reports merged into one"
       handler     = "tdgc.lambda_handler.merge_handler"
-      memory_size = 512 # one target's report in memory at a time; the merged one is spooled to disk
-      timeout     = 900
+      memory_size = 512 # a few targets' reports in memory at a time (tdgc.job.MERGE_READ_AHEAD)
+      # The merged report, every target's decisions, is spooled to /tmp: at its most (tdgc.job.MERGE_DISK_MB).
+      ephemeral_storage = 10240
+      timeout           = 900
       # tdgc.permissions.merge_policy_document: the report prefix only, the bucket's HeadBucket, the key.
       statements = local.org_merge_statements
       environment = {
@@ -90,6 +93,10 @@ resource "aws_lambda_function" "organisation" {
   memory_size      = each.value.memory_size
   timeout          = each.value.timeout
   role             = aws_iam_role.organisation[each.key].arn
+
+  ephemeral_storage {
+    size = each.value.ephemeral_storage
+  }
 
   environment {
     variables = { for key, value in each.value.environment : key => value if value != null }

@@ -3,6 +3,7 @@ encryption asked for on every call."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,12 @@ class S3Access:
     protection: S3Protection
 
     def client(self) -> Any:
+        """One client for every call (boto3's clients are thread-safe): making one costs more CPU than a
+        GetObject, and a merge reads a report per target, a restore an archive per revision."""
+        return self._client
+
+    @functools.cached_property
+    def _client(self) -> Any:
         return self.connection.client("s3", unpaced())
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from tdgc import lambda_handler, package, permissions
 from tdgc.collect.usage import last_uses
-from tdgc.job import Job, options_for, target_report
+from tdgc.job import MERGE_DISK_MB, Job, options_for, target_report
 from tdgc.report import destination
 from tdgc.reuse.dynamodb import DynamoStore
 from tdgc.reuse.store import Claim
@@ -590,6 +590,8 @@ def _check_organisation_functions(
         **key,
     }
     assert merge["Environment"]["Variables"] == {"TDGC_REPORT": report, **key}
+    # The merged report is spooled to the merge's /tmp: Lambda's most, not its default.
+    assert (merge["EphemeralStorage"]["Size"], targets["EphemeralStorage"]["Size"]) == (MERGE_DISK_MB, 512)
     environment = collector["Environment"]["Variables"]
     assert environment["TDGC_MEMBER_ROLE_NAME"] == MEMBER_ROLE_NAME and environment["TDGC_REPORT"] == report
     item = {"account": "111122223333", "regions": REGIONS[0], "run_id": "exec-1", "time_budget": time_budget}

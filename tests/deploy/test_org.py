@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from tdgc.aws.connection import session as aws_session
 from tdgc.aws.s3 import s3_access
 from tdgc.errors import ReportError, UsageError
 from tdgc.job import (
+    MERGE_READ_AHEAD,
+    merge_from_s3,
     merge_reports,
     merged_exit_code,
     org_accounts,
@@ -434,6 +437,45 @@ def test_a_missing_or_damaged_target_list_stops_the_merge_with_exit_1(sim: Simul
     )
     with pytest.raises(ReportError, match="not JSON"):
         read_targets(location, s3)
+
+
+def test_the_merge_reads_every_report_once_a_few_at_a_time_and_keeps_their_order(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More targets than the merge fetches at once, every seventh report missing: each report is read once, with
+    one S3 client, and the merged report holds them in (account, region) order, the missing ones failed."""
+    sim.create_bucket("tdgc-archive")
+    accounts = [f"{n:012d}" for n in range(1, 21)]
+    targets = targets_of(accounts, ["eu-west-1", "us-east-1"])  # 40 targets, 2.5 times the read-ahead
+    assert len(targets) > 2 * MERGE_READ_AHEAD
+    s3 = boto3.client("s3", region_name="us-east-1")
+    keys, missing = [], set()
+    for n, target in enumerate(reversed(targets)):  # written in the opposite order: the merge sorts
+        location = target_report("s3://tdgc-archive/reports/", "exec-1", target["account"], target["region"])
+        keys.append(location.removeprefix("s3://tdgc-archive/"))
+        if n % 7 == 3:
+            missing.add(keys[-1])
+            continue
+        body = json.dumps(_report(target["account"], target["region"], done=1)).encode()
+        s3.put_object(Bucket="tdgc-archive", Key=keys[-1], Body=body)
+    access = s3_access(caller(aws_session(None), None, "us-east-1"), "123456789012", None)
+    made = []
+    real_client = access.connection.session.client
+    monkeypatch.setattr(access.connection.session, "client", lambda *a, **k: made.append(a[0]) or real_client(*a, **k))
+    sim.s3_requests.clear()
+
+    merged = merge_from_s3("s3://tdgc-archive/reports/", "exec-1", list(reversed(targets)), access)
+
+    read = Counter(r.key for r in sim.s3_requests if r.method == "GET" and r.key in keys)
+    assert read == Counter(keys), "each report read once, the missing ones too"
+    assert made == ["s3"], "one client for every read and both uploads"
+    assert merged["targets"] == 40 and merged["targets_by_status"]["failed"] == len(missing) > 2
+    key = "reports/exec-1/organisation.json"
+    document = json.loads(s3.get_object(Bucket="tdgc-archive", Key=key)["Body"].read())
+    order = [(t["account"], t["region"]) for t in document["targets"]]
+    assert order == sorted((t["account"], t["region"]) for t in targets)
+    failed = {(t["account"], t["region"]) for t in document["targets"] if t["status"] == "failed"}
+    assert len(failed) == len(missing) and merged["summary"]["results"]["done"] == 40 - len(missing)
 
 
 # Sixteen regions: a large organisation's accounts times these cross what one execution's data once carried.
