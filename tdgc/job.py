@@ -187,8 +187,13 @@ def run_id(text: Any, label: str = "run_id") -> str:
 def target_report(report: str, run: str, account: str | None, region: str) -> str:
     """Where one target's report goes in an organisation run: `REPORT/RUN/ACCOUNT-REGION.json` (`self-REGION`
     for the function's own account). The collector writes it, the merge reads it: one name, computed by both."""
+    return destination.resolve(_run_folder(report, run), f"{account or 'self'}-{region}.json")
+
+
+def _run_folder(report: str, run: str) -> str:
+    """`REPORT/RUN/`: where an organisation run's objects go (the targets' reports, their list, the merged one)."""
     base = report if report.endswith("/") else report + "/"
-    return destination.resolve(f"{base}{run_id(run)}/", f"{account or 'self'}-{region}.json")
+    return f"{base}{run_id(run)}/"
 
 
 def organisational_units(values: Sequence[str]) -> tuple[str, ...]:
@@ -252,15 +257,10 @@ def org_report(report: str) -> str:
     return base
 
 
-def _run_prefix(report: str, run: str) -> str:
-    """`s3://BUCKET/PREFIX/RUN/`: where an organisation run's objects go."""
-    return f"{org_report(report)}{run_id(run)}/"
-
-
 def targets_location(report: str, run: str) -> str:
     """Where an organisation run's target list goes: `REPORT/RUN/targets.json`, beside the targets' reports.
     The targets function writes it, the map's ItemReader and the merge read it: one name, computed here."""
-    return destination.resolve(_run_prefix(report, run), TARGETS_NAME)
+    return destination.resolve(_run_folder(org_report(report), run), TARGETS_NAME)
 
 
 def write_targets(report: str, run: str, targets: Sequence[Mapping[str, Any]], s3: S3Access) -> dict[str, Any]:
@@ -272,17 +272,15 @@ def write_targets(report: str, run: str, targets: Sequence[Mapping[str, Any]], s
     with destination.open_report(location, s3) as out:
         json.dump(list(targets), out)
     bucket, key = s3_location(location, "targets", key_required=True)
-    _, results = s3_location(_run_prefix(report, run) + MAP_RESULTS_NAME, "TDGC_REPORT")
+    _, results = s3_location(_run_folder(org_report(report), run) + MAP_RESULTS_NAME, "TDGC_REPORT")
     return {"run_id": run, "bucket": bucket, "key": key, "results_prefix": results, "count": len(targets)}
 
 
 def read_targets(location: str, s3: S3Access) -> list[dict[str, Any]]:
     """The run's target list as the targets function wrote it (`write_targets`), checked as the merge's input.
     A list that cannot be read is a ReportError: the collectors may have changed their accounts by then."""
-    bucket, key = s3_location(location, "targets", key_required=True)
     try:
-        body = s3.client().get_object(Bucket=bucket, Key=key, **s3.protection.reads)["Body"].read()
-        loaded = json.loads(body)
+        loaded = _get_json(s3, location, "targets")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise ReportError(f"targets {location}: cannot read ({error_text(exc)})") from None
     except ValueError as exc:
@@ -404,9 +402,9 @@ def merge_from_s3(
     decisions into the two writers, so that memory holds those few reports, not the organisation's. What the
     writers total is then set to the reports' own summaries (a report's family count is not in its decisions)."""
     now = now or datetime.now(UTC)
-    base = report if report.endswith("/") else report + "/"
-    json_at = destination.resolve(f"{base}{run_id(run)}/", f"{ORG_REPORT_NAME}.json")
-    markdown_at = destination.resolve(f"{base}{run}/", f"{ORG_REPORT_NAME}.md")
+    folder = _run_folder(report, run)
+    json_at = destination.resolve(folder, f"{ORG_REPORT_NAME}.json")
+    markdown_at = destination.resolve(folder, f"{ORG_REPORT_NAME}.md")
     destination.check(json_at, s3)
     heads: list[dict[str, Any]] = []
     merged_report: Report | None = None
@@ -534,13 +532,17 @@ def _read_ahead(s3: S3Access, locations: Sequence[str]) -> Iterator[dict[str, An
 def _read_report(s3: S3Access, location: str) -> dict[str, Any] | str:
     """A target's JSON report, or why it cannot be read (a missing report is a failed target, not an error of
     the merge: the others are still merged)."""
-    bucket, key = s3_location(location, "report", key_required=True)
     try:
-        body = s3.client().get_object(Bucket=bucket, Key=key, **s3.protection.reads)["Body"].read()
+        loaded = _get_json(s3, location, "report")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         return error_text(exc)
-    try:
-        loaded = json.loads(body)
     except ValueError as exc:
         return f"not JSON: {exc}"
     return loaded if isinstance(loaded, dict) else "not a JSON report"
+
+
+def _get_json(s3: S3Access, location: str, label: str) -> Any:
+    """The JSON document at an s3:// location of tdgc's own (read as the bucket's owner's). S3's errors and
+    ValueError (not JSON) are the caller's to word: what an unreadable object means differs."""
+    bucket, key = s3_location(location, label, key_required=True)
+    return json.loads(s3.client().get_object(Bucket=bucket, Key=key, **s3.protection.reads)["Body"].read())
